@@ -1,7 +1,657 @@
-"""DirectAnimator Gradio app (placeholder until the app issue lands: see README)."""
+"""DirectAnimator: animate a reference photo with the motion and expressions of a driving video.
 
-import sys
+Run locally with ``python app.py`` (binds 127.0.0.1:7860; ``--host 0.0.0.0`` or GRADIO_SERVER_NAME to expose it),
+or as a Hugging Face Space (this file is the Space's ``app_file``). The UI only: cue extraction, the pipeline and
+the trainers live in ``directanimator`` and ``trainers``.
+"""
+
+import os
+
+# No outbound version checks or telemetry: the app must work offline and must not phone home.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import logging  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from directanimator import app_helpers as H  # noqa: E402
+from directanimator.errors import InputError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES_DIR = ROOT / "examples"
+OUTPUT_DIR = Path(os.environ.get("DIRECTANIMATOR_APP_DIR", ROOT / "outputs" / "app")).resolve()
+TINY_MODEL = "tiny random-weights model (checks the plumbing, output is noise)"
+FOLDER_MODEL = "local folder or Hub repo id"
+SEGMENTERS = ["mediapipe", "grounded-sam"]
+FACE_DETECTORS = ["mediapipe", "insightface"]
+MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tiling + slicing"]
+RESOLUTIONS = {TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
+MAX_FRAMES = {TINY_MODEL: 17, FOLDER_MODEL: 81}
+PREVIEW_HEIGHT = 240
+MAX_SEED = 2**31 - 1
+TRAINER_MODULES = {"same-ID": "trainers.same_id", "Same2X": "trainers.same2x"}
+
+log = logging.getLogger("directanimator.app")
+
+try:  # On a ZeroGPU Space, GPU work must run inside a spaces.GPU function; elsewhere this is a no-op.
+    import spaces
+
+    gpu = spaces.GPU(duration=240)
+except ImportError:
+
+    def gpu(fn):
+        return fn
+
+
+# --- sessions and errors ------------------------------------------------------------------------------------------
+
+
+class Session:
+    """One browser session's cues and files (kept in gr.State; its folder goes when the session closes)."""
+
+    def __init__(self):
+        (OUTPUT_DIR / "sessions").mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="s-", dir=OUTPUT_DIR / "sessions"))
+        self.cues = None  # DrivingCues
+        self.auto_transform = None  # the eq. 9-12 alignment before the user's override
+        self.cancel = threading.Event()
+        self.version = 0  # bumps on every cue change so file names never collide with a cached video
+
+    def path(self, name: str) -> str:
+        self.version += 1
+        return str(self.dir / f"{self.version:04d}-{name}")
+
+
+def close_session(session):
+    if isinstance(session, Session):
+        shutil.rmtree(session.dir, ignore_errors=True)
+
+
+def ui_errors(fn):
+    """Show InputError and anything unexpected as a one-line gr.Error (never a traceback in the page); the session
+    and the server stay usable."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except InputError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:  # noqa: BLE001 - one user's failure must not take the app down
+            log.exception("%s failed", fn.__name__)
+            line = (str(e).strip().splitlines() or [""])[0][:300]
+            raise gr.Error(f"{fn.__name__} failed: {type(e).__name__}: {line}", print_exception=False) from None
+
+    return wrapper
+
+
+def need_cues(session):
+    if not isinstance(session, Session) or session.cues is None:
+        raise gr.Error("Extract cues first (upload a reference image and a driving video, then press Extract cues).")
+    return session.cues
+
+
+def examples():
+    """[reference, driving] pairs from examples/: every image with every video (few files, so few pairs)."""
+    images = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+    videos = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".mp4", ".mov", ".webm", ".gif"))
+    return [[str(i), str(v)] for v in videos for i in images][:8]
+
+
+# --- cue views ----------------------------------------------------------------------------------------------------
+
+
+def write_mp4(session, name, frames, fps, audio_from=None, preset="veryfast"):
+    from directanimator.video import write_video
+
+    return write_video(session.path(name), H.to_rgb_video(frames), fps, audio_from=audio_from, preset=preset)
+
+
+def warped_silhouettes(cues):
+    from directanimator.cues.location import warp_masks
+
+    return warp_masks(cues.driving_masks, cues.transform, cues.reference_mask.shape[:2])
+
+
+def cue_videos(session, which=("pose", "face", "location", "silhouette")):
+    """mp4 paths for the cue views in ``which`` (None for the views that did not change)."""
+    c = session.cues
+    out = dict.fromkeys(("pose", "face", "location", "silhouette"), gr.skip())
+    if "pose" in which:
+        out["pose"] = write_mp4(session, "pose_cue.mp4", c.pose_cue, c.fps)
+    if "face" in which:
+        out["face"] = write_mp4(session, "face_cue.mp4", c.face_cue, c.fps)
+    if "location" in which:
+        frames = H.location_overlay(c.reference, c.body_location, c.face_location)
+        out["location"] = write_mp4(session, "location.mp4", frames, c.fps)
+    if "silhouette" in which:
+        frames = H.silhouette_overlay(c.reference, warped_silhouettes(c), c.reference_mask)
+        out["silhouette"] = write_mp4(session, "silhouette.mp4", frames, c.fps)
+    return [out["pose"], out["face"], out["location"], out["silhouette"]]
+
+
+def frame_panels(cues, i, pose_frame=None):
+    """One frame of everything, side by side: driving (+mask, face box), pose cue, face cue, location, silhouette."""
+    i = int(np.clip(i, 0, cues.num_frames - 1))
+    driving = H.overlay_mask(cues.driving[i], cues.driving_masks[i], H.MASK_COLOR, 0.35)
+    driving = H.draw_box(driving, cues.face_boxes[i], H.FACE_COLOR)
+    location = H.location_overlay(cues.reference, cues.body_location[i : i + 1], cues.face_location[i : i + 1])[0]
+    from directanimator.cues.location import warp_masks
+
+    warped = warp_masks(cues.driving_masks[i : i + 1], cues.transform, cues.reference_mask.shape[:2])
+    silhouette = H.silhouette_overlay(cues.reference, warped, cues.reference_mask)[0]
+    pose = cues.pose_cue[i] if pose_frame is None else pose_frame
+    return H.hstack([driving, pose, cues.face_cue[i], location, silhouette], PREVIEW_HEIGHT)
+
+
+def frame_outputs(session, i):
+    """Preview image, the frame's face box (for the override boxes) and the frame's mask editor value."""
+    c = session.cues
+    i = int(np.clip(i, 0, c.num_frames - 1))
+    box = [None if np.isnan(v) else round(float(v), 1) for v in c.face_boxes[i]]
+    return [frame_panels(c, i), *box, H.editor_value(c.driving[i], c.driving_masks[i])]
+
+
+def all_outputs(session, frame=0):
+    c = session.cues
+    report = H.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
+    scrub = gr.update(maximum=max(1, c.num_frames - 1), value=min(int(frame), c.num_frames - 1), interactive=True)
+    ref_editor = H.editor_value(c.reference, c.reference_mask)
+    return [session, *cue_videos(session), report, scrub, ref_editor, *frame_outputs(session, frame)]
+
+
+# --- Animate tab handlers -----------------------------------------------------------------------------------------
+
+
+@ui_errors
+def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid, max_frames, fps,
+                 session, progress=gr.Progress()):
+    """Segment, find faces and build the three driving cues; show them."""
+    from directanimator.cues import extract_cues as extract
+
+    if not reference:
+        raise gr.Error("Upload a reference image (a photo of the person to animate).")
+    if not driving:
+        raise gr.Error("Upload a driving video (the motion to copy).")
+    session = session if isinstance(session, Session) else Session()
+    cues = extract(
+        reference, driving, segmenter=segmenter, face_detector=face_detector, lowpass=float(lowpass),
+        face_enlarge=float(face_enlarge), grid=int(grid), fps=float(fps) if fps else None,
+        num_frames=int(max_frames) if max_frames else None,
+        progress=lambda f, desc="extracting cues": progress(f, desc=desc),
+    )
+    session.cues, session.auto_transform = cues, cues.transform
+    if cues.dropped.all():
+        gr.Warning("No person was found in any driving frame: the pose cue is blank. Try another video.")
+    return all_outputs(session)
+
+
+@ui_errors
+def show_frame(session, frame):
+    need_cues(session)
+    return frame_outputs(session, frame)
+
+
+@ui_errors
+def preview_lowpass(session, strength, frame):
+    """Live preview while the slider moves: recompute the pose cue of the shown frame only."""
+    from directanimator.cues.pose import pose_cue
+
+    c = need_cues(session)
+    i = int(np.clip(frame, 0, c.num_frames - 1))
+    pose = pose_cue(c.driving[i : i + 1], c.driving_masks[i : i + 1], float(strength), c.dropped[i : i + 1])[0]
+    return frame_panels(c, i, pose_frame=pose)
+
+
+def rebuild(session, frame, which, **changes):
+    from directanimator.cues import rebuild_cues
+
+    session.cues = rebuild_cues(session.cues, **changes)
+    return [*cue_videos(session, which), *frame_outputs(session, frame)]
+
+
+@ui_errors
+def set_lowpass(session, strength, frame):
+    """The full pose cue at the new low-pass strength (on slider release)."""
+    need_cues(session)
+    return rebuild(session, frame, ("pose",), lowpass=float(strength))
+
+
+@ui_errors
+def set_face_enlarge(session, enlarge, frame):
+    need_cues(session)
+    return rebuild(session, frame, ("face",), face_enlarge=float(enlarge))
+
+
+@ui_errors
+def set_face_box(session, frame, x0, y0, x1, y1, all_frames):
+    """Override the face box of the shown frame (or of every frame) with the typed one."""
+    c = need_cues(session)
+    box = np.array([x0, y0, x1, y1], np.float32)
+    if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
+        raise gr.Error("A face box needs x0 < x1 and y0 < y1 (pixels of the driving frame shown on the left).")
+    boxes = c.face_boxes.copy()
+    if all_frames:
+        boxes[:] = box
+    else:
+        boxes[int(frame)] = box
+    return rebuild(session, frame, ("face", "location"), face_boxes=boxes)
+
+
+@ui_errors
+def set_alignment(session, scale, dx, dy, grid, frame):
+    """User's scale/offset on top of the automatic alignment (scaled about the reference person's centre)."""
+    c = need_cues(session)
+    auto = session.auto_transform
+    cx, cy = H.mask_centre(c.reference_mask)
+    k = float(scale)
+    transform = replace(auto, scale=auto.scale * k, tx=k * auto.tx + (1 - k) * cx + float(dx) * c.width,
+                        ty=k * auto.ty + (1 - k) * cy + float(dy) * c.height)
+    return rebuild(session, frame, ("location", "silhouette"), transform=transform, grid=int(grid))
+
+
+@ui_errors
+def set_reference_mask(session, editor, frame):
+    c = need_cues(session)
+    mask = H.mask_from_editor(editor, c.reference_mask.shape)
+    if mask is None or mask.sum() == 0:
+        raise gr.Error("The edited reference mask is empty: paint the person with the brush.")
+    out = rebuild(session, frame, ("location", "silhouette"), reference_mask=mask)
+    session.auto_transform = session.cues.transform
+    return out
+
+
+@ui_errors
+def set_frame_mask(session, editor, frame):
+    c = need_cues(session)
+    mask = H.mask_from_editor(editor, c.driving_masks.shape[1:])
+    if mask is None:
+        raise gr.Error("Nothing to apply: the editor holds no mask layer.")
+    masks = c.driving_masks.copy()
+    masks[int(frame)] = mask
+    dropped = c.dropped.copy()
+    dropped[int(frame)] = mask.sum() == 0
+    return rebuild(session, frame, ("pose", "location", "silhouette"), driving_masks=masks, dropped=dropped)
+
+
+# --- generation ---------------------------------------------------------------------------------------------------
+
+_PIPELINES: dict = {}
+_PIPELINE_LOCK = threading.Lock()
+
+
+def load_pipeline(model, path, memory_mode):
+    """The pipeline for a model choice, loaded once and cached (one at a time, to bound memory)."""
+    import torch
+
+    key = (model, (path or "").strip(), memory_mode)
+    with _PIPELINE_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES.clear()
+            if model == TINY_MODEL:
+                pipe = tiny_pipeline()
+            else:
+                from directanimator.pipeline import DirectAnimatorPipeline
+
+                if not key[1]:
+                    raise gr.Error("Type a local model folder or a Hub repo id (e.g. your-name/directanimator).")
+                dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+                pipe = DirectAnimatorPipeline.from_pretrained(key[1], torch_dtype=dtype)
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            if memory_mode == "model CPU offload" and device == "cuda":
+                pipe.enable_model_cpu_offload()
+            elif memory_mode == "sequential CPU offload" and device == "cuda":
+                pipe.enable_sequential_cpu_offload()
+            else:
+                pipe.to(device)
+            if memory_mode == "VAE tiling + slicing":
+                pipe.vae.enable_tiling()
+                pipe.vae.enable_slicing()
+            _PIPELINES[key] = pipe
+        return _PIPELINES[key]
+
+
+def tiny_pipeline():
+    """The tiny random-weights pipeline of the test suite: it exercises every step of generation in seconds on a
+    CPU, and its output is noise (no trained weights can ship with the code)."""
+    try:
+        from tests.tiny import make_tiny_pipeline
+    except ImportError:
+        raise gr.Error("The tiny model needs tests/tiny.py next to app.py; choose a model folder instead.") from None
+    return make_tiny_pipeline()
+
+
+@gpu
+def run_pipeline(pipe, cues, settings, on_step):
+    import torch
+
+    generator = torch.Generator("cpu").manual_seed(settings.pop("seed"))
+    return pipe(cues=cues, generator=generator, output_type="np", callback_on_step_end=on_step,
+                callback_on_step_end_tensor_inputs=["latents"], **settings).frames[0]
+
+
+@ui_errors
+def generate(session, model, model_path, prompt, negative_prompt, steps, guidance, seed, randomize, num_frames,
+             resolution, cue_scale, memory_mode, progress=gr.Progress()):
+    """Animate the reference with the current cues; returns the mp4, the side-by-side mp4 and the cue folder zip."""
+    c = need_cues(session)
+    seed = random.randint(0, MAX_SEED) if randomize else int(seed)
+    progress(0, desc="loading the model")
+    pipe = load_pipeline(model, model_path, memory_mode)
+    steps = int(steps)
+    num_frames = min(H.valid_num_frames(int(num_frames)), H.valid_num_frames(c.num_frames))
+    height, width = H.working_hw(c.height, c.width, int(resolution))
+    session.cancel.clear()
+    start = time.monotonic()
+
+    def on_step(pipeline, i, t, kwargs):
+        if session.cancel.is_set():
+            pipeline._interrupt = True
+            raise gr.Error("Generation cancelled.", print_exception=False)
+        progress((i + 1, steps), desc=H.eta_text(i + 1, steps, time.monotonic() - start), unit="steps")
+        return {}
+
+    settings = dict(prompt=prompt or "", negative_prompt=negative_prompt or "", num_frames=num_frames,
+                    height=height, width=width, num_inference_steps=steps, guidance_scale=float(guidance),
+                    cue_scale=float(cue_scale), seed=seed)
+    frames = run_pipeline(pipe, c, settings, on_step)
+    frames = H.to_uint8_video(frames)
+    progress(1, desc="writing the videos")
+    audio = c.settings.get("driving_path") or c.settings.get("driving")
+    result = write_mp4(session, f"result-{seed}.mp4", frames, c.fps, audio_from=audio if isinstance(audio, str) else None)
+    n = len(frames)
+    columns = [c.driving[:n], c.pose_cue[:n], c.face_cue[:n], H.fit_video(frames, c.driving.shape[1:3])]
+    side = write_mp4(session, f"side-by-side-{seed}.mp4", H.side_by_side_video(columns), c.fps)
+    cue_dir = session.dir / "cues"
+    shutil.rmtree(cue_dir, ignore_errors=True)
+    c.save(cue_dir)
+    zipped = H.zip_folder(cue_dir, session.path("cues.zip"))
+    info = f"Seed {seed} · {n} frames at {width}×{height} · {time.monotonic() - start:.1f} s"
+    return result, side, zipped, seed, info
+
+
+def cancel_generation(session):
+    if isinstance(session, Session):
+        session.cancel.set()
+
+
+# --- Train tab ----------------------------------------------------------------------------------------------------
+
+
+class TrainingRun:
+    """The trainer CLI in a subprocess (one run at a time per app: training takes the whole machine)."""
+
+    lock = threading.Lock()
+    proc: subprocess.Popen | None = None
+    output_dir: Path | None = None
+    log_path: Path | None = None
+
+
+def trainer_command(stage, dataset, output_dir, steps, lr, batch, block, lam, init, tiny):
+    cmd = [sys.executable, "-m", TRAINER_MODULES[stage], "--output-dir", str(output_dir),
+           "--max-steps", str(int(steps)), "--learning-rate", str(float(lr)), "--batch-size", str(int(batch))]
+    dataset = (dataset or "").strip()
+    if not dataset:
+        raise gr.Error("Give a dataset: a local folder with metadata.jsonl or a Hub dataset repo id.")
+    cmd += ["--data-dir", dataset] if Path(dataset).exists() else ["--hub-dataset", dataset]
+    if stage == "Same2X":
+        cmd += ["--align-block", str(int(block)), "--s2x-weight", str(float(lam))]
+    if (init or "").strip():
+        cmd += ["--pretrained", init.strip()]
+    if tiny:
+        cmd += ["--tiny"]
+    return cmd
+
+
+@ui_errors
+def start_training(stage, dataset, steps, lr, batch, block, lam, init, tiny):
+    with TrainingRun.lock:
+        if TrainingRun.proc is not None and TrainingRun.proc.poll() is None:
+            raise gr.Error("A training run is already going; stop it first.")
+        out = OUTPUT_DIR / "train" / time.strftime("%Y%m%d-%H%M%S")
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = trainer_command(stage, dataset, out, steps, lr, batch, block, lam, init, tiny)
+        log_path = out / "train.log"
+        with open(log_path, "w") as f:
+            f.write("$ " + " ".join(cmd) + "\n")
+            f.flush()
+            # start_new_session: stopping the run signals its whole process group (dataloader workers included).
+            TrainingRun.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+        TrainingRun.output_dir, TrainingRun.log_path = out, log_path
+    return [str(out), *training_status(), gr.Timer(active=True)]
+
+
+def stop_training():
+    with TrainingRun.lock:
+        proc = TrainingRun.proc
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return [*training_status(), gr.Timer(active=False)]
+
+
+def training_status():
+    """Denoise plot, Same2X plot, log tail, checkpoint choices and a status line for the current run."""
+    out, proc = TrainingRun.output_dir, TrainingRun.proc
+    if out is None:
+        empty = H.read_metrics("")
+        return [empty, empty, "", gr.update(choices=[]), "No run yet."]
+    denoise, s2x = H.split_losses(H.read_metrics(out / "metrics.jsonl"))
+    ckpts = H.list_checkpoints(out)
+    code = proc.poll() if proc is not None else None
+    state = "running" if code is None else ("finished" if code == 0 else f"stopped (exit code {code})")
+    step = int(denoise["step"].max()) if len(denoise) else 0
+    return [denoise, s2x, H.tail_text(TrainingRun.log_path, 40),
+            gr.update(choices=ckpts, value=ckpts[-1] if ckpts else None),
+            f"Run `{out}`: **{state}**, step {step}, {len(ckpts)} checkpoint(s)."]
+
+
+def poll_training():
+    running = TrainingRun.proc is not None and TrainingRun.proc.poll() is None
+    return [*training_status(), gr.Timer(active=running)]
+
+
+def use_checkpoint(path):
+    if not path:
+        raise gr.Error("Pick a checkpoint first.")
+    return gr.update(value=FOLDER_MODEL), gr.update(value=path, visible=True), gr.Tabs(selected="animate")
+
+
+# --- layout -------------------------------------------------------------------------------------------------------
+
+
+def model_changed(model):
+    res = RESOLUTIONS[model]
+    frames = H.frame_choices(MAX_FRAMES[model])
+    return (gr.update(visible=model == FOLDER_MODEL), gr.update(choices=res, value=res[0]),
+            gr.update(choices=frames, value=frames[-1] if model == TINY_MODEL else min(frames[-1], 49)))
+
+
+def build_ui():
+    with gr.Blocks(title="DirectAnimator") as demo:
+        session = gr.State(None, delete_callback=close_session)
+        gr.Markdown("# DirectAnimator\nAnimate a reference photo with the motion and expressions of a driving "
+                    "video, driven directly by cues cut out of the driving pixels (no skeletons).")
+        with gr.Tabs(selected="animate") as tabs:
+            with gr.Tab("Animate", id="animate"):
+                with gr.Row():
+                    reference = gr.Image(label="Reference image", type="filepath", height=300, elem_id="reference")
+                    driving = gr.Video(label="Driving video", height=300, elem_id="driving")
+                if examples():
+                    gr.Examples(examples(), [reference, driving], label="Examples")
+                with gr.Accordion("Cue extraction settings", open=False):
+                    with gr.Row():
+                        segmenter = gr.Dropdown(SEGMENTERS, value="mediapipe", label="Person segmenter")
+                        face_detector = gr.Dropdown(FACE_DETECTORS, value="mediapipe", label="Face detector")
+                        max_frames = gr.Number(49, precision=0, label="Max frames (0 = all)", minimum=0)
+                        fps = gr.Number(0, label="Resample to fps (0 = keep)", minimum=0)
+                extract_btn = gr.Button("Extract cues", variant="primary", elem_id="extract")
+                report = gr.Markdown("Cues appear here after **Extract cues**.", elem_id="report")
+                with gr.Row():
+                    pose_video = gr.Video(label="Pose cue", interactive=False, loop=True, autoplay=True)
+                    face_video = gr.Video(label="Face cue", interactive=False, loop=True, autoplay=True)
+                    location_video = gr.Video(label="Location masks (body blue, face orange) over the reference",
+                                              interactive=False, loop=True, autoplay=True)
+                    silhouette_video = gr.Video(label="Aligned driving silhouette over the reference",
+                                                interactive=False, loop=True, autoplay=True)
+                frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
+                preview = gr.Image(label="Frame: driving (mask, face box) | pose cue | face cue | location | "
+                                   "alignment", type="numpy", format="jpeg", interactive=False, elem_id="preview")
+                with gr.Accordion("Edit cues (no re-segmentation)", open=True):
+                    with gr.Row():
+                        lowpass = gr.Slider(0, 1, value=0.5, step=0.01, label="Pose cue low-pass strength",
+                                            elem_id="lowpass")
+                        face_enlarge = gr.Slider(1.0, 3.0, value=1.6, step=0.05, label="Face crop enlarge")
+                        grid = gr.Slider(1, 64, value=16, step=1, label="Location grid size")
+                    with gr.Row():
+                        align_scale = gr.Slider(0.5, 2.0, value=1.0, step=0.01, label="Alignment scale ×")
+                        align_dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset x (× width)")
+                        align_dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset y (× height)")
+                    with gr.Row():
+                        box = [gr.Number(label=n, precision=1) for n in ("face x0", "face y0", "face x1", "face y1")]
+                        box_all = gr.Checkbox(label="apply to all frames")
+                        box_btn = gr.Button("Set face box")
+                    with gr.Row():
+                        brush = gr.Brush(colors=[("#ff28a0", 0.55)], default_color=("#ff28a0", 0.55),
+                                         color_mode="fixed")
+                        with gr.Column():
+                            ref_editor = gr.ImageEditor(label="Reference mask (brush adds, eraser removes)",
+                                                        type="numpy", brush=brush, height=360, sources=[],
+                                                        transforms=[], layers=False)
+                            ref_mask_btn = gr.Button("Apply reference mask")
+                        with gr.Column():
+                            frame_editor = gr.ImageEditor(label="Mask of the shown driving frame", type="numpy",
+                                                          brush=brush, height=360, sources=[], transforms=[],
+                                                          layers=False)
+                            frame_mask_btn = gr.Button("Apply frame mask")
+                gr.Markdown("## Generate")
+                with gr.Row():
+                    model = gr.Dropdown([TINY_MODEL, FOLDER_MODEL], value=TINY_MODEL, label="Model", scale=2)
+                    model_path = gr.Textbox(label="Model folder or Hub repo id", visible=False, scale=2)
+                prompt = gr.Textbox(label="Prompt", value="a person dancing, high quality")
+                with gr.Row():
+                    num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[TINY_MODEL]), value=17, label="Frames")
+                    resolution = gr.Dropdown(RESOLUTIONS[TINY_MODEL], value=64, label="Resolution (long side)")
+                    seed = gr.Number(42, precision=0, label="Seed")
+                    randomize = gr.Checkbox(False, label="Randomise seed")
+                with gr.Accordion("Advanced", open=False):
+                    negative = gr.Textbox(label="Negative prompt", value="blurry, distorted, low quality")
+                    with gr.Row():
+                        steps = gr.Slider(1, 100, value=4, step=1, label="Steps")
+                        guidance = gr.Slider(1.0, 12.0, value=6.0, step=0.5, label="Guidance (CFG)")
+                        cue_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Cue strength")
+                    memory = gr.Radio(MEMORY_MODES, value="none", label="Memory mode")
+                with gr.Row():
+                    gen_btn = gr.Button("Generate", variant="primary", elem_id="generate")
+                    cancel_btn = gr.Button("Cancel", variant="stop")
+                info = gr.Markdown(elem_id="gen-info")
+                with gr.Row():
+                    result = gr.Video(label="Result", interactive=False, elem_id="result")
+                    side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False)
+                cue_zip = gr.File(label="Cue folder (zip)")
+
+            with gr.Tab("Train", id="train"):
+                gr.Markdown("Runs the trainer CLI (`python -m trainers.same_id` / `trainers.same2x`) in a "
+                            "subprocess. One run at a time; on a Space, train on a dedicated GPU machine instead.")
+                with gr.Row():
+                    dataset = gr.Textbox(label="Dataset (local folder with metadata.jsonl, or Hub dataset id)")
+                    stage = gr.Radio(list(TRAINER_MODULES), value="same-ID", label="Stage")
+                    init = gr.Textbox(label="Start from checkpoint (optional)")
+                with gr.Row():
+                    t_steps = gr.Number(1000, precision=0, label="Steps", minimum=1)
+                    t_lr = gr.Number(1e-4, label="Learning rate")
+                    t_batch = gr.Number(1, precision=0, label="Batch size", minimum=1)
+                    t_block = gr.Number(8, precision=0, label="Same2X block D", minimum=1)
+                    t_lam = gr.Number(0.5, label="Same2X weight λ")
+                    t_tiny = gr.Checkbox(False, label="tiny model (CPU smoke run)")
+                with gr.Row():
+                    start_btn = gr.Button("Start training", variant="primary")
+                    stop_btn = gr.Button("Stop", variant="stop")
+                run_dir = gr.Textbox(label="Run folder", interactive=False)
+                status = gr.Markdown("No run yet.")
+                with gr.Row():
+                    denoise_plot = gr.LinePlot(x="step", y="value", color="loss", title="Denoising loss")
+                    s2x_plot = gr.LinePlot(x="step", y="value", color="loss", title="Same2X alignment loss")
+                log_tail = gr.Textbox(label="Log", lines=12, max_lines=12, autoscroll=True)
+                with gr.Row():
+                    ckpt = gr.Dropdown([], label="Checkpoints", scale=3)
+                    use_btn = gr.Button("Use this checkpoint in Animate", scale=1)
+                timer = gr.Timer(2.0, active=False)
+
+        # Wiring. Light preview events run unqueued-fast (no concurrency limit); heavy ones are queued.
+        videos = [pose_video, face_video, location_video, silhouette_video]
+        frame_outs = [preview, *box, frame_editor]
+        extract_btn.click(extract_cues, [reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid,
+                                         max_frames, fps, session],
+                          [session, *videos, report, frame, ref_editor, *frame_outs],
+                          api_name="extract_cues", concurrency_limit=2)
+        frame.change(show_frame, [session, frame], frame_outs, api_name="show_frame", show_progress="hidden",
+                     trigger_mode="always_last", concurrency_limit=None)
+        lowpass.input(preview_lowpass, [session, lowpass, frame], preview, api_name="preview_lowpass",
+                      show_progress="hidden", trigger_mode="always_last", concurrency_limit=None)
+        lowpass.release(set_lowpass, [session, lowpass, frame], videos + frame_outs, api_name="set_lowpass",
+                        concurrency_limit=4)
+        face_enlarge.release(set_face_enlarge, [session, face_enlarge, frame], videos + frame_outs,
+                             api_name="set_face_enlarge", concurrency_limit=4)
+        align_in = [session, align_scale, align_dx, align_dy, grid, frame]
+        for s in (align_scale, align_dx, align_dy, grid):
+            s.release(set_alignment, align_in, videos + frame_outs, api_name="set_alignment" if s is grid else None,
+                      api_visibility="public" if s is grid else "private", concurrency_limit=4)
+        box_btn.click(set_face_box, [session, frame, *box, box_all], videos + frame_outs, api_name="set_face_box")
+        ref_mask_btn.click(set_reference_mask, [session, ref_editor, frame], videos + frame_outs,
+                           api_name="set_reference_mask")
+        frame_mask_btn.click(set_frame_mask, [session, frame_editor, frame], videos + frame_outs,
+                             api_name="set_frame_mask")
+        model.change(model_changed, model, [model_path, resolution, num_frames], api_visibility="private")
+        gen = gen_btn.click(generate, [session, model, model_path, prompt, negative, steps, guidance, seed,
+                                       randomize, num_frames, resolution, cue_scale, memory],
+                            [result, side, cue_zip, seed, info], api_name="generate", concurrency_limit=1)
+        cancel_btn.click(cancel_generation, session, None, cancels=[gen], api_name="cancel", queue=False)
+
+        t_inputs = [stage, dataset, t_steps, t_lr, t_batch, t_block, t_lam, init, t_tiny]
+        t_outputs = [denoise_plot, s2x_plot, log_tail, ckpt, status]
+        start_btn.click(start_training, t_inputs, [run_dir, *t_outputs, timer], api_name="train_start",
+                        concurrency_limit=1)
+        stop_btn.click(stop_training, None, [*t_outputs, timer], api_name="train_stop")
+        timer.tick(poll_training, None, [*t_outputs, timer], api_visibility="private", show_progress="hidden")
+        use_btn.click(use_checkpoint, ckpt, [model, model_path, tabs], api_name="use_checkpoint")
+    return demo
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="open a public gradio.live link")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    demo = build_ui()
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(OUTPUT_DIR)],
+                footer_links=["api", "settings"])
+
 
 if __name__ == "__main__":
-    print("The Gradio app is not built yet. Use `python -m directanimator.cues` and `python -m directanimator.animate`.")
-    sys.exit(0)
+    main()

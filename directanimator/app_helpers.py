@@ -1,0 +1,295 @@
+"""Pure helpers behind the Gradio app (``app.py``): image compositing, mask editor values, frame presets,
+training-run files. Nothing here imports gradio, so every function is testable on plain arrays and folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Colours of the overlays, chosen to stay distinct from skin and from each other.
+BODY_COLOR = (64, 160, 255)
+FACE_COLOR = (255, 170, 0)
+SILHOUETTE_COLOR = (0, 220, 90)
+MASK_COLOR = (255, 40, 160)
+
+
+def overlay_mask(image: np.ndarray, mask: np.ndarray, color=MASK_COLOR, alpha: float = 0.5) -> np.ndarray:
+    """Tint ``image`` [H,W,3] uint8 with ``color`` where ``mask`` [H,W] in [0,1] is on (soft masks blend softly)."""
+    m = np.clip(np.asarray(mask, np.float32), 0, 1)[..., None] * alpha
+    tint = np.asarray(color, np.float32)[None, None]
+    return (image.astype(np.float32) * (1 - m) + tint * m).round().astype(np.uint8)
+
+
+def location_overlay(reference: np.ndarray, body_location: np.ndarray, face_location: np.ndarray) -> np.ndarray:
+    """Body (blue) and face (orange) location masks [T,H,W] over the reference -> [T,H,W,3] uint8."""
+    ref = fit_to(reference, body_location.shape[1:])
+    out = np.empty(body_location.shape + (3,), np.uint8)
+    for t in range(len(body_location)):
+        frame = overlay_mask(ref, body_location[t], BODY_COLOR, 0.55)
+        out[t] = overlay_mask(frame, face_location[t], FACE_COLOR, 0.65)
+    return out
+
+
+def silhouette_overlay(reference: np.ndarray, warped_masks: np.ndarray, reference_mask: np.ndarray | None = None):
+    """The aligned driving silhouettes [T,H,W] drawn over the reference (green fill, reference outline in magenta),
+    so a user sees at a glance whether scale and offset match the reference person."""
+    ref = fit_to(reference, warped_masks.shape[1:])
+    out = np.empty(warped_masks.shape + (3,), np.uint8)
+    contours = []
+    if reference_mask is not None:
+        binary = (fit_to(reference_mask, warped_masks.shape[1:]) > 0.5).astype(np.uint8)
+        contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for t in range(len(warped_masks)):
+        frame = overlay_mask(ref, warped_masks[t], SILHOUETTE_COLOR, 0.5)
+        if contours:
+            cv2.drawContours(frame, contours, -1, MASK_COLOR, max(1, ref.shape[0] // 200))
+        out[t] = frame
+    return out
+
+
+def fit_to(image: np.ndarray, hw) -> np.ndarray:
+    """Resize ``image`` ([H,W] or [H,W,C]) to exactly ``hw`` (a no-op when it already has that size)."""
+    h, w = int(hw[0]), int(hw[1])
+    if image.shape[:2] == (h, w):
+        return image
+    interp = cv2.INTER_AREA if image.shape[0] > h else cv2.INTER_LINEAR
+    return cv2.resize(image, (w, h), interpolation=interp)
+
+
+def to_rgb(frame: np.ndarray) -> np.ndarray:
+    """Grayscale uint8 [H,W] or float mask in [0,1] -> RGB uint8 [H,W,3]; RGB passes through."""
+    if frame.dtype != np.uint8:
+        frame = (np.clip(frame, 0, 1) * 255).round().astype(np.uint8)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[..., None], 3, axis=2)
+    return frame
+
+
+def hstack(panels, height: int) -> np.ndarray:
+    """Panels (RGB, gray or masks, any sizes) scaled to ``height`` and placed side by side with a 4-px gap."""
+    height = int(height) - int(height) % 2
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    row = []
+    for p in panels:
+        p = to_rgb(p)
+        w = max(2, round(p.shape[1] * height / p.shape[0]))
+        row += [fit_to(p, (height, w - w % 2)), gap]
+    return np.concatenate(row[:-1], axis=1)
+
+
+def side_by_side_video(columns, height: int = 256) -> np.ndarray:
+    """Videos [T,H,W(,3)] of equal length -> one [T,height,W',3] video with the columns next to each other."""
+    n = min(len(c) for c in columns)
+    return np.stack([hstack([c[t] for c in columns], height) for t in range(n)])
+
+
+def frame_ranges(flags) -> str:
+    """Indices where ``flags`` is True as compact ranges, e.g. ``"3-5, 9"`` ("none" when there are none)."""
+    idx = np.flatnonzero(np.asarray(flags, bool))
+    if idx.size == 0:
+        return "none"
+    parts, start = [], idx[0]
+    for a, b in zip(idx, list(idx[1:]) + [None]):
+        if b is None or b != a + 1:
+            parts.append(f"{start}" if start == a else f"{start}-{a}")
+            start = b
+    return ", ".join(parts)
+
+
+def frame_report(dropped, no_face, num_frames: int, fps: float) -> str:
+    """Markdown summary of which frames were dropped (bad segmentation) and which had no face."""
+    d, f = int(np.sum(dropped)), int(np.sum(no_face))
+    return (
+        f"**{num_frames} frames** at {fps:.3g} fps. "
+        f"Dropped (bad or empty person mask, pose cue blank): **{d}** ({frame_ranges(dropped)}). "
+        f"No face found (face cue blank): **{f}** ({frame_ranges(no_face)})."
+    )
+
+
+# --- mask editor (gr.ImageEditor values) -------------------------------------------------------------------------
+
+
+def editor_value(image: np.ndarray, mask: np.ndarray, color=MASK_COLOR, alpha: int = 140) -> dict:
+    """An ImageEditor value: the image as background and the mask as a painted RGBA layer. Users add to the mask
+    with the brush and remove with the eraser; ``mask_from_editor`` reads the layer back."""
+    layer = np.zeros(image.shape[:2] + (4,), np.uint8)
+    on = np.asarray(mask) > 0.5
+    layer[on, :3] = color
+    layer[on, 3] = alpha
+    return {"background": image, "layers": [layer], "composite": None}
+
+
+def mask_from_editor(value, hw) -> np.ndarray | None:
+    """The edited mask [H,W] float32 in {0,1} from an ImageEditor value (union of the alpha of all layers),
+    resized to ``hw``; None when the editor holds no layers."""
+    if not value or not value.get("layers"):
+        return None
+    alpha = None
+    for layer in value["layers"]:
+        if layer is None:
+            continue
+        a = np.asarray(layer)
+        a = a[..., 3] if a.ndim == 3 and a.shape[2] == 4 else (a.max(axis=-1) if a.ndim == 3 else a)
+        alpha = a if alpha is None else np.maximum(alpha, fit_to(a, alpha.shape))
+    if alpha is None:
+        return None
+    return (fit_to(alpha.astype(np.uint8), hw) > 0).astype(np.float32)
+
+
+# --- generation settings ----------------------------------------------------------------------------------------
+
+
+def valid_num_frames(n: int, temporal_compression: int = 4) -> int:
+    """The largest frame count <= n of the form k*temporal_compression + 1 (the CogVideoX VAE rule), at least 1+tc."""
+    tc = max(1, int(temporal_compression))
+    return max(tc + 1, ((int(n) - 1) // tc) * tc + 1)
+
+
+def frame_choices(max_frames: int, temporal_compression: int = 4, available: int | None = None) -> list[int]:
+    """Frame counts offered in the UI: valid counts up to ``max_frames`` (and up to the driving clip's length)."""
+    top = max_frames if available is None else min(max_frames, max(available, temporal_compression + 1))
+    picks = {valid_num_frames(x, temporal_compression) for x in (9, 13, 17, 25, 33, 49, 81, 121) if x <= top}
+    picks.add(valid_num_frames(top, temporal_compression))
+    return sorted(picks)
+
+
+def working_hw(height: int, width: int, long_side: int, multiple: int = 16) -> tuple[int, int]:
+    """(h, w) keeping the aspect of height x width, long side ``long_side``, both multiples of ``multiple``."""
+    s = long_side / max(height, width)
+    return (max(multiple, round(height * s / multiple) * multiple), max(multiple, round(width * s / multiple) * multiple))
+
+
+def eta_text(done: int, total: int, elapsed: float) -> str:
+    """'step 3/20 · 4 s left' from the steps done so far and the seconds spent."""
+    if done <= 0:
+        return f"step 0/{total}"
+    left = elapsed / done * (total - done)
+    return f"step {done}/{total} · {left:.0f} s left" if left < 120 else f"step {done}/{total} · {left / 60:.1f} min left"
+
+
+# --- files -------------------------------------------------------------------------------------------------------
+
+
+def zip_folder(folder: str | os.PathLike, zip_path: str | os.PathLike) -> str:
+    """Zip ``folder`` into ``zip_path`` (atomically) and return the path."""
+    zip_path = Path(zip_path)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=zip_path.parent) as tmp:
+        made = shutil.make_archive(os.path.join(tmp, "cues"), "zip", root_dir=folder)
+        os.replace(made, zip_path)
+    return str(zip_path)
+
+
+def read_metrics(path: str | os.PathLike):
+    """metrics.jsonl of a training run -> a long pandas DataFrame (step, value, loss) with one row per logged loss
+    term: keys containing "loss" (e.g. ``loss_denoise``, ``loss_s2x``). Missing file -> empty frame."""
+    import pandas as pd
+
+    rows = []
+    p = Path(path)
+    if p.is_file():
+        for line in p.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the trainer may be half-way through writing the last line
+            step = rec.get("step")
+            if not isinstance(step, (int, float)):
+                continue
+            for k, v in rec.items():
+                if "loss" in k and isinstance(v, (int, float)) and math.isfinite(v):
+                    rows.append({"step": step, "value": float(v), "loss": k})
+    return pd.DataFrame(rows, columns=["step", "value", "loss"])
+
+
+def split_losses(df):
+    """Split a ``read_metrics`` frame into (denoise terms, Same2X terms) so each gets its own plot and scale."""
+    s2x = df["loss"].str.contains("s2x|align|repa", case=False, regex=True)
+    return df[~s2x].reset_index(drop=True), df[s2x].reset_index(drop=True)
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[str]:
+    """Checkpoint folders under a run's output dir (folders holding a config/model_index or safetensors),
+    oldest step first, the final folder last."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for d in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
+        if any((d / n).is_file() for n in ("model_index.json", "config.json")) or any(d.glob("*.safetensors")):
+            found.append(d)
+
+    def key(d: Path):
+        m = re.search(r"(\d+)$", d.name)
+        return (0, int(m.group(1))) if m else (1, str(d))
+
+    # A checkpoint's sub-folders (transformer/, vae/) are parts of it, not checkpoints of their own.
+    tops = [d for d in found if not any(o != d and o in d.parents for o in found)]
+    return [str(d) for d in sorted(tops, key=key)]
+
+
+def tail_text(path: str | os.PathLike, lines: int = 40) -> str:
+    """The last ``lines`` lines of a text file ("" when it does not exist yet)."""
+    p = Path(path)
+    if not p.is_file():
+        return ""
+    with open(p, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64 * 1024))
+        text = f.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def to_rgb_video(frames: np.ndarray) -> np.ndarray:
+    """[T,H,W] gray/mask or [T,H,W,3] frames -> [T,H,W,3] uint8 (for writing as mp4)."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        frames = (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=3)
+    return frames
+
+
+def to_uint8_video(frames) -> np.ndarray:
+    """Pipeline output (float in [0,1], torch or numpy, [T,H,W,3] or [T,3,H,W]) -> [T,H,W,3] uint8."""
+    if hasattr(frames, "detach"):
+        frames = frames.detach().float().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim == 4 and frames.shape[1] == 3 and frames.shape[-1] != 3:
+        frames = frames.transpose(0, 2, 3, 1)
+    if frames.dtype == np.uint8:
+        return frames
+    return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+
+
+def fit_video(frames: np.ndarray, hw) -> np.ndarray:
+    """Every frame resized to ``hw`` (h, w)."""
+    return np.stack([fit_to(f, hw) for f in frames])
+
+
+def draw_box(image: np.ndarray, box, color=FACE_COLOR) -> np.ndarray:
+    """A copy of ``image`` with the (x0, y0, x1, y1) box outlined; NaN boxes draw nothing."""
+    out = image.copy()
+    box = np.asarray(box, np.float32)
+    if np.isfinite(box).all():
+        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), color, max(1, image.shape[0] // 150))
+    return out
+
+
+def mask_centre(mask: np.ndarray) -> tuple[float, float]:
+    """(x, y) centre of the tight box of ``mask > 0.5`` (the frame centre when the mask is empty)."""
+    on = np.asarray(mask) > 0.5
+    rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+    if rows.size == 0:
+        return (mask.shape[1] - 1) / 2.0, (mask.shape[0] - 1) / 2.0
+    return (cols[0] + cols[-1]) / 2.0, (rows[0] + rows[-1]) / 2.0
