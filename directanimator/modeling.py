@@ -1,0 +1,701 @@
+"""CueFusion DiT: CogVideoX's transformer with the pose and face cues injected in every block (paper eqs. 1-3).
+
+``CueFusionTransformer3DModel`` subclasses diffusers' ``CogVideoXTransformer3DModel``: every base parameter keeps its
+name, so CogVideoX / CogVideoX1.5 image-to-video weights load unchanged and only the cue modules are new:
+
+- ``pose_patch_embed`` / ``face_patch_embed`` (``CuePatchEmbed``): cue latents + their location mask (16 + 1 channels)
+  patchified exactly like CogVideoX patchifies the video latents, so cue token ``i`` sits on vision token ``i``. No
+  extra tokens enter attention, the cost is a few linear layers.
+- ``transformer_blocks.{i}.cue_fusion`` (``CueFusion``): per cue, ``alpha, beta, gamma = Linear(SiLU(temb))`` (eq. 1),
+  ``e^M = LN(e) * (1 + alpha) + beta`` (eq. 2) is added to the normalised vision tokens right before attention, and
+  ``e^G = e + gamma * e^M`` (eq. 3) is the cue stream the next block receives.
+
+Identity at initialisation: the added term is ``gain * e^M`` with ``gain`` a per-channel vector that starts at zero
+(a diagonal "zero projection", as ControlNet's zero convolutions), and the modulation MLP starts at zero (adaLN-Zero,
+so ``e^M = LN(e)`` and ``e^G = e``). A fresh model therefore returns exactly the base model's output, yet training
+starts at once: the gradient of ``gain`` at step 0 is ``LN(e) * dL/dh`` (non-zero), and once ``gain`` has moved the
+MLP and the patch embeddings receive gradients too. A full ``dim x dim`` zero projection would add ``2 * 42 * dim^2``
+(~0.8 B) parameters at CogVideoX1.5 size; the vector costs ``2 * 42 * dim``.
+
+Tested with diffusers 0.42.1 (the block's forward is adapted from it); the base-class API used here (constructor
+arguments, ``CogVideoXBlock`` attributes, ``_gradient_checkpointing_func``) has been stable since diffusers 0.32.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers.configuration_utils import register_to_config
+from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
+from diffusers.utils import BaseOutput, apply_lora_scale
+from torch import nn
+
+from directanimator.errors import InputError
+
+__all__ = [
+    "CUE_NAMES",
+    "CuePatchEmbed",
+    "CueFusion",
+    "CueFusionBlock",
+    "CueFusionTransformer3DModel",
+    "CueFusionTransformerOutput",
+    "load_safetensors_folder",
+    "resolve_model_folder",
+]
+
+#: The cues, in the order their tokens travel through the blocks and in which a (pose, face) ``cue_scale`` is given.
+CUE_NAMES = ("pose", "face")
+
+
+class CuePatchEmbed(nn.Module):
+    """Patchify one cue (VAE latents + location mask) into one token per vision token.
+
+    The layout mirrors ``diffusers.models.embeddings.CogVideoXPatchEmbed`` exactly: CogVideoX 1.0
+    (``patch_size_t=None``) runs a strided ``Conv2d`` on every latent frame; CogVideoX 1.5 (``patch_size_t`` set)
+    gathers ``(C, p_t, p, p)`` blocks and applies one ``Linear``. Tokens are ordered frame, row, column, as the
+    vision tokens are. No positional embedding is added: each cue token is added to a vision token that has one.
+
+    Args:
+        patch_size: spatial patch size of the transformer.
+        patch_size_t: temporal patch size (CogVideoX 1.5) or ``None`` (CogVideoX 1.0).
+        in_channels: channels of the cue input (latent channels + 1 mask channel).
+        embed_dim: transformer width.
+        bias: whether the projection has a bias.
+    """
+
+    def __init__(
+        self, patch_size: int = 2, patch_size_t: int | None = None, in_channels: int = 17, embed_dim: int = 3072,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.patch_size = patch_size
+        self.patch_size_t = patch_size_t
+        if patch_size_t is None:
+            self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
+        else:
+            self.proj = nn.Linear(in_channels * patch_size * patch_size * patch_size_t, embed_dim, bias=bias)
+
+    def forward(self, cue: torch.Tensor) -> torch.Tensor:
+        """Patchify ``cue`` [B, F, C, H, W] (latent grid) into tokens [B, F' * H/p * W/p, embed_dim]."""
+        batch_size, num_frames, channels, height, width = cue.shape
+        p = self.patch_size
+        if self.patch_size_t is None:
+            tokens = self.proj(cue.reshape(-1, channels, height, width))
+            tokens = tokens.view(batch_size, num_frames, *tokens.shape[1:])
+            return tokens.flatten(3).transpose(2, 3).flatten(1, 2)
+        p_t = self.patch_size_t
+        cue = cue.permute(0, 1, 3, 4, 2)
+        cue = cue.reshape(batch_size, num_frames // p_t, p_t, height // p, p, width // p, p, channels)
+        cue = cue.permute(0, 1, 3, 5, 7, 2, 4, 6).flatten(4, 7).flatten(1, 3)
+        return self.proj(cue)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """AdaLN modulation ``x * (1 + scale) + shift`` with per-sample ``shift``/``scale`` [B, D] over tokens [B, N, D]."""
+    return x * (1 + scale[:, None, :]) + shift[:, None, :]
+
+
+class CueFusion(nn.Module):
+    """The cue half of a CF-DiT block (eqs. 1-3) for ``num_cues`` cues.
+
+    Args:
+        dim: transformer width.
+        time_embed_dim: width of the timestep embedding ``temb``.
+        num_cues: number of cue streams (2: pose, face).
+        eps: LayerNorm epsilon.
+    """
+
+    def __init__(self, dim: int, time_embed_dim: int, num_cues: int = 2, eps: float = 1e-5):
+        super().__init__()
+        self.num_cues = num_cues
+        self.silu = nn.SiLU()
+        # eq. 1: alpha, beta, gamma for every cue from one linear layer on SiLU(temb)
+        self.linear = nn.Linear(time_embed_dim, 3 * num_cues * dim)
+        # LN without affine: alpha and beta are the affine part (eq. 2)
+        self.norm = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
+        # per-channel gain on the injected term; zero at init = exact identity (see module docstring)
+        self.gain = nn.Parameter(torch.zeros(num_cues, dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Identity initialisation: zero modulation MLP (adaLN-Zero) and zero injection gain."""
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        nn.init.zeros_(self.gain)
+
+    def forward(
+        self, temb: torch.Tensor, cue_tokens: tuple[torch.Tensor | None, ...], cue_scale: tuple[Any, ...]
+    ) -> tuple[torch.Tensor | None, tuple[torch.Tensor | None, ...]]:
+        """Compute the term added to the normalised vision tokens and the cue tokens for the next block.
+
+        Args:
+            temb: timestep embedding [B, time_embed_dim].
+            cue_tokens: one entry per cue, tokens [B, N, D] or ``None`` for an absent cue.
+            cue_scale: one strength per cue (float, or a tensor broadcastable to [B, N, D]) scaling its added term.
+
+        Returns:
+            ``(injection, next_cue_tokens)``; ``injection`` is ``None`` when every cue is absent.
+        """
+        modulation = self.linear(self.silu(temb)).chunk(3 * self.num_cues, dim=1)
+        injection = None
+        next_tokens = []
+        for k, tokens in enumerate(cue_tokens):
+            if tokens is None:
+                next_tokens.append(None)
+                continue
+            alpha, beta, gamma = modulation[3 * k: 3 * k + 3]
+            modulated = modulate(self.norm(tokens), beta, alpha)  # eq. 2
+            term = modulated * self.gain[k]
+            scale = cue_scale[k]
+            if not (isinstance(scale, (int, float)) and scale == 1):
+                term = term * scale
+            injection = term if injection is None else injection + term
+            next_tokens.append(tokens + gamma[:, None, :] * modulated)  # eq. 3
+        return injection, tuple(next_tokens)
+
+
+class CueFusionBlock(CogVideoXBlock):
+    """``CogVideoXBlock`` with a ``cue_fusion`` module; base parameter names are unchanged.
+
+    Takes the same arguments as ``CogVideoXBlock`` plus ``num_cues`` (0 builds no cue module: a plain block).
+    """
+
+    def __init__(self, *args, num_cues: int = 2, **kwargs):
+        super().__init__(*args, **kwargs)
+        dim = self.norm1.norm.normalized_shape[0]
+        time_embed_dim = self.norm1.linear.in_features
+        eps = self.norm1.norm.eps
+        self.cue_fusion = CueFusion(dim, time_embed_dim, num_cues, eps) if num_cues else None
+
+    # Adapted from diffusers 0.42.1 (CogVideoXBlock.forward): the cue term is added between norm1 and attention.
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+        cue_tokens: tuple[torch.Tensor | None, ...] | None = None,
+        cue_scale: tuple[Any, ...] = (1.0, 1.0),
+    ):
+        """Run the block. Without ``cue_tokens`` it is ``CogVideoXBlock.forward`` and returns ``(hidden, encoder)``;
+        with them it returns ``(hidden, encoder, next_cue_tokens)``."""
+        text_seq_length = encoder_hidden_states.size(1)
+        attention_kwargs = attention_kwargs or {}
+
+        norm_hidden_states, norm_encoder_hidden_states, gate_msa, enc_gate_msa = self.norm1(
+            hidden_states, encoder_hidden_states, temb
+        )
+        next_cue_tokens = None
+        if cue_tokens is not None and self.cue_fusion is not None:
+            injection, next_cue_tokens = self.cue_fusion(temb, cue_tokens, cue_scale)
+            if injection is not None:
+                norm_hidden_states = norm_hidden_states + injection
+
+        attn_hidden_states, attn_encoder_hidden_states = self.attn1(
+            hidden_states=norm_hidden_states,
+            encoder_hidden_states=norm_encoder_hidden_states,
+            image_rotary_emb=image_rotary_emb,
+            **attention_kwargs,
+        )
+        hidden_states = hidden_states + gate_msa * attn_hidden_states
+        encoder_hidden_states = encoder_hidden_states + enc_gate_msa * attn_encoder_hidden_states
+
+        norm_hidden_states, norm_encoder_hidden_states, gate_ff, enc_gate_ff = self.norm2(
+            hidden_states, encoder_hidden_states, temb
+        )
+        norm_hidden_states = torch.cat([norm_encoder_hidden_states, norm_hidden_states], dim=1)
+        ff_output = self.ff(norm_hidden_states)
+        hidden_states = hidden_states + gate_ff * ff_output[:, text_seq_length:]
+        encoder_hidden_states = encoder_hidden_states + enc_gate_ff * ff_output[:, :text_seq_length]
+
+        if cue_tokens is None:
+            return hidden_states, encoder_hidden_states
+        return hidden_states, encoder_hidden_states, (next_cue_tokens if next_cue_tokens is not None else cue_tokens)
+
+
+@dataclass
+class CueFusionTransformerOutput(BaseOutput):
+    """Output of ``CueFusionTransformer3DModel``.
+
+    Args:
+        sample: predicted latents [B, F, C, H, W] (``None`` when the forward stopped at a block).
+        block_tokens: vision tokens [B, N, D] after block ``return_block_tokens`` (``None`` unless requested).
+    """
+
+    sample: torch.Tensor | None = None
+    block_tokens: torch.Tensor | None = None
+
+
+def _normalise_cue_scale(cue_scale) -> tuple[Any, Any]:
+    if isinstance(cue_scale, (tuple, list)):
+        if len(cue_scale) != len(CUE_NAMES):
+            raise InputError(f"cue_scale must be one number or a (pose, face) pair, got {len(cue_scale)} values")
+        scales = tuple(cue_scale)
+    else:
+        scales = (cue_scale,) * len(CUE_NAMES)
+    out = []
+    for s in scales:
+        if isinstance(s, torch.Tensor) and s.ndim == 1:
+            s = s[:, None, None]  # one strength per sample
+        out.append(s)
+    return tuple(out)
+
+
+class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
+    """CogVideoX transformer with CueFusion blocks (DirectAnimator's CF-DiT).
+
+    All arguments of ``CogVideoXTransformer3DModel`` are accepted and mean the same; the extra ones are:
+
+    Args:
+        cue_in_channels: latent channels of each cue video (the VAE's latent channels, 16 for CogVideoX); one mask
+            channel is added on top, so each ``CuePatchEmbed`` sees ``cue_in_channels + 1`` channels.
+        cue_fusion: build the cue modules. ``False`` gives a model with exactly the base parameters (an ablation /
+            baseline that ignores cues).
+    """
+
+    _no_split_modules = ["CueFusionBlock", "CogVideoXBlock", "CogVideoXPatchEmbed", "CuePatchEmbed"]
+
+    @register_to_config
+    def __init__(
+        self,
+        num_attention_heads: int = 30,
+        attention_head_dim: int = 64,
+        in_channels: int = 16,
+        out_channels: int | None = 16,
+        flip_sin_to_cos: bool = True,
+        freq_shift: int = 0,
+        time_embed_dim: int = 512,
+        ofs_embed_dim: int | None = None,
+        text_embed_dim: int = 4096,
+        num_layers: int = 30,
+        dropout: float = 0.0,
+        attention_bias: bool = True,
+        sample_width: int = 90,
+        sample_height: int = 60,
+        sample_frames: int = 49,
+        patch_size: int = 2,
+        patch_size_t: int | None = None,
+        temporal_compression_ratio: int = 4,
+        max_text_seq_length: int = 226,
+        activation_fn: str = "gelu-approximate",
+        timestep_activation_fn: str = "silu",
+        norm_elementwise_affine: bool = True,
+        norm_eps: float = 1e-5,
+        spatial_interpolation_scale: float = 1.875,
+        temporal_interpolation_scale: float = 1.0,
+        use_rotary_positional_embeddings: bool = False,
+        use_learned_positional_embeddings: bool = False,
+        patch_bias: bool = True,
+        cue_in_channels: int = 16,
+        cue_fusion: bool = True,
+    ):
+        # The base is built with no blocks (num_layers=0) so that the CueFusionBlocks below are the only ones
+        # allocated; the config keeps the real num_layers (restored right after).
+        super().__init__(
+            num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim, in_channels=in_channels,
+            out_channels=out_channels, flip_sin_to_cos=flip_sin_to_cos, freq_shift=freq_shift,
+            time_embed_dim=time_embed_dim, ofs_embed_dim=ofs_embed_dim, text_embed_dim=text_embed_dim, num_layers=0,
+            dropout=dropout, attention_bias=attention_bias, sample_width=sample_width, sample_height=sample_height,
+            sample_frames=sample_frames, patch_size=patch_size, patch_size_t=patch_size_t,
+            temporal_compression_ratio=temporal_compression_ratio, max_text_seq_length=max_text_seq_length,
+            activation_fn=activation_fn, timestep_activation_fn=timestep_activation_fn,
+            norm_elementwise_affine=norm_elementwise_affine, norm_eps=norm_eps,
+            spatial_interpolation_scale=spatial_interpolation_scale,
+            temporal_interpolation_scale=temporal_interpolation_scale,
+            use_rotary_positional_embeddings=use_rotary_positional_embeddings,
+            use_learned_positional_embeddings=use_learned_positional_embeddings, patch_bias=patch_bias,
+        )
+        self.register_to_config(num_layers=num_layers)
+        inner_dim = num_attention_heads * attention_head_dim
+        num_cues = len(CUE_NAMES) if cue_fusion else 0
+        # Same arguments as CogVideoXTransformer3DModel passes to CogVideoXBlock in diffusers 0.42.1.
+        self.transformer_blocks = nn.ModuleList(
+            [
+                CueFusionBlock(
+                    dim=inner_dim,
+                    num_attention_heads=num_attention_heads,
+                    attention_head_dim=attention_head_dim,
+                    time_embed_dim=time_embed_dim,
+                    dropout=dropout,
+                    activation_fn=activation_fn,
+                    attention_bias=attention_bias,
+                    norm_elementwise_affine=norm_elementwise_affine,
+                    norm_eps=norm_eps,
+                    num_cues=num_cues,
+                )
+                for _ in range(num_layers)
+            ]
+        )
+        if cue_fusion:
+            def cue_embed():
+                return CuePatchEmbed(patch_size, patch_size_t, cue_in_channels + 1, inner_dim, patch_bias)
+
+            self.pose_patch_embed = cue_embed()
+            self.face_patch_embed = cue_embed()
+        else:
+            self.pose_patch_embed = None
+            self.face_patch_embed = None
+
+    # ---------------------------------------------------------------------------------------------------- weights
+
+    def cue_parameter_names(self) -> list[str]:
+        """Names (state-dict keys) of every parameter that the base CogVideoX model does not have."""
+        return [n for n, _ in self.named_parameters() if _is_cue_key(n)]
+
+    def init_cue_weights(self) -> None:
+        """(Re)initialise the cue modules: patch embeddings with PyTorch's default init, CueFusion to identity."""
+        for module in self.modules():
+            if isinstance(module, CuePatchEmbed):
+                module.proj.reset_parameters()
+            elif isinstance(module, CueFusion):
+                module.reset_parameters()
+
+    @classmethod
+    def from_cogvideox(
+        cls,
+        path_or_model: str | os.PathLike | CogVideoXTransformer3DModel,
+        subfolder: str | None = None,
+        torch_dtype: torch.dtype | None = None,
+        **cue_kwargs,
+    ) -> "CueFusionTransformer3DModel":
+        """Build a CF-DiT from a CogVideoX transformer; only the cue weights are new (identity-initialised).
+
+        Args:
+            path_or_model: a ``CogVideoXTransformer3DModel`` instance (its tensors are shared, not copied), a folder
+                with ``config.json`` + ``*.safetensors`` (a pipeline folder works too: its ``transformer/`` is
+                used), or a Hub repo id that is in the local Hugging Face cache.
+            subfolder: folder inside ``path_or_model`` that holds the transformer.
+            torch_dtype: cast the model to this dtype (default: the dtype of the loaded weights).
+            **cue_kwargs: cue arguments of the constructor (``cue_in_channels``, ``cue_fusion``).
+
+        Raises:
+            InputError: the path is missing or weightless, or the checkpoint misses or adds non-cue weights.
+        """
+        from accelerate import init_empty_weights
+
+        if isinstance(path_or_model, CogVideoXTransformer3DModel):
+            config = dict(path_or_model.config)
+            state = path_or_model.state_dict()
+            source = type(path_or_model).__name__
+        else:
+            folder = resolve_model_folder(path_or_model, subfolder=subfolder, component="transformer")
+            with open(os.path.join(folder, "config.json")) as f:
+                config = json.load(f)
+            state = load_safetensors_folder(folder)
+            source = folder
+        base_keys = set(CogVideoXTransformer3DModel._get_init_keys(CogVideoXTransformer3DModel)) - {"self"}
+        own_keys = set(cls._get_init_keys(cls)) - {"self"}
+        unknown = set(cue_kwargs) - (own_keys - base_keys)
+        if unknown:
+            raise InputError(f"from_cogvideox got unknown cue arguments {sorted(unknown)}")
+        init_kwargs = {k: v for k, v in config.items() if k in own_keys}
+        init_kwargs.update(cue_kwargs)
+
+        # Empty (meta) parameters: the base weights are assigned from the checkpoint without a random init first.
+        with init_empty_weights():
+            model = cls(**init_kwargs)
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+        bad_missing = [k for k in missing if not _is_cue_key(k)]
+        if bad_missing or unexpected:
+            parts = []
+            if bad_missing:
+                parts.append(f"missing non-cue weights {_short_list(bad_missing)}")
+            if unexpected:
+                parts.append(f"unexpected weights {_short_list(unexpected)}")
+            raise InputError(
+                f"{source} is not a CogVideoX transformer checkpoint matching its config ({'; '.join(parts)}); "
+                "pass the transformer of a CogVideoX / CogVideoX1.5 image-to-video model"
+            )
+        reference = model.proj_out.weight
+        dtype = torch_dtype or reference.dtype
+        if missing:
+            for module in model.modules():
+                if isinstance(module, (CuePatchEmbed, CueFusion)):
+                    module.to_empty(device=reference.device, recurse=True)
+            model.init_cue_weights()
+        return model.to(dtype=dtype)
+
+    # ---------------------------------------------------------------------------------------------------- forward
+
+    def embed_cues(
+        self,
+        batch_size: int,
+        latent_shape: tuple[int, int, int],
+        pose_latents: torch.Tensor | None = None,
+        body_mask: torch.Tensor | None = None,
+        face_latents: torch.Tensor | None = None,
+        face_mask: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None] | None:
+        """Patch-embed the cues into ``(pose_tokens, face_tokens)`` (``None`` entries for absent cues).
+
+        Returns ``None`` when no cue is given or the model has no cue modules. A missing mask counts as all zeros
+        (no location information); cues with batch 1 are broadcast to ``batch_size``.
+        """
+        if self.pose_patch_embed is None or (pose_latents is None and face_latents is None):
+            return None
+        tokens = []
+        for name, embed, latents, mask in (
+            ("pose", self.pose_patch_embed, pose_latents, body_mask),
+            ("face", self.face_patch_embed, face_latents, face_mask),
+        ):
+            if latents is None:
+                tokens.append(None)
+                continue
+            if latents.ndim != 5 or tuple(latents.shape[1:2]) + tuple(latents.shape[3:]) != latent_shape:
+                raise InputError(
+                    f"{name}_latents has shape {tuple(latents.shape)} but the video latents need [B, "
+                    f"{latent_shape[0]}, {self.config.cue_in_channels}, {latent_shape[1]}, {latent_shape[2]}]"
+                )
+            if mask is None:
+                mask = latents.new_zeros(latents.shape[0], latents.shape[1], 1, *latents.shape[3:])
+            if mask.shape[0] != latents.shape[0]:
+                mask = mask.expand(latents.shape[0], *mask.shape[1:])
+            cue = torch.cat([latents, mask.to(latents.dtype)], dim=2)
+            if dtype is not None:
+                cue = cue.to(dtype)
+            if cue.shape[0] != batch_size:
+                cue = cue.expand(batch_size, *cue.shape[1:])
+            tokens.append(embed(cue))
+        return tuple(tokens)
+
+    # Adapted from diffusers 0.42.1 (CogVideoXTransformer3DModel.forward): cue embedding, cue stream through the
+    # blocks, and an early exit after block D.
+    @apply_lora_scale("attention_kwargs")
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        timestep: int | float | torch.LongTensor,
+        pose_latents: torch.Tensor | None = None,
+        body_mask: torch.Tensor | None = None,
+        face_latents: torch.Tensor | None = None,
+        face_mask: torch.Tensor | None = None,
+        cue_scale: float | tuple[float, float] | torch.Tensor = 1.0,
+        ofs: int | float | torch.Tensor | None = None,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+        return_block_tokens: int | None = None,
+        stop_at_block: bool = False,
+        return_dict: bool = True,
+        timestep_cond: torch.Tensor | None = None,
+    ):
+        """Denoise ``hidden_states`` guided by the pose and face cues.
+
+        Args:
+            hidden_states: noisy video latents [B, F, C, H, W] (for image-to-video, with the image latents
+                concatenated on channels, as CogVideoX I2V does).
+            encoder_hidden_states: text embeddings [B, L, text_embed_dim].
+            timestep: diffusion timestep(s) [B] or scalar.
+            pose_latents: VAE latents of the pose cue video [B, F, cue_in_channels, H, W], or ``None``.
+            body_mask: body location mask on the latent grid [B, F, 1, H, W] (``None`` = zeros).
+            face_latents: VAE latents of the face cue video [B, F, cue_in_channels, H, W], or ``None``.
+            face_mask: face location mask on the latent grid [B, F, 1, H, W] (``None`` = zeros).
+            cue_scale: strength of the injected cues: one number, a (pose, face) pair, or per-sample tensors [B].
+                0 switches a cue off, 1 is as trained.
+            ofs: CogVideoX1.5 I2V "ofs" conditioning (the pipeline passes 2.0).
+            image_rotary_emb: RoPE (cos, sin) for the vision tokens, as CogVideoX pipelines compute it.
+            attention_kwargs: passed to the attention processors (LoRA ``scale``).
+            return_block_tokens: D in 1..num_layers: also return the vision tokens after the D-th block
+                (1-based: D=1 is after the first block), as the Same2X loss needs.
+            stop_at_block: with ``return_block_tokens``, skip the blocks after D and the output head; ``sample``
+                is then ``None``.
+            return_dict: return a ``CueFusionTransformerOutput`` (else a tuple ``(sample,)`` or
+                ``(sample, block_tokens)``).
+            timestep_cond: optional extra timestep conditioning, as in the base model.
+
+        With no cue given the model computes exactly ``CogVideoXTransformer3DModel.forward``.
+        """
+        if stop_at_block and return_block_tokens is None:
+            raise InputError("stop_at_block=True needs return_block_tokens=D (the block to stop after)")
+        num_layers = len(self.transformer_blocks)
+        if return_block_tokens is not None and not 1 <= return_block_tokens <= num_layers:
+            raise InputError(f"return_block_tokens must be in 1..{num_layers}, got {return_block_tokens}")
+
+        batch_size, num_frames, channels, height, width = hidden_states.shape
+
+        # 1. Time embedding
+        t_emb = self.time_proj(timestep)
+        # time_proj always returns float32; the embedding may run in lower precision
+        t_emb = t_emb.to(dtype=hidden_states.dtype)
+        emb = self.time_embedding(t_emb, timestep_cond)
+        if self.ofs_embedding is not None:
+            if ofs is None:
+                raise InputError("this model has an ofs embedding (CogVideoX1.5 I2V): pass ofs (pipelines use 2.0)")
+            ofs_emb = self.ofs_proj(ofs)
+            ofs_emb = ofs_emb.to(dtype=hidden_states.dtype)
+            emb = emb + self.ofs_embedding(ofs_emb)
+
+        # 2. Patch embedding (vision + text) and cue embedding
+        cue_tokens = self.embed_cues(
+            batch_size, (num_frames, height, width), pose_latents, body_mask, face_latents, face_mask,
+            dtype=hidden_states.dtype,
+        )
+        scales = _normalise_cue_scale(cue_scale)
+        hidden_states = self.patch_embed(encoder_hidden_states, hidden_states)
+        hidden_states = self.embedding_dropout(hidden_states)
+        text_seq_length = encoder_hidden_states.shape[1]
+        encoder_hidden_states = hidden_states[:, :text_seq_length]
+        hidden_states = hidden_states[:, text_seq_length:]
+
+        # 3. Transformer blocks
+        block_tokens = None
+        for i, block in enumerate(self.transformer_blocks):
+            args = (hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, cue_tokens, scales)
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                outputs = self._gradient_checkpointing_func(block, *args)
+            else:
+                outputs = block(*args)
+            hidden_states, encoder_hidden_states = outputs[0], outputs[1]
+            if cue_tokens is not None:
+                cue_tokens = outputs[2]
+            if return_block_tokens is not None and i + 1 == return_block_tokens:
+                block_tokens = hidden_states
+                if stop_at_block:
+                    break
+
+        if stop_at_block:
+            if not return_dict:
+                return (None, block_tokens)
+            return CueFusionTransformerOutput(sample=None, block_tokens=block_tokens)
+
+        hidden_states = self.norm_final(hidden_states)
+
+        # 4. Final block
+        hidden_states = self.norm_out(hidden_states, temb=emb)
+        hidden_states = self.proj_out(hidden_states)
+
+        # 5. Unpatchify
+        p = self.config.patch_size
+        p_t = self.config.patch_size_t
+        if p_t is None:
+            output = hidden_states.reshape(batch_size, num_frames, height // p, width // p, -1, p, p)
+            output = output.permute(0, 1, 4, 2, 5, 3, 6).flatten(5, 6).flatten(3, 4)
+        else:
+            output = hidden_states.reshape(
+                batch_size, (num_frames + p_t - 1) // p_t, height // p, width // p, -1, p_t, p, p
+            )
+            output = output.permute(0, 1, 5, 4, 2, 6, 3, 7).flatten(6, 7).flatten(4, 5).flatten(1, 2)
+
+        if not return_dict:
+            return (output,) if return_block_tokens is None else (output, block_tokens)
+        return CueFusionTransformerOutput(sample=output, block_tokens=block_tokens)
+
+
+# -------------------------------------------------------------------------------------------------------- loading
+
+_CUE_KEY_PARTS = ("pose_patch_embed.", "face_patch_embed.", ".cue_fusion.")
+
+
+def _is_cue_key(key: str) -> bool:
+    return key.startswith(_CUE_KEY_PARTS[:2]) or _CUE_KEY_PARTS[2] in key
+
+
+def _short_list(keys, n: int = 5) -> str:
+    keys = sorted(keys)
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not os.path.isabs(name) and not name.startswith(".")
+
+
+def resolve_model_folder(
+    path_or_repo: str | os.PathLike, subfolder: str | None = None, component: str | None = None,
+    allow_download: bool | None = None,
+) -> str:
+    """Turn a local folder or a Hub repo id into a local folder, or raise an ``InputError`` that says what to do.
+
+    Args:
+        path_or_repo: local folder, or ``owner/name`` Hub repo id (looked up in the local Hugging Face cache first).
+        subfolder: folder inside it to return (e.g. ``"transformer"``).
+        component: ``"transformer"``: a folder with ``config.json`` (a pipeline folder's ``transformer/`` is used
+            when ``subfolder`` is not given); ``"pipeline"``: a folder with ``model_index.json``; ``None``: any.
+        allow_download: fetch a repo id that is not cached (default: unless ``HF_HUB_OFFLINE`` is set). Only
+            ``*.json``, ``*.safetensors`` and tokenizer files are fetched.
+    """
+    path = os.fspath(path_or_repo)
+    hint = (
+        "download the weights (e.g. `huggingface-cli download <repo> --local-dir <folder>`) and pass that folder"
+    )
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise InputError(f"model path {path} is a file; pass the model folder (with {_marker(component)})")
+        if not _looks_like_repo_id(path):
+            raise InputError(f"model folder {path} does not exist; {hint}")
+        path = _snapshot(path, allow_download, hint)
+    if subfolder:
+        path = os.path.join(path, subfolder)
+    elif component == "transformer" and not os.path.isfile(os.path.join(path, "config.json")):
+        if os.path.isfile(os.path.join(path, "transformer", "config.json")):
+            path = os.path.join(path, "transformer")
+    marker = _marker(component)
+    if marker and not os.path.isfile(os.path.join(path, marker)):
+        raise InputError(f"{path} has no {marker}, so it is not a {component} folder; {hint}")
+    return path
+
+
+def _marker(component: str | None) -> str | None:
+    return {"transformer": "config.json", "pipeline": "model_index.json"}.get(component)
+
+
+def _snapshot(repo_id: str, allow_download: bool | None, hint: str) -> str:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
+    try:
+        return snapshot_download(repo_id, local_files_only=True, allow_patterns=patterns)
+    except Exception:
+        pass
+    if allow_download is None:
+        allow_download = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on")
+    if not allow_download:
+        raise InputError(
+            f"{repo_id} is neither a local folder nor in the Hugging Face cache and downloads are off "
+            f"(HF_HUB_OFFLINE); {hint.replace('<repo>', repo_id)}"
+        )
+    try:
+        return snapshot_download(repo_id, allow_patterns=patterns)
+    except Exception as e:  # network, auth, missing repo: all need the user to act
+        raise InputError(
+            f"could not download {repo_id} ({type(e).__name__}); {hint.replace('<repo>', repo_id)}"
+        ) from None
+
+
+def load_safetensors_folder(folder: str, prefix: str = "diffusion_pytorch_model") -> dict[str, torch.Tensor]:
+    """Load a diffusers model folder's weights (single file or sharded with an index), safetensors only.
+
+    Raises ``InputError`` when the folder holds no safetensors weights (e.g. only pickled ``.bin`` files).
+    """
+    from safetensors.torch import load_file
+
+    index = os.path.join(folder, f"{prefix}.safetensors.index.json")
+    single = os.path.join(folder, f"{prefix}.safetensors")
+    if os.path.isfile(single):
+        files = [single]
+    elif os.path.isfile(index):
+        with open(index) as f:
+            files = sorted({os.path.join(folder, v) for v in json.load(f)["weight_map"].values()})
+    else:
+        files = sorted(glob.glob(os.path.join(folder, "*.safetensors")))
+    if not files:
+        found = "only pickled .bin weights, which are not loaded for safety" if glob.glob(
+            os.path.join(folder, "*.bin")) else "no weights"
+        raise InputError(
+            f"{folder} has {found}; put the model's *.safetensors files there (convert .bin with diffusers' "
+            "save_pretrained(safe_serialization=True))"
+        )
+    state = {}
+    for file in files:
+        if not os.path.isfile(file):
+            raise InputError(f"weight shard {file} is missing; download the complete model folder")
+        state.update(load_file(file))
+    return state
