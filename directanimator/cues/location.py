@@ -1,0 +1,187 @@
+"""Location cue (paper section 3.1, appendix A.2, eqs. 9-12): driving masks aligned to the reference, softened.
+
+One similarity transform (isotropic scale + translation) is estimated for the whole clip from the person boxes,
+so the aligned masks do not jitter; the body masks are then softened on a coarse grid so that they carry where
+and how big the person is, not the exact outline of the driving person (which would leak their identity).
+
+Coordinates are OpenCV's: pixel (x, y) is the centre of column x, row y.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass
+class SimilarityTransform:
+    """``T(x) = scale * x + (tx, ty)``: driving-frame pixel coordinates -> reference pixel coordinates (eq. 11)."""
+
+    scale: float
+    tx: float
+    ty: float
+
+    def matrix(self) -> np.ndarray:
+        """The 2x3 float64 affine matrix (OpenCV's forward convention, as used by ``cv2.warpAffine``)."""
+        return np.array([[self.scale, 0.0, self.tx], [0.0, self.scale, self.ty]], dtype=np.float64)
+
+    def inverse(self) -> "SimilarityTransform":
+        """``T^-1(y) = (y - t) / s``."""
+        return SimilarityTransform(1.0 / self.scale, -self.tx / self.scale, -self.ty / self.scale)
+
+    def apply(self, points) -> np.ndarray:
+        """Map points ``[..., 2]`` (x, y) with ``T``."""
+        points = np.asarray(points, dtype=np.float64)
+        return points * self.scale + np.array([self.tx, self.ty])
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return {"scale": float(self.scale), "tx": float(self.tx), "ty": float(self.ty)}
+
+    @classmethod
+    def identity(cls) -> "SimilarityTransform":
+        """The transform that changes nothing."""
+        return cls(1.0, 0.0, 0.0)
+
+
+def mask_box(mask: np.ndarray, threshold: float = 0.5) -> tuple[float, float, float, float] | None:
+    """Tight box ``(x_min, x_max, y_min, y_max)`` of ``mask > threshold`` in pixel indices; None when empty."""
+    on = np.asarray(mask) > threshold
+    rows = np.flatnonzero(on.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(on.any(axis=0))
+    return float(cols[0]), float(cols[-1]), float(rows[0]), float(rows[-1])
+
+
+def estimate_alignment(
+    ref_mask: np.ndarray,
+    masks: np.ndarray,
+    valid: np.ndarray | None = None,
+    scale: float | None = None,
+) -> SimilarityTransform:
+    """One similarity transform aligning the driving person to the reference person (eqs. 9-10).
+
+    ``s = median_t(h_ref / h_t)`` and ``t = c_ref - s * mean_t(c_t)``, with ``c`` the centre and ``h`` the
+    height of the tight box of ``mask > 0.5``. The height is counted in pixels (``y_max - y_min + 1``, the
+    extent of the rows the person covers): the paper's ``y_max - y_min`` on pixel indices is one pixel short,
+    which biases the scale by ~1/h.
+
+    Args:
+        ref_mask: reference person mask ``[H, W]`` in [0, 1].
+        masks: driving person masks ``[T, H', W']`` in [0, 1].
+        valid: optional ``[T]`` bool; only True frames are used (e.g. not dropped). Frames with an empty mask are
+            skipped as well.
+        scale: use this scale instead of the median ratio (eq. 9); the translation still follows eq. 10, so
+            the person stays centred on the reference person (the app's manual scale slider).
+
+    Raises:
+        InputError: the reference mask is empty, or no driving frame has a usable person mask.
+    """
+    ref_box = mask_box(ref_mask)
+    if ref_box is None:
+        raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
+    masks = np.asarray(masks)
+    valid = np.ones(len(masks), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    ratios, centres = [], []
+    h_ref = ref_box[3] - ref_box[2] + 1.0
+    c_ref = np.array([(ref_box[0] + ref_box[1]) / 2.0, (ref_box[2] + ref_box[3]) / 2.0])
+    for t in np.flatnonzero(valid):
+        box = mask_box(masks[t])
+        if box is None:
+            continue
+        ratios.append(h_ref / (box[3] - box[2] + 1.0))
+        centres.append(((box[0] + box[1]) / 2.0, (box[2] + box[3]) / 2.0))
+    if not ratios:
+        raise InputError("no person found in the driving video; use a clip in which one person is clearly visible")
+    scale = float(np.median(ratios)) if scale is None else float(scale)
+    t = c_ref - scale * np.mean(np.asarray(centres), axis=0)
+    return SimilarityTransform(scale, float(t[0]), float(t[1]))
+
+
+def warp_masks(masks: np.ndarray, transform: SimilarityTransform, out_hw: tuple[int, int]) -> np.ndarray:
+    """Aligned masks ``M~_t(x) = M_t(T^-1(x))`` (eq. 12) on an ``out_hw`` canvas; outside is 0.
+
+    Args:
+        masks: ``[T, H, W]`` (or ``[H, W]``) float32 in [0, 1], driving-frame pixels.
+        transform: driving -> reference similarity transform.
+        out_hw: ``(height, width)`` of the reference frame.
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    squeeze = masks.ndim == 2
+    if squeeze:
+        masks = masks[None]
+    out_h, out_w = out_hw
+    matrix = transform.matrix()
+    out = np.empty((len(masks), out_h, out_w), dtype=np.float32)
+    for i, mask in enumerate(masks):
+        # cv2.warpAffine samples dst(x) = src(M^-1 x) for a forward M, which is exactly eq. 12.
+        cv2.warpAffine(mask, matrix, (out_w, out_h), dst=out[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out[0] if squeeze else out
+
+
+def grid_shape(height: int, width: int, grid: int) -> tuple[int, int]:
+    """Cells ``(rows, cols)`` for a ``grid`` along the longer side, so that cells are about square."""
+    if height >= width:
+        return grid, max(1, int(round(grid * width / height)))
+    return max(1, int(round(grid * height / width))), grid
+
+
+def soften_grid(masks: np.ndarray, grid: int = 16) -> np.ndarray:
+    """Grid-based softening: coarse per-cell coverage, smoothed over neighbouring cells, upsampled bilinearly.
+
+    The result keeps where the person is and roughly how big (the silhouette at cell resolution) but not the
+    exact outline, which would carry the driving person's body shape into the animation.
+
+    Args:
+        masks: ``[T, H, W]`` (or ``[H, W]``) float32 in [0, 1].
+        grid: number of cells along the longer side (the shorter side gets proportionally fewer, so cells are
+            about square); 0 turns softening off (hard masks, the paper's ablation S7).
+
+    Returns:
+        Float32 masks of the same shape in [0, 1].
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    if grid is None or int(grid) <= 0:
+        return masks.copy()
+    squeeze = masks.ndim == 2
+    if squeeze:
+        masks = masks[None]
+    num, height, width = masks.shape
+    rows, cols = grid_shape(height, width, int(grid))
+    cells = np.stack([cv2.resize(m, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols) for m in masks])
+    cells = _blur_cells(cells)
+    out = np.empty_like(masks)
+    for i, cell in enumerate(cells):
+        cv2.resize(cell, (width, height), dst=out[i], interpolation=cv2.INTER_LINEAR)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out[0] if squeeze else out
+
+
+def _blur_cells(cells: np.ndarray) -> np.ndarray:
+    """[1 2 1]/4 blur over neighbouring cells (edge-replicated): rounds off the staircase of the coverage."""
+    padded = np.pad(cells, ((0, 0), (1, 1), (0, 0)), mode="edge")
+    cells = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
+    padded = np.pad(cells, ((0, 0), (0, 0), (1, 1)), mode="edge")
+    return np.ascontiguousarray(0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:], dtype=np.float32)
+
+
+def box_masks(boxes: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Filled rectangles ``[T, H, W]`` float32 for boxes ``[T, 4]`` (x0, y0, x1, y1); NaN rows give empty masks."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    height, width = hw
+    out = np.zeros((len(boxes), height, width), dtype=np.float32)
+    for t, box in enumerate(boxes):
+        if not np.isfinite(box).all():
+            continue
+        x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+        x1, y1 = min(int(np.ceil(box[2])) + 1, width), min(int(np.ceil(box[3])) + 1, height)
+        if x1 > x0 and y1 > y0:
+            out[t, y0:y1, x0:x1] = 1.0
+    return out

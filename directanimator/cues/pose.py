@@ -1,0 +1,122 @@
+"""Pose cue (paper section 3.1, appendix A.2): the person's foreground, in grayscale, low-passed in frequency.
+
+The low-pass keeps a disc of low spatial frequencies and drops the rest (an ideal filter, as in the paper's
+figure 7): clothing and hair textures go, the silhouette and coarse shading stay.
+
+Strength -> cutoff: ``cutoff = CUTOFF_AT_FULL_STRENGTH ** strength`` as a fraction of the Nyquist frequency
+(0.5 cycles/pixel), the disc being round in cycles/pixel whatever the aspect. So strength 0 keeps everything
+(the filter is skipped), 0.5 keeps frequencies up to 0.2 x Nyquist (details finer than ~10 px go), 1 keeps
+0.04 x Nyquist (only blobs of ~50 px and more survive). The cutoff is in pixels of the working frame, so the
+same strength blurs the same number of pixels at any working size.
+
+Speed: the disc only touches the lowest ``kx`` columns of the half spectrum, so instead of a full rfft2/irfft2
+the filter runs an rfft along the rows, keeps ``kx`` bins, transforms those columns, masks, and goes back
+(exactly the same result, about half the work). Frames are processed a few at a time so that the working set
+stays in cache, which matters more on small CPUs than the thread count.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+import torch
+
+CUTOFF_AT_FULL_STRENGTH = 0.04
+"""Disc radius (fraction of Nyquist) at strength 1."""
+
+_CHUNK = 4  # frames per FFT batch: 4 x 512 x 512 float32 = 4 MB, cache-friendly.
+
+
+def cutoff_for_strength(strength: float) -> float:
+    """Disc radius as a fraction of Nyquist for a user-facing ``strength`` in [0, 1] (strength 0 skips the filter)."""
+    strength = float(strength)
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"low-pass strength must be in [0, 1], got {strength}")
+    return CUTOFF_AT_FULL_STRENGTH**strength
+
+
+@functools.lru_cache(maxsize=16)
+def _disc(height: int, width: int, strength: float) -> tuple[torch.Tensor, int]:
+    """The kept disc on the first ``kx`` columns of the rfft half spectrum (complex64), and ``kx``."""
+    cutoff = cutoff_for_strength(strength)
+    fy = torch.fft.fftfreq(height, dtype=torch.float64).abs()[:, None] * 2.0  # 1.0 = Nyquist
+    fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :] * 2.0
+    disc = (fy**2 + fx**2) <= cutoff**2
+    kx = max(1, int((fx[0] <= cutoff).sum()))
+    return disc[:, :kx].to(torch.complex64).contiguous(), kx
+
+
+def lowpass(gray: torch.Tensor, strength: float) -> torch.Tensor:
+    """Ideal frequency-domain low-pass of a batch of grayscale frames.
+
+    Args:
+        gray: ``[T, H, W]`` (or ``[H, W]``) float tensor, any range.
+        strength: user-facing low-pass strength in [0, 1]; 0 returns the input unchanged, 1 is the strongest
+            (see the module docstring for the mapping to the cutoff radius).
+
+    Returns:
+        Float32 tensor of the same shape: the inverse FFT of the spectrum with everything outside the disc of
+        radius ``cutoff_for_strength(strength)`` x Nyquist set to zero. The DC term (mean) is always kept.
+    """
+    if gray.ndim not in (2, 3):
+        raise ValueError(f"lowpass expects [T,H,W] or [H,W], got shape {tuple(gray.shape)}")
+    strength = float(strength)
+    cutoff_for_strength(strength)  # validates the range
+    gray = gray.float()
+    if strength == 0.0:
+        return gray.clone()
+    squeeze = gray.ndim == 2
+    if squeeze:
+        gray = gray[None]
+    num, height, width = gray.shape
+    disc, kx = _disc(height, width, strength)
+    out = torch.empty((num, height, width), dtype=torch.float32)
+    for i in range(0, num, _CHUNK):
+        spec = torch.fft.rfft(gray[i : i + _CHUNK], dim=-1)[..., :kx]
+        spec = torch.fft.fft(spec, dim=-2)
+        spec *= disc
+        spec = torch.fft.ifft(spec, dim=-2)
+        out[i : i + _CHUNK] = torch.fft.irfft(spec, n=width, dim=-1)
+    return out[0] if squeeze else out
+
+
+def foreground_gray(frames: np.ndarray, masks: np.ndarray) -> torch.Tensor:
+    """Grayscale (ITU-R 601 luma) of ``frames`` [T,H,W,3] uint8 times ``masks`` [T,H,W] -> float32 [T,H,W]."""
+    # OpenCV's SIMD colour conversion is ~10x faster than a float matmul over [T,H,W,3]; its uint8 rounding is
+    # far below what the low-pass keeps.
+    gray = np.empty(frames.shape[:3], dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY, dst=gray[i])
+    gray = torch.from_numpy(gray).float()
+    gray *= torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32))
+    return gray
+
+
+def pose_cue(
+    frames: np.ndarray,
+    masks: np.ndarray,
+    strength: float = 0.5,
+    dropped: np.ndarray | None = None,
+) -> np.ndarray:
+    """Pose cue frames: grayscale foreground, low-passed, dropped frames all zero.
+
+    Args:
+        frames: driving frames ``[T, H, W, 3]`` uint8 RGB.
+        masks: person masks ``[T, H, W]`` float32 in [0, 1] (soft masks weight the pixels).
+        strength: low-pass strength in [0, 1] (0 = grayscale foreground only).
+        dropped: optional ``[T]`` bool; True frames come out all zero (the model leans on their neighbours).
+
+    Returns:
+        ``[T, H, W]`` uint8.
+    """
+    frames = np.asarray(frames)
+    masks = np.asarray(masks)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or masks.shape != frames.shape[:3]:
+        raise ValueError(f"pose_cue expects frames [T,H,W,3] and masks [T,H,W], got {frames.shape}, {masks.shape}")
+    gray = lowpass(foreground_gray(frames, masks), strength)
+    cue = gray.round_().clamp_(0, 255).to(torch.uint8).numpy()
+    if dropped is not None:
+        cue[np.asarray(dropped, dtype=bool)] = 0
+    return cue
