@@ -1,0 +1,442 @@
+"""Precompute cache: driving cues, VAE latents and text embeddings per training sample, as safetensors.
+
+Cue extraction (the same ``directanimator.cues.extract_cues`` the app runs), VAE encoding and text encoding are
+expensive and do not change during training, so they run once before the loop. Each entry is one safetensors file
+named by a hash of everything that produced it (the bytes of the clip / reference / pseudo video, the cue and size
+settings, and a fingerprint of the VAE and text encoder), so a changed setting or model never reuses a stale entry,
+and entries from different runs or stages share one cache folder safely.
+
+Resumable: existing entries are skipped; each entry is written to a temp file and renamed. With several processes
+(``accelerate launch``) the samples are split by rank and every rank then reads the full index.
+
+Same-ID entry (``kind="sample"``) tensors, all on the latent grid of F latent frames and (h, w):
+    latents [F,C,h,w] (target clip), image_latents [1,C,h,w] (reference), pose_latents [F,C,h,w],
+    face_latents [F,C,h,w], body_mask [F,1,h,w], face_mask [F,1,h,w], prompt_embeds [L,D].
+Pseudo entry (``kind="pseudo"``, Same2X): pose_latents and face_latents of a pseudo cross-ID driving video, with the
+A.2 synthetic scale/shift misalignment applied to its pose cue; the location masks stay the clip's own (aligned).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from directanimator.errors import InputError
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class PrecomputeSettings:
+    """Everything that changes a cache entry besides the files and the models.
+
+    Args:
+        num_frames: frames per training clip; the latent frame count (num_frames-1)/4+1 must be divisible by the
+            transformer's ``patch_size_t`` (CogVideoX1.5: 2), e.g. 13, 21, 29, 37, 45, 53, 85.
+        long_side: working resolution long side (the short side follows the clip's aspect, multiple of 16);
+            clips of different aspect land in different buckets.
+        fps: resample clips to this frame rate before taking ``num_frames`` (None: keep the clip's rate).
+        segmenter / face_detector: cue backends by name (see ``directanimator.cues``).
+        lowpass / face_enlarge / grid: cue settings, as in the app.
+        reference_frame: which clip frame is the reference when the metadata gives none ("first" | "middle").
+        misalign_scale / misalign_shift: A.2 synthetic misalignment of pseudo pose cues: a random isotropic scale in
+            [1-s, 1+s] about the frame centre and a shift of up to this fraction of the frame size.
+        max_text_length: T5 tokens (CogVideoX: 226).
+        storage_dtype: dtype of cached tensors ("bfloat16" halves the cache, "float32" exact).
+    """
+
+    num_frames: int = 49
+    long_side: int = 512
+    fps: float | None = None
+    segmenter: str = "mediapipe"
+    face_detector: str = "mediapipe"
+    lowpass: float = 0.5
+    face_enlarge: float = 1.6
+    grid: int = 16
+    reference_frame: str = "first"
+    misalign_scale: float = 0.15
+    misalign_shift: float = 0.1
+    max_text_length: int = 226
+    storage_dtype: str = "bfloat16"
+
+    def cue_kwargs(self) -> dict:
+        """Keyword arguments of ``extract_cues`` that these settings fix."""
+        return dict(segmenter=self.segmenter, face_detector=self.face_detector, lowpass=self.lowpass,
+                    face_enlarge=self.face_enlarge, grid=self.grid)
+
+
+@dataclass
+class CacheEntry:
+    """Where one precomputed sample lives and what it is.
+
+    Args:
+        clip_index: the clip's index in the dataset.
+        path: the safetensors file of the same-ID sample.
+        bucket: (num_frames, height, width) of the working video (the sampler groups by it).
+        pseudo_paths: safetensors files of the clip's pseudo driving cues (Same2X), possibly empty.
+    """
+
+    clip_index: int
+    path: Path
+    bucket: tuple[int, int, int]
+    pseudo_paths: list[Path]
+
+
+def file_digest(path: str | os.PathLike | None, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes ("" for None)."""
+    if path is None:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_fingerprint(module: torch.nn.Module | None, config: dict | None = None) -> str:
+    """A cheap fingerprint of a model: its config plus a strided sample of every parameter's values.
+
+    Hashing all weights of a 5B text encoder would take minutes; a few values per tensor change whenever the
+    weights do (any fine-tune or a different checkpoint), which is what the cache key needs.
+    """
+    if module is None:
+        return ""
+    h = hashlib.sha256()
+    cfg = config if config is not None else getattr(module, "config", {})
+    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    # private keys (_name_or_path, _diffusers_version, ...) and library versions say where a model was loaded
+    # from, not what it computes
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_") and k != "transformers_version"}
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            step = max(1, flat.numel() // 64)
+            sample = flat[::step][:64].float().cpu().numpy()
+            h.update(name.encode())
+            h.update(str(tuple(tensor.shape)).encode())
+            h.update(sample.tobytes())
+    return h.hexdigest()
+
+
+def entry_key(*parts) -> str:
+    """A cache key: SHA-256 of the JSON of its parts (first 32 hex digits)."""
+    text = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
+    """Latent frames of a CogVideoX VAE for ``num_frames`` video frames (4k+1 -> k+1)."""
+    return (num_frames - 1) // temporal_compression + 1
+
+
+def check_num_frames(num_frames: int, patch_size_t: int | None, temporal_compression: int = 4) -> None:
+    """Raise InputError unless ``num_frames`` is 4k+1 and its latent frame count divides by ``patch_size_t``."""
+    ok = num_frames >= 1 and (num_frames - 1) % temporal_compression == 0
+    f = latent_frames(num_frames, temporal_compression)
+    if ok and patch_size_t and f % patch_size_t:
+        ok = False
+    if not ok:
+        good = [n for n in range(5, 100, temporal_compression) if latent_frames(n) % (patch_size_t or 1) == 0][:8]
+        raise InputError(
+            f"--num-frames {num_frames} does not fit this model (needs 4k+1 frames whose latent frame count divides "
+            f"by patch_size_t={patch_size_t}); use one of {good}"
+        )
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+
+def _video_to_vae_input(frames: np.ndarray, device, dtype) -> torch.Tensor:
+    """uint8 [T,H,W,3] or [T,H,W] -> [1,3,T,H,W] in [-1, 1]."""
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device=device, dtype=torch.float32)
+    x = x.permute(3, 0, 1, 2).unsqueeze(0) / 127.5 - 1.0
+    return x.to(dtype)
+
+
+@torch.no_grad()
+def encode_video(vae, frames: np.ndarray, scaling_factor: float | None = None) -> torch.Tensor:
+    """VAE latents [F,C,h,w] of a uint8 video [T,H,W,3] (or grayscale [T,H,W]), multiplied by the scaling factor.
+
+    The posterior mode is used (no sampling) so that an entry is a pure function of its inputs.
+    """
+    x = _video_to_vae_input(frames, vae.device, vae.dtype)
+    latents = vae.encode(x).latent_dist.mode()
+    scale = vae.config.scaling_factor if scaling_factor is None else scaling_factor
+    return (latents * scale)[0].permute(1, 0, 2, 3).contiguous()
+
+
+def masks_to_latent_grid(masks: np.ndarray, num_latent_frames: int, height: int, width: int,
+                         temporal_compression: int = 4) -> torch.Tensor:
+    """Bring [T,H,W] masks to the latent grid [F,1,h,w]: frame groups as the causal VAE groups them (frame 0
+    alone, then blocks of ``temporal_compression``), averaged, then area-downsampled to (h, w)."""
+    m = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32))
+    groups = [m[:1]] + [m[1 + i * temporal_compression: 1 + (i + 1) * temporal_compression]
+                        for i in range(num_latent_frames - 1)]
+    pooled = torch.stack([g.mean(0) if len(g) else m[-1] for g in groups])  # [F,H,W]
+    return torch.nn.functional.adaptive_avg_pool2d(pooled[:, None], (height, width))
+
+
+@torch.no_grad()
+def encode_prompt(tokenizer, text_encoder, prompt: str, max_length: int = 226) -> torch.Tensor:
+    """T5 embeddings [L, D] of one prompt, padded to ``max_length`` as CogVideoX pipelines do."""
+    ids = tokenizer(prompt, padding="max_length", max_length=max_length, truncation=True,
+                    add_special_tokens=True, return_tensors="pt").input_ids
+    return text_encoder(ids.to(text_encoder.device))[0][0]
+
+
+def misalign_frames(frames: np.ndarray, scale: float, shift_xy: tuple[float, float]) -> np.ndarray:
+    """Scale frames [T,H,W(,C)] about the centre by ``scale`` and move them by ``shift_xy`` pixels (A.2 synthetic
+    misalignment); uncovered pixels are 0 (background)."""
+    import cv2
+
+    h, w = frames.shape[1:3]
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    matrix = np.array([[scale, 0, cx - scale * cx + shift_xy[0]], [0, scale, cy - scale * cy + shift_xy[1]]],
+                      dtype=np.float64)
+    out = [cv2.warpAffine(f, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+           for f in frames]
+    return np.stack(out).astype(frames.dtype)
+
+
+def random_misalignment(key: str, height: int, width: int, max_scale: float, max_shift: float):
+    """The (scale, (dx, dy)) of a pseudo entry, drawn from a generator seeded by its key (reproducible)."""
+    rng = np.random.default_rng(int(key[:16], 16))
+    scale = float(rng.uniform(1 - max_scale, 1 + max_scale))
+    dx = float(rng.uniform(-max_shift, max_shift) * width)
+    dy = float(rng.uniform(-max_shift, max_shift) * height)
+    return scale, (dx, dy)
+
+
+# ------------------------------------------------------------------------------------------------ the cache
+
+def _atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp,
+                  metadata={k: json.dumps(v) for k, v in metadata.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The JSON metadata stored in a cache entry's header (no tensor is read)."""
+    with safe_open(str(path), framework="pt") as fh:
+        return {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
+
+
+def load_entry(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """All tensors of a cache entry (safetensors, CPU)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _reference_for(clip, settings: PrecomputeSettings):
+    """The reference image (array) of a clip: its own reference file, else a frame of the clip."""
+    from directanimator.video import read_image, read_video
+
+    if clip.reference_path is not None:
+        return read_image(str(clip.reference_path))
+    video = read_video(str(clip.path))
+    index = 0 if settings.reference_frame == "first" else len(video.frames) // 2
+    return video.frames[index]
+
+
+def _extract(reference, driving_path, settings: PrecomputeSettings):
+    from directanimator.cues import extract_cues
+    from directanimator.video import read_video, working_size
+
+    info = read_video(str(driving_path), max_side=None, max_frames=1)
+    size = working_size(info.frames.shape[1], info.frames.shape[2], long_side=settings.long_side)
+    return extract_cues(reference, str(driving_path), size=size, fps=settings.fps, num_frames=settings.num_frames,
+                        **settings.cue_kwargs())
+
+
+def _storage(t: torch.Tensor, settings: PrecomputeSettings) -> torch.Tensor:
+    return t.detach().to("cpu", getattr(torch, settings.storage_dtype))
+
+
+class Precomputer:
+    """Computes and finds cache entries for a dataset with one set of models and settings.
+
+    Args:
+        cache_dir: the cache folder (shared between runs and stages; entries never collide).
+        settings: ``PrecomputeSettings``.
+        vae: ``AutoencoderKLCogVideoX`` (on the device that should encode).
+        tokenizer / text_encoder: the T5 tokenizer and encoder of the pipeline.
+        patch_size_t: the transformer's temporal patch size (to check the frame count).
+    """
+
+    def __init__(self, cache_dir, settings: PrecomputeSettings, vae, tokenizer, text_encoder, patch_size_t=None):
+        self.cache_dir = Path(cache_dir)
+        self.settings = settings
+        self.vae = vae
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+        check_num_frames(settings.num_frames, patch_size_t, getattr(vae.config, "temporal_compression_ratio", 4))
+        self.models = [model_fingerprint(vae), model_fingerprint(text_encoder),
+                       getattr(tokenizer, "name_or_path", type(tokenizer).__name__)]
+        self._digests: dict[str, str] = {}
+
+    def _digest(self, path) -> str:
+        if path is None:
+            return ""
+        key = str(path)
+        if key not in self._digests:
+            self._digests[key] = file_digest(path)
+        return self._digests[key]
+
+    def sample_key(self, clip) -> str:
+        """Cache key of a clip's same-ID entry."""
+        s = asdict(self.settings)
+        for k in ("misalign_scale", "misalign_shift"):  # only pseudo entries depend on these
+            s.pop(k)
+        return entry_key("sample", self._digest(clip.path), self._digest(clip.reference_path), clip.caption, s,
+                         self.models)
+
+    def pseudo_key(self, clip, pseudo) -> str:
+        """Cache key of a pseudo driving entry (depends on the clip's key, too: same reference, same grid)."""
+        return entry_key("pseudo", self.sample_key(clip), self._digest(pseudo.path), asdict(self.settings))
+
+    def path_for(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.safetensors"
+
+    @torch.no_grad()
+    def compute_sample(self, clip, path: Path, cues_dir: Path | None = None) -> None:
+        """Extract cues of a clip with its own reference and write its same-ID entry."""
+        reference = _reference_for(clip, self.settings)
+        cues = _extract(reference, clip.path, self.settings)
+        vae = self.vae
+        latents = encode_video(vae, cues.driving)
+        f, _, h, w = latents.shape
+        tc = getattr(vae.config, "temporal_compression_ratio", 4)
+        tensors = {
+            "latents": latents,
+            "image_latents": encode_video(vae, cues.reference[None]),
+            "pose_latents": encode_video(vae, cues.pose_cue),
+            "face_latents": encode_video(vae, cues.face_cue),
+            "body_mask": masks_to_latent_grid(cues.body_location, f, h, w, tc),
+            "face_mask": masks_to_latent_grid(cues.face_location, f, h, w, tc),
+            "prompt_embeds": encode_prompt(self.tokenizer, self.text_encoder, clip.caption,
+                                           self.settings.max_text_length),
+        }
+        tensors = {k: _storage(v, self.settings) for k, v in tensors.items()}
+        meta = {"kind": "sample", "file_name": clip.file_name, "identity": clip.identity,
+                "bucket": [int(cues.num_frames), int(cues.height), int(cues.width)],
+                "settings": asdict(self.settings)}
+        _atomic_save(tensors, path, meta)
+        if cues_dir is not None:
+            cues.save(str(cues_dir))
+
+    @torch.no_grad()
+    def compute_pseudo(self, clip, pseudo, key: str, path: Path) -> None:
+        """Cues of a pseudo driving video (the clip's reference, same grid), pose cue misaligned (A.2)."""
+        reference = _reference_for(clip, self.settings)
+        cues = _extract(reference, pseudo.path, self.settings)
+        scale, shift = random_misalignment(key, cues.height, cues.width, self.settings.misalign_scale,
+                                           self.settings.misalign_shift)
+        pose = misalign_frames(cues.pose_cue, scale, shift)
+        tensors = {"pose_latents": encode_video(self.vae, pose), "face_latents": encode_video(self.vae, cues.face_cue)}
+        tensors = {k: _storage(v, self.settings) for k, v in tensors.items()}
+        meta = {"kind": "pseudo", "file_name": pseudo.file_name, "identity": pseudo.identity,
+                "clip": clip.file_name, "misalign": [scale, *shift],
+                "bucket": [int(cues.num_frames), int(cues.height), int(cues.width)]}
+        _atomic_save(tensors, path, meta)
+
+    def run(self, clips, with_pseudo: bool = False, rank: int = 0, world_size: int = 1, progress=None,
+            barrier=None) -> list[CacheEntry]:
+        """Make sure every entry exists (this rank computes its share), then return the index of all clips.
+
+        Args:
+            clips: the clips to cache (usually the train split).
+            with_pseudo: also cache each clip's pseudo driving entries (Same2X stage).
+            rank / world_size: this process and the number of processes; clip i is computed by rank i % world_size.
+            progress: optional ``progress(fraction, desc)`` callback.
+            barrier: callable that waits for every process (``accelerator.wait_for_everyone``) before the index is
+                read back.
+        """
+        jobs = []
+        for i, clip in enumerate(clips):
+            key = self.sample_key(clip)
+            jobs.append((i, "sample", clip, None, key))
+            if with_pseudo:
+                for pseudo in clip.pseudo_driving:
+                    jobs.append((i, "pseudo", clip, pseudo, self.pseudo_key(clip, pseudo)))
+        mine = [j for j in jobs if j[0] % world_size == rank]
+        todo = [j for j in mine if not self.path_for(j[4]).is_file()]
+        for n, (_, kind, clip, pseudo, key) in enumerate(todo):
+            if progress is not None:
+                progress(n / max(1, len(todo)), f"precompute {kind} {clip.file_name}")
+            try:
+                if kind == "sample":
+                    self.compute_sample(clip, self.path_for(key))
+                else:
+                    self.compute_pseudo(clip, pseudo, key, self.path_for(key))
+            except InputError as exc:
+                name = pseudo.file_name if pseudo is not None else clip.file_name
+                raise InputError(f"precompute failed for {name}: {exc}") from exc
+        if progress is not None:
+            progress(1.0, "precompute done")
+        if barrier is not None:
+            barrier()
+        entries = []
+        for i, clip in enumerate(clips):
+            path = self.path_for(self.sample_key(clip))
+            if not path.is_file():
+                raise InputError(f"cache entry for {clip.file_name} is missing after precompute ({path}); rerun")
+            meta = read_metadata(path)
+            pseudo_paths = [self.path_for(self.pseudo_key(clip, p)) for p in clip.pseudo_driving] if with_pseudo else []
+            entries.append(CacheEntry(i, path, tuple(meta["bucket"]), pseudo_paths))
+        return entries
+
+
+class CachedSamples(torch.utils.data.Dataset):
+    """Reads cache entries for the loop. Index i -> dict of tensors of entry i.
+
+    For the Same2X stage each item also carries ``pseudo_pose_latents`` / ``pseudo_face_latents`` from one of the
+    clip's pseudo entries, chosen by a hash of (seed, epoch, index) so the choice is reproducible on resume.
+    """
+
+    def __init__(self, entries: list[CacheEntry], with_pseudo: bool = False, seed: int = 0):
+        self.entries = entries
+        self.with_pseudo = with_pseudo
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        entry = self.entries[index]
+        item = load_entry(entry.path)
+        if self.with_pseudo:
+            if entry.pseudo_paths:
+                pick = int(hashlib.sha256(f"{self.seed}:{self.epoch}:{index}".encode()).hexdigest(), 16)
+                pseudo = load_entry(entry.pseudo_paths[pick % len(entry.pseudo_paths)])
+                item["pseudo_pose_latents"] = pseudo["pose_latents"]
+                item["pseudo_face_latents"] = pseudo["face_latents"]
+            else:  # a clip without pseudo videos falls back to its own cues (a same-ID sample within stage 2)
+                item["pseudo_pose_latents"] = item["pose_latents"]
+                item["pseudo_face_latents"] = item["face_latents"]
+        return item
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack same-shape items (the bucket sampler guarantees one shape per batch)."""
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
