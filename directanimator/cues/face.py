@@ -17,9 +17,9 @@ def crop_square(frame: np.ndarray, box: np.ndarray, enlarge: float) -> np.ndarra
     """
     x0, y0, x1, y1 = (float(v) for v in box)
     side = max(1, int(round(enlarge * max(x1 - x0, y1 - y0))))
-    # Box coordinates are pixel-centre based: a box (x0, x1) covers pixel centres x0..x1, centred at (x0+x1)/2.
-    left = int(round((x0 + x1) / 2.0 - (side - 1) / 2.0))
-    top = int(round((y0 + y1) / 2.0 - (side - 1) / 2.0))
+    # Box edges are continuous coordinates (pixel i spans [i, i + 1)), as video.fit_transform maps them.
+    left = int(round((x0 + x1) / 2.0 - side / 2.0))
+    top = int(round((y0 + y1) / 2.0 - side / 2.0))
     height, width = frame.shape[:2]
     crop = np.zeros((side, side) + frame.shape[2:], dtype=frame.dtype)
     sx0, sy0 = max(left, 0), max(top, 0)

@@ -173,15 +173,19 @@ def _blur_cells(cells: np.ndarray) -> np.ndarray:
 
 
 def box_masks(boxes: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Filled rectangles ``[T, H, W]`` float32 for boxes ``[T, 4]`` (x0, y0, x1, y1); NaN rows give empty masks."""
+    """Filled rectangles ``[T, H, W]`` float32 for boxes ``[T, 4]`` (x0, y0, x1, y1); NaN rows give empty masks.
+
+    These are the driving face masks of the location cue (before alignment).
+    """
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     height, width = hw
     out = np.zeros((len(boxes), height, width), dtype=np.float32)
     for t, box in enumerate(boxes):
         if not np.isfinite(box).all():
             continue
+        # Continuous box edges (pixel i spans [i, i + 1)): every pixel the box overlaps is in.
         x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-        x1, y1 = min(int(np.ceil(box[2])) + 1, width), min(int(np.ceil(box[3])) + 1, height)
+        x1, y1 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
         if x1 > x0 and y1 > y0:
             out[t, y0:y1, x0:x1] = 1.0
     return out
