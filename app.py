@@ -179,6 +179,18 @@ def all_outputs(session, frame=0):
 # --- Animate tab handlers -----------------------------------------------------------------------------------------
 
 
+def load_driving(path, max_frames, fps):
+    """The driving clip, resampled to ``fps`` (0 = keep) and cut to its first ``max_frames`` frames (0 = all)."""
+    from directanimator.video import Video, read_video, resample_video
+
+    video = read_video(path)
+    if fps:
+        video = resample_video(video, fps=float(fps))
+    if max_frames and video.num_frames > int(max_frames):
+        video = Video(video.frames[: int(max_frames)], video.fps, video.source, video.has_audio)
+    return video
+
+
 @ui_errors
 def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid, max_frames, fps,
                  session, progress=gr.Progress()):
@@ -190,16 +202,16 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
     if not driving:
         raise gr.Error("Upload a driving video (the motion to copy).")
     session = session if isinstance(session, Session) else Session()
+    progress(0, desc="reading the driving video")
     cues = extract(
-        reference, driving, segmenter=segmenter, face_detector=face_detector, lowpass=float(lowpass),
-        face_enlarge=float(face_enlarge), grid=int(grid), fps=float(fps) if fps else None,
-        num_frames=int(max_frames) if max_frames else None,
+        reference, load_driving(driving, max_frames, fps), segmenter=segmenter, face_detector=face_detector,
+        lowpass=float(lowpass), face_enlarge=float(face_enlarge), grid=int(grid),
         progress=lambda f, desc="extracting cues": progress(f, desc=desc),
     )
     session.cues, session.auto_transform = cues, cues.transform
-    if cues.dropped.all():
-        gr.Warning("No person was found in any driving frame: the pose cue is blank. Try another video.")
-    return all_outputs(session)
+    for warning in cues.settings.get("warnings", []):
+        gr.Warning(warning)
+    return [*all_outputs(session), 1.0, 0.0, 0.0]
 
 
 @ui_errors
@@ -226,6 +238,27 @@ def rebuild(session, frame, which, **changes):
     return [*cue_videos(session, which), *frame_outputs(session, frame)]
 
 
+def alignment(session, scale, dx, dy, reference_mask=None, driving_masks=None, dropped=None):
+    """The transform to use: the automatic one (eqs. 9-12, re-estimated when masks change) or, when the user moved
+    the alignment sliders, that one scaled by ``scale`` about the reference person's centre and shifted by
+    (dx, dy) x the frame size."""
+    from directanimator.cues.location import estimate_alignment
+
+    c = session.cues
+    ref_mask = c.reference_mask if reference_mask is None else reference_mask
+    if reference_mask is not None or driving_masks is not None:
+        masks = c.driving_masks if driving_masks is None else driving_masks
+        keep = ~(c.dropped if dropped is None else dropped)
+        session.auto_transform = estimate_alignment(ref_mask, masks, valid=keep)
+    k, dx, dy = float(scale), float(dx), float(dy)
+    if k == 1.0 and dx == 0.0 and dy == 0.0:
+        return "auto"
+    auto = session.auto_transform
+    cx, cy = H.mask_centre(ref_mask)
+    return replace(auto, scale=auto.scale * k, tx=k * auto.tx + (1 - k) * cx + dx * c.width,
+                   ty=k * auto.ty + (1 - k) * cy + dy * c.height)
+
+
 @ui_errors
 def set_lowpass(session, strength, frame):
     """The full pose cue at the new low-pass strength (on slider release)."""
@@ -235,59 +268,56 @@ def set_lowpass(session, strength, frame):
 
 @ui_errors
 def set_face_enlarge(session, enlarge, frame):
+    """The face cue with a tighter or looser crop around each face box."""
     need_cues(session)
     return rebuild(session, frame, ("face",), face_enlarge=float(enlarge))
 
 
 @ui_errors
 def set_face_box(session, frame, x0, y0, x1, y1, all_frames):
-    """Override the face box of the shown frame (or of every frame) with the typed one."""
+    """Override the face box of the shown frame (or of every frame) with the typed one (driving-frame pixels)."""
     c = need_cues(session)
-    box = np.array([x0, y0, x1, y1], np.float32)
+    box = np.array([np.nan if v is None else v for v in (x0, y0, x1, y1)], np.float32)
     if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
         raise gr.Error("A face box needs x0 < x1 and y0 < y1 (pixels of the driving frame shown on the left).")
-    boxes = c.face_boxes.copy()
-    if all_frames:
-        boxes[:] = box
-    else:
-        boxes[int(frame)] = box
+    boxes = np.repeat(box[None], c.num_frames, 0) if all_frames else {int(frame): box}
     return rebuild(session, frame, ("face", "location"), face_boxes=boxes)
 
 
 @ui_errors
 def set_alignment(session, scale, dx, dy, grid, frame):
-    """User's scale/offset on top of the automatic alignment (scaled about the reference person's centre)."""
-    c = need_cues(session)
-    auto = session.auto_transform
-    cx, cy = H.mask_centre(c.reference_mask)
-    k = float(scale)
-    transform = replace(auto, scale=auto.scale * k, tx=k * auto.tx + (1 - k) * cx + float(dx) * c.width,
-                        ty=k * auto.ty + (1 - k) * cy + float(dy) * c.height)
-    return rebuild(session, frame, ("location", "silhouette"), transform=transform, grid=int(grid))
+    """Location cue with the user's scale/offset on top of the automatic alignment, and the softening grid."""
+    need_cues(session)
+    return rebuild(session, frame, ("location", "silhouette"), transform=alignment(session, scale, dx, dy),
+                   grid=int(grid))
 
 
 @ui_errors
-def set_reference_mask(session, editor, frame):
+def set_reference_mask(session, editor, scale, dx, dy, frame):
+    """Use the painted reference mask (re-estimates the alignment, keeps the user's override on top)."""
     c = need_cues(session)
     mask = H.mask_from_editor(editor, c.reference_mask.shape)
     if mask is None or mask.sum() == 0:
         raise gr.Error("The edited reference mask is empty: paint the person with the brush.")
-    out = rebuild(session, frame, ("location", "silhouette"), reference_mask=mask)
-    session.auto_transform = session.cues.transform
-    return out
+    transform = alignment(session, scale, dx, dy, reference_mask=mask)
+    return rebuild(session, frame, ("location", "silhouette"), reference_mask=mask, transform=transform)
 
 
 @ui_errors
-def set_frame_mask(session, editor, frame):
+def set_frame_mask(session, editor, scale, dx, dy, frame):
+    """Use the painted mask for the shown driving frame (an empty mask drops the frame)."""
     c = need_cues(session)
     mask = H.mask_from_editor(editor, c.driving_masks.shape[1:])
     if mask is None:
         raise gr.Error("Nothing to apply: the editor holds no mask layer.")
-    masks = c.driving_masks.copy()
-    masks[int(frame)] = mask
-    dropped = c.dropped.copy()
-    dropped[int(frame)] = mask.sum() == 0
-    return rebuild(session, frame, ("pose", "location", "silhouette"), driving_masks=masks, dropped=dropped)
+    i = int(frame)
+    masks, dropped = c.driving_masks.copy(), c.dropped.copy()
+    masks[i], dropped[i] = mask, mask.sum() == 0
+    if dropped.all():
+        raise gr.Error("That would leave no frame with a person; paint the person or undo with Extract cues.")
+    transform = alignment(session, scale, dx, dy, driving_masks=masks, dropped=dropped)
+    return rebuild(session, frame, ("pose", "location", "silhouette"), driving_masks=masks, dropped=dropped,
+                   transform=transform)
 
 
 # --- generation ---------------------------------------------------------------------------------------------------
@@ -537,12 +567,12 @@ def build_ui():
                         with gr.Column():
                             ref_editor = gr.ImageEditor(label="Reference mask (brush adds, eraser removes)",
                                                         type="numpy", brush=brush, height=360, sources=[],
-                                                        transforms=[], layers=False)
+                                                        format="png", transforms=[], layers=False)
                             ref_mask_btn = gr.Button("Apply reference mask")
                         with gr.Column():
                             frame_editor = gr.ImageEditor(label="Mask of the shown driving frame", type="numpy",
                                                           brush=brush, height=360, sources=[], transforms=[],
-                                                          layers=False)
+                                                          format="png", layers=False)
                             frame_mask_btn = gr.Button("Apply frame mask")
                 gr.Markdown("## Generate")
                 with gr.Row():
@@ -603,8 +633,8 @@ def build_ui():
         frame_outs = [preview, *box, frame_editor]
         extract_btn.click(extract_cues, [reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid,
                                          max_frames, fps, session],
-                          [session, *videos, report, frame, ref_editor, *frame_outs],
-                          api_name="extract_cues", concurrency_limit=2)
+                          [session, *videos, report, frame, ref_editor, *frame_outs, align_scale, align_dx,
+                           align_dy], api_name="extract_cues", concurrency_limit=2)
         frame.change(show_frame, [session, frame], frame_outs, api_name="show_frame", show_progress="hidden",
                      trigger_mode="always_last", concurrency_limit=None)
         lowpass.input(preview_lowpass, [session, lowpass, frame], preview, api_name="preview_lowpass",
@@ -618,10 +648,10 @@ def build_ui():
             s.release(set_alignment, align_in, videos + frame_outs, api_name="set_alignment" if s is grid else None,
                       api_visibility="public" if s is grid else "private", concurrency_limit=4)
         box_btn.click(set_face_box, [session, frame, *box, box_all], videos + frame_outs, api_name="set_face_box")
-        ref_mask_btn.click(set_reference_mask, [session, ref_editor, frame], videos + frame_outs,
-                           api_name="set_reference_mask")
-        frame_mask_btn.click(set_frame_mask, [session, frame_editor, frame], videos + frame_outs,
-                             api_name="set_frame_mask")
+        ref_mask_btn.click(set_reference_mask, [session, ref_editor, align_scale, align_dx, align_dy, frame],
+                           videos + frame_outs, api_name="set_reference_mask")
+        frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
+                             videos + frame_outs, api_name="set_frame_mask")
         model.change(model_changed, model, [model_path, resolution, num_frames], api_visibility="private")
         gen = gen_btn.click(generate, [session, model, model_path, prompt, negative, steps, guidance, seed,
                                        randomize, num_frames, resolution, cue_scale, memory],
