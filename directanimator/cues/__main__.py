@@ -1,0 +1,117 @@
+"""Extract the driving cues of a clip: ``python -m directanimator.cues REFERENCE DRIVING --out DIR``.
+
+Writes the cue folder (``cues.safetensors`` + ``cues.json``, loadable with ``DrivingCues.load``) and
+``preview.mp4`` (driving | pose cue | face cue | location over the reference) into DIR, all at once at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+
+STAGES = ("read", "segment", "faces", "pose", "face", "location", "preview")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m directanimator.cues",
+        description="Extract the driving cue triplet (pose, face, location) of a driving video for a reference "
+        "image, and write the cue folder plus a preview video.",
+    )
+    parser.add_argument("reference", help="reference image (PNG/JPEG/WebP) of the person to animate")
+    parser.add_argument("driving", help="driving video (mp4/mov/webm/avi/gif) of someone moving")
+    parser.add_argument("--out", required=True, help="output folder (created; an earlier cue folder is replaced)")
+    parser.add_argument("--backend", default="mediapipe", choices=["mediapipe", "grounded-sam"],
+                        help="person segmentation: mediapipe (offline, default) or grounded-sam (downloaded weights)")
+    parser.add_argument("--face-backend", default="mediapipe", choices=["mediapipe", "insightface"],
+                        help="face detection: mediapipe (offline, default) or insightface (downloaded models)")
+    parser.add_argument("--lowpass", type=float, default=0.5,
+                        help="pose-cue low-pass strength in [0, 1]: 0 = off, 1 = strongest (default 0.5)")
+    parser.add_argument("--face-enlarge", type=float, default=1.6,
+                        help="face crop side as a multiple of the face box (default 1.6)")
+    parser.add_argument("--grid", type=int, default=16,
+                        help="location-cue softening grid, cells along the long side; 0 = hard masks (default 16)")
+    parser.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
+    parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
+    parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
+    parser.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the CLI; returns the exit code (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    from tqdm import tqdm
+
+    from . import _is_replaceable, _temp_dir_beside, extract_cues, replace_dir
+    from .preview import render_preview
+
+    out = Path(args.out)
+    if not _is_replaceable(out):
+        raise InputError(f"{out} exists and is not a cue folder; choose another --out folder or remove it")
+    bar = tqdm(total=1000, desc="cues", unit="", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
+               file=sys.stderr)
+
+    def progress(fraction, desc=""):
+        bar.set_description_str(desc or "cues")
+        bar.n = int(round(fraction * (900 if not args.no_preview else 1000)))
+        bar.refresh()
+
+    try:
+        cues = extract_cues(
+            args.reference, args.driving, segmenter=args.backend, face_detector=args.face_backend,
+            lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=args.size, fps=args.fps,
+            num_frames=args.frames, progress=progress,
+        )
+        tmp = _temp_dir_beside(out)
+        try:
+            cues.write_into(tmp)
+            if not args.no_preview:
+                import time
+
+                start = time.perf_counter()
+                render_preview(cues, tmp / "preview.mp4",
+                               progress=lambda f, d="": progress(0.9 + 0.1 * f, d))
+                cues.settings["timings_ms"]["preview"] = round((time.perf_counter() - start) * 1000.0, 2)
+                cues.write_into(tmp)  # so that cues.json records the preview time too
+            replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        bar.n = bar.total
+        bar.refresh()
+    finally:
+        bar.close()
+
+    num = cues.num_frames
+    timings = cues.settings.get("timings_ms", {})
+    print(f"wrote {out} ({num} frames, {cues.height}x{cues.width}, {cues.fps:g} fps)")
+    print("stage timings (ms total, ms/frame):")
+    for stage in STAGES:
+        if stage in timings:
+            print(f"  {stage:<9} {timings[stage]:9.1f} {timings[stage] / max(num, 1):8.2f}")
+    triplet = sum(timings.get(s, 0.0) for s in ("segment", "faces", "pose", "face", "location"))
+    print(f"  {'triplet':<9} {triplet:9.1f} {triplet / max(num, 1):8.2f}   (segment + faces + pose + face + location)")
+    print(f"dropped frames: {int(cues.dropped.sum())}/{num}; frames without a face: {int(cues.no_face.sum())}/{num}")
+    t = cues.transform
+    print(f"alignment: scale {t.scale:.3f}, offset ({t.tx:.1f}, {t.ty:.1f}) px")
+    for warning in cues.settings.get("warnings", []):
+        print(f"warning: {warning}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
