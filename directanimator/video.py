@@ -302,6 +302,17 @@ def _open_container(path: str, what: str):
         ) from None
 
 
+def _require_video_stream(container, what: str) -> None:
+    if container.streams.video:
+        return
+    if container.streams.audio:
+        raise InputError(f"{what}: has audio but no video stream; give a video file.")
+    # FFmpeg drops a video stream that has no frames at all, so this is also what a zero-frame mp4 looks like
+    raise InputError(
+        f"{what}: contains no video frames (an empty, truncated or corrupt file); re-export it as mp4 (H.264)."
+    )
+
+
 def _stream_fps(stream) -> float | None:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         try:
@@ -335,8 +346,7 @@ def probe_video(path) -> VideoInfo:
     path = _check_path(path, VIDEO_EXTENSIONS, "video")
     what = _name(path)
     with _open_container(path, what) as container:
-        if not container.streams.video:
-            raise InputError(f"{what}: has no video stream (audio only?); give a video file.")
+        _require_video_stream(container, what)
         stream = container.streams.video[0]
         w, h = _display_size(stream)
         rotation = 0
@@ -408,8 +418,7 @@ def read_video(
     path = _check_path(src, VIDEO_EXTENSIONS, "video")
     what = _name(path)
     with _open_container(path, what) as container:
-        if not container.streams.video:
-            raise InputError(f"{what}: has no video stream (audio only?); give a video file.")
+        _require_video_stream(container, what)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threading: ~2x faster H.264 decoding on 2 cores
         has_audio = bool(container.streams.audio)
@@ -470,9 +479,18 @@ def read_video(
                 "it as mp4 (H.264)."
             )
         raise InputError(f"{what}: the video has no frames; give a clip with at least one frame.")
-    if error is not None:
-        # A truncated tail: keep what decoded, but say so (the frames we have are valid).
-        warnings.warn(f"{what}: decoding stopped after {len(frames)} frames ({error}); the rest is unreadable.")
+    stated = int(stream.frames or 0)
+    if max_frames is None or len(frames) < max_frames:
+        # A cut-off download decodes silently up to where the data ends; the stated frame count gives it away.
+        # Small shortfalls are normal (edit lists, B-frame delay), so only a clear one is an error.
+        if stated and len(frames) < 0.9 * stated:
+            reason = f" ({error.strerror or error})" if error is not None else ""
+            raise InputError(
+                f"{what}: truncated or corrupt: only {len(frames)} of {stated} frames could be decoded{reason}; "
+                "re-export or re-download it."
+            )
+        if error is not None:
+            warnings.warn(f"{what}: decoding stopped after {len(frames)} frames ({error}); the rest is unreadable.")
 
     if fps is None and len(times) >= 2 and times[-1] > times[0]:
         fps = (len(times) - 1) / (times[-1] - times[0])
