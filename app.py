@@ -41,7 +41,7 @@ FACE_DETECTORS = ["mediapipe", "insightface"]
 MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tiling + slicing"]
 RESOLUTIONS = {TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
 MAX_FRAMES = {TINY_MODEL: 17, FOLDER_MODEL: 81}
-PREVIEW_HEIGHT = 240
+PREVIEW_HEIGHT = 256
 MAX_SEED = 2**31 - 1
 TRAINER_MODULES = {"same-ID": "trainers.same_id", "Same2X": "trainers.same2x"}
 
@@ -123,10 +123,12 @@ def write_mp4(session, name, frames, fps, audio_from=None, preset="veryfast"):
     return write_video(session.path(name), H.to_rgb_video(frames), fps, audio_from=audio_from, preset=preset)
 
 
-def warped_silhouettes(cues):
+def warped_silhouettes(cues, i=None):
+    """Driving masks (all, or frame ``i`` as a batch of one) warped onto the reference by the current alignment."""
     from directanimator.cues.location import warp_masks
 
-    return warp_masks(cues.driving_masks, cues.transform, cues.reference_mask.shape[:2])
+    masks = cues.driving_masks if i is None else cues.driving_masks[i : i + 1]
+    return warp_masks(masks, cues.transform, cues.reference_mask.shape[:2])
 
 
 def cue_videos(session, which=("pose", "face", "location", "silhouette")):
@@ -138,8 +140,10 @@ def cue_videos(session, which=("pose", "face", "location", "silhouette")):
     if "face" in which:
         out["face"] = write_mp4(session, "face_cue.mp4", c.face_cue, c.fps)
     if "location" in which:
-        frames = H.location_overlay(c.reference, c.body_location, c.face_location)
-        out["location"] = write_mp4(session, "location.mp4", frames, c.fps)
+        from directanimator.cues.preview import location_overlay
+
+        frames = [location_overlay(c.reference, b, f) for b, f in zip(c.body_location, c.face_location)]
+        out["location"] = write_mp4(session, "location.mp4", np.stack(frames), c.fps)
     if "silhouette" in which:
         frames = H.silhouette_overlay(c.reference, warped_silhouettes(c), c.reference_mask)
         out["silhouette"] = write_mp4(session, "silhouette.mp4", frames, c.fps)
@@ -147,17 +151,21 @@ def cue_videos(session, which=("pose", "face", "location", "silhouette")):
 
 
 def frame_panels(cues, i, pose_frame=None):
-    """One frame of everything, side by side: driving (+mask, face box), pose cue, face cue, location, silhouette."""
-    i = int(np.clip(i, 0, cues.num_frames - 1))
-    driving = H.overlay_mask(cues.driving[i], cues.driving_masks[i], H.MASK_COLOR, 0.35)
-    driving = H.draw_box(driving, cues.face_boxes[i], H.FACE_COLOR)
-    location = H.location_overlay(cues.reference, cues.body_location[i : i + 1], cues.face_location[i : i + 1])[0]
-    from directanimator.cues.location import warp_masks
+    """One frame of everything, side by side: the cues package's labelled preview (driving | pose cue | face cue |
+    location), with the person mask outline and face box drawn on the driving panel, plus the aligned silhouette."""
+    from directanimator.cues.preview import preview_frame
 
-    warped = warp_masks(cues.driving_masks[i : i + 1], cues.transform, cues.reference_mask.shape[:2])
+    i = int(np.clip(i, 0, cues.num_frames - 1))
+    if pose_frame is not None:  # live low-pass preview: only this frame's pose cue was recomputed
+        pose = cues.pose_cue.copy()
+        pose[i] = pose_frame
+        cues = replace(cues, pose_cue=pose)
+    strip = preview_frame(cues, i)
+    strip[:, : cues.width] = H.draw_box(H.draw_outline(strip[:, : cues.width], cues.driving_masks[i]),
+                                        cues.face_boxes[i], H.FACE_COLOR)
+    warped = warped_silhouettes(cues, i)
     silhouette = H.silhouette_overlay(cues.reference, warped, cues.reference_mask)[0]
-    pose = cues.pose_cue[i] if pose_frame is None else pose_frame
-    return H.hstack([driving, pose, cues.face_cue[i], location, silhouette], PREVIEW_HEIGHT)
+    return H.hstack([strip, H.label(silhouette, "alignment")], PREVIEW_HEIGHT)
 
 
 def frame_outputs(session, i):
@@ -326,30 +334,44 @@ _PIPELINES: dict = {}
 _PIPELINE_LOCK = threading.Lock()
 
 
-def load_pipeline(model, path, memory_mode):
-    """The pipeline for a model choice, loaded once and cached (one at a time, to bound memory)."""
+def load_pipeline(model, path, transformer_path, memory_mode):
+    """The pipeline for a model choice, loaded once and cached (one at a time, to bound memory). A trained
+    transformer folder (a checkpoint of the Train tab) replaces the pipeline's transformer."""
     import torch
 
-    key = (model, (path or "").strip(), memory_mode)
+    key = (model, (path or "").strip(), (transformer_path or "").strip(), memory_mode)
     with _PIPELINE_LOCK:
         if key not in _PIPELINES:
             _PIPELINES.clear()
+            cuda = torch.cuda.is_available()
+            dtype = torch.bfloat16 if cuda else torch.float32
+            extra = {}
+            if key[2]:
+                from directanimator.modeling import CueFusionTransformer3DModel
+
+                if not os.path.isfile(os.path.join(key[2], "config.json")):
+                    raise gr.Error(f"{key[2]}: not a transformer folder (no config.json); pick a checkpoint's "
+                                   "transformer folder.")
+                extra["transformer"] = CueFusionTransformer3DModel.from_pretrained(
+                    key[2], torch_dtype=dtype, use_safetensors=True)
             if model == TINY_MODEL:
                 pipe = tiny_pipeline()
+                if extra:
+                    pipe.register_modules(**extra)
             else:
                 from directanimator.pipeline import DirectAnimatorPipeline
 
                 if not key[1]:
                     raise gr.Error("Type a local model folder or a Hub repo id (e.g. your-name/directanimator).")
-                dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-                pipe = DirectAnimatorPipeline.from_pretrained(key[1], torch_dtype=dtype)
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            if memory_mode == "model CPU offload" and device == "cuda":
+                pipe = DirectAnimatorPipeline.from_pretrained(key[1], torch_dtype=dtype, use_safetensors=True,
+                                                              **extra)
+            pipe.set_progress_bar_config(disable=True)
+            if memory_mode == "model CPU offload" and cuda:
                 pipe.enable_model_cpu_offload()
-            elif memory_mode == "sequential CPU offload" and device == "cuda":
+            elif memory_mode == "sequential CPU offload" and cuda:
                 pipe.enable_sequential_cpu_offload()
             else:
-                pipe.to(device)
+                pipe.to("cuda" if cuda else "cpu")
             if memory_mode == "VAE tiling + slicing":
                 pipe.vae.enable_tiling()
                 pipe.vae.enable_slicing()
@@ -377,13 +399,13 @@ def run_pipeline(pipe, cues, settings, on_step):
 
 
 @ui_errors
-def generate(session, model, model_path, prompt, negative_prompt, steps, guidance, seed, randomize, num_frames,
+def generate(session, model, model_path, transformer_path, prompt, negative_prompt, steps, guidance, seed, randomize, num_frames,
              resolution, cue_scale, memory_mode, progress=gr.Progress()):
     """Animate the reference with the current cues; returns the mp4, the side-by-side mp4 and the cue folder zip."""
     c = need_cues(session)
     seed = random.randint(0, MAX_SEED) if randomize else int(seed)
     progress(0, desc="loading the model")
-    pipe = load_pipeline(model, model_path, memory_mode)
+    pipe = load_pipeline(model, model_path, transformer_path, memory_mode)
     steps = int(steps)
     num_frames = min(H.valid_num_frames(int(num_frames)), H.valid_num_frames(c.num_frames))
     height, width = H.working_hw(c.height, c.width, int(resolution))
@@ -433,30 +455,37 @@ class TrainingRun:
     log_path: Path | None = None
 
 
-def trainer_command(stage, dataset, output_dir, steps, lr, batch, block, lam, init, tiny):
-    cmd = [sys.executable, "-m", TRAINER_MODULES[stage], "--output-dir", str(output_dir),
-           "--max-steps", str(int(steps)), "--learning-rate", str(float(lr)), "--batch-size", str(int(batch))]
-    dataset = (dataset or "").strip()
+def trainer_command(stage, dataset, pretrained, same_id_checkpoint, output_dir, steps, lr, batch, block, lam,
+                    checkpoint_every):
+    """The trainer CLI call for the Train tab's settings (the same command a user would type)."""
+    dataset, pretrained = (dataset or "").strip(), (pretrained or "").strip()
     if not dataset:
         raise gr.Error("Give a dataset: a local folder with metadata.jsonl or a Hub dataset repo id.")
-    cmd += ["--data-dir", dataset] if Path(dataset).exists() else ["--hub-dataset", dataset]
+    if stage == "same-ID" and not pretrained:
+        raise gr.Error("Give the base model to start from: a CogVideoX1.5-I2V or DirectAnimator pipeline folder.")
+    cmd = [sys.executable, "-m", TRAINER_MODULES[stage], "--hub-dataset", dataset, "--output-dir", str(output_dir),
+           "--max-steps", str(int(steps)), "--learning-rate", str(float(lr)), "--train-batch-size", str(int(batch)),
+           "--checkpointing-steps", str(max(1, int(checkpoint_every)))]
+    if pretrained:
+        cmd += ["--pretrained", pretrained]
     if stage == "Same2X":
-        cmd += ["--align-block", str(int(block)), "--s2x-weight", str(float(lam))]
-    if (init or "").strip():
-        cmd += ["--pretrained", init.strip()]
-    if tiny:
-        cmd += ["--tiny"]
+        if not (same_id_checkpoint or "").strip():
+            raise gr.Error("Same2X starts from a same-ID run: give its output folder or checkpoint.")
+        cmd += ["--same-id-checkpoint", same_id_checkpoint.strip(), "--align-depth", str(int(block)),
+                "--s2x-weight", str(float(lam))]
     return cmd
 
 
 @ui_errors
-def start_training(stage, dataset, steps, lr, batch, block, lam, init, tiny):
+def start_training(stage, dataset, pretrained, same_id_checkpoint, steps, lr, batch, block, lam, checkpoint_every):
+    """Start the trainer CLI in a subprocess writing into a fresh run folder under the app's output folder."""
     with TrainingRun.lock:
         if TrainingRun.proc is not None and TrainingRun.proc.poll() is None:
             raise gr.Error("A training run is already going; stop it first.")
         out = OUTPUT_DIR / "train" / time.strftime("%Y%m%d-%H%M%S")
         out.mkdir(parents=True, exist_ok=True)
-        cmd = trainer_command(stage, dataset, out, steps, lr, batch, block, lam, init, tiny)
+        cmd = trainer_command(stage, dataset, pretrained, same_id_checkpoint, out, steps, lr, batch, block, lam,
+                              checkpoint_every)
         log_path = out / "train.log"
         with open(log_path, "w") as f:
             f.write("$ " + " ".join(cmd) + "\n")
@@ -469,6 +498,7 @@ def start_training(stage, dataset, steps, lr, batch, block, lam, init, tiny):
 
 
 def stop_training():
+    """Stop the run (SIGTERM to its process group, SIGKILL after 20 s); its checkpoints stay."""
     with TrainingRun.lock:
         proc = TrainingRun.proc
         if proc is not None and proc.poll() is None:
@@ -492,7 +522,7 @@ def training_status():
     state = "running" if code is None else ("finished" if code == 0 else f"stopped (exit code {code})")
     step = int(denoise["step"].max()) if len(denoise) else 0
     return [denoise, s2x, H.tail_text(TrainingRun.log_path, 40),
-            gr.update(choices=ckpts, value=ckpts[-1] if ckpts else None),
+            gr.update(choices=[(os.path.relpath(p, out), p) for p in ckpts], value=ckpts[-1] if ckpts else None),
             f"Run `{out}`: **{state}**, step {step}, {len(ckpts)} checkpoint(s)."]
 
 
@@ -501,10 +531,13 @@ def poll_training():
     return [*training_status(), gr.Timer(active=running)]
 
 
-def use_checkpoint(path):
+def use_checkpoint(path, pretrained):
+    """Load a trained transformer in the Animate tab, on top of the run's base pipeline (or the tiny one)."""
     if not path:
         raise gr.Error("Pick a checkpoint first.")
-    return gr.update(value=FOLDER_MODEL), gr.update(value=path, visible=True), gr.Tabs(selected="animate")
+    model = FOLDER_MODEL if (pretrained or "").strip() else TINY_MODEL
+    return (gr.update(value=model), gr.update(value=(pretrained or "").strip(), visible=model == FOLDER_MODEL),
+            gr.update(value=path), gr.Tabs(selected="animate"))
 
 
 # --- layout -------------------------------------------------------------------------------------------------------
@@ -528,7 +561,7 @@ def build_ui():
                     reference = gr.Image(label="Reference image", type="filepath", height=300, elem_id="reference")
                     driving = gr.Video(label="Driving video", height=300, elem_id="driving")
                 if examples():
-                    gr.Examples(examples(), [reference, driving], label="Examples")
+                    gr.Examples(examples(), [reference, driving], label="Examples", examples_per_page=4)
                 with gr.Accordion("Cue extraction settings", open=False):
                     with gr.Row():
                         segmenter = gr.Dropdown(SEGMENTERS, value="mediapipe", label="Person segmenter")
@@ -540,13 +573,13 @@ def build_ui():
                 with gr.Row():
                     pose_video = gr.Video(label="Pose cue", interactive=False, loop=True, autoplay=True)
                     face_video = gr.Video(label="Face cue", interactive=False, loop=True, autoplay=True)
-                    location_video = gr.Video(label="Location masks (body blue, face orange) over the reference",
+                    location_video = gr.Video(label="Location masks over the reference (body green, face magenta)",
                                               interactive=False, loop=True, autoplay=True)
                     silhouette_video = gr.Video(label="Aligned driving silhouette over the reference",
                                                 interactive=False, loop=True, autoplay=True)
                 frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
-                preview = gr.Image(label="Frame: driving (mask, face box) | pose cue | face cue | location | "
-                                   "alignment", type="numpy", format="jpeg", interactive=False, elem_id="preview")
+                preview = gr.Image(label="Frame: driving (mask outline, face box) | pose cue | face cue | location "
+                                   "| alignment (driving silhouette, blue, on the reference outline)", type="numpy", format="jpeg", interactive=False, elem_id="preview")
                 with gr.Accordion("Edit cues (no re-segmentation)", open=True):
                     with gr.Row():
                         lowpass = gr.Slider(0, 1, value=0.5, step=0.01, label="Pose cue low-pass strength",
@@ -578,6 +611,7 @@ def build_ui():
                 with gr.Row():
                     model = gr.Dropdown([TINY_MODEL, FOLDER_MODEL], value=TINY_MODEL, label="Model", scale=2)
                     model_path = gr.Textbox(label="Model folder or Hub repo id", visible=False, scale=2)
+                    transformer_path = gr.Textbox(label="Trained transformer folder (optional)", scale=2)
                 prompt = gr.Textbox(label="Prompt", value="a person dancing, high quality")
                 with gr.Row():
                     num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[TINY_MODEL]), value=17, label="Frames")
@@ -606,14 +640,16 @@ def build_ui():
                 with gr.Row():
                     dataset = gr.Textbox(label="Dataset (local folder with metadata.jsonl, or Hub dataset id)")
                     stage = gr.Radio(list(TRAINER_MODULES), value="same-ID", label="Stage")
-                    init = gr.Textbox(label="Start from checkpoint (optional)")
+                with gr.Row():
+                    pretrained = gr.Textbox(label="Base pipeline (CogVideoX1.5-I2V / DirectAnimator folder)")
+                    same_id_ckpt = gr.Textbox(label="Same-ID run or checkpoint (Same2X only)")
                 with gr.Row():
                     t_steps = gr.Number(1000, precision=0, label="Steps", minimum=1)
-                    t_lr = gr.Number(1e-4, label="Learning rate")
+                    t_lr = gr.Number(2e-5, label="Learning rate")
                     t_batch = gr.Number(1, precision=0, label="Batch size", minimum=1)
-                    t_block = gr.Number(8, precision=0, label="Same2X block D", minimum=1)
+                    t_block = gr.Number(10, precision=0, label="Same2X block D", minimum=1)
                     t_lam = gr.Number(0.5, label="Same2X weight λ")
-                    t_tiny = gr.Checkbox(False, label="tiny model (CPU smoke run)")
+                    t_every = gr.Number(500, precision=0, label="Checkpoint every", minimum=1)
                 with gr.Row():
                     start_btn = gr.Button("Start training", variant="primary")
                     stop_btn = gr.Button("Stop", variant="stop")
@@ -653,18 +689,19 @@ def build_ui():
         frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
                              videos + frame_outs, api_name="set_frame_mask")
         model.change(model_changed, model, [model_path, resolution, num_frames], api_visibility="private")
-        gen = gen_btn.click(generate, [session, model, model_path, prompt, negative, steps, guidance, seed,
+        gen = gen_btn.click(generate, [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
                                        randomize, num_frames, resolution, cue_scale, memory],
                             [result, side, cue_zip, seed, info], api_name="generate", concurrency_limit=1)
         cancel_btn.click(cancel_generation, session, None, cancels=[gen], api_name="cancel", queue=False)
 
-        t_inputs = [stage, dataset, t_steps, t_lr, t_batch, t_block, t_lam, init, t_tiny]
+        t_inputs = [stage, dataset, pretrained, same_id_ckpt, t_steps, t_lr, t_batch, t_block, t_lam, t_every]
         t_outputs = [denoise_plot, s2x_plot, log_tail, ckpt, status]
         start_btn.click(start_training, t_inputs, [run_dir, *t_outputs, timer], api_name="train_start",
                         concurrency_limit=1)
         stop_btn.click(stop_training, None, [*t_outputs, timer], api_name="train_stop")
         timer.tick(poll_training, None, [*t_outputs, timer], api_visibility="private", show_progress="hidden")
-        use_btn.click(use_checkpoint, ckpt, [model, model_path, tabs], api_name="use_checkpoint")
+        use_btn.click(use_checkpoint, [ckpt, pretrained], [model, model_path, transformer_path, tabs],
+                      api_name="use_checkpoint")
     return demo
 
 

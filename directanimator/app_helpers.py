@@ -16,9 +16,8 @@ import cv2
 import numpy as np
 
 # Colours of the overlays, chosen to stay distinct from skin and from each other.
-BODY_COLOR = (64, 160, 255)
 FACE_COLOR = (255, 170, 0)
-SILHOUETTE_COLOR = (0, 220, 90)
+SILHOUETTE_COLOR = (64, 150, 255)
 MASK_COLOR = (255, 40, 160)
 
 
@@ -29,18 +28,8 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray, color=MASK_COLOR, alpha: f
     return (image.astype(np.float32) * (1 - m) + tint * m).round().astype(np.uint8)
 
 
-def location_overlay(reference: np.ndarray, body_location: np.ndarray, face_location: np.ndarray) -> np.ndarray:
-    """Body (blue) and face (orange) location masks [T,H,W] over the reference -> [T,H,W,3] uint8."""
-    ref = fit_to(reference, body_location.shape[1:])
-    out = np.empty(body_location.shape + (3,), np.uint8)
-    for t in range(len(body_location)):
-        frame = overlay_mask(ref, body_location[t], BODY_COLOR, 0.55)
-        out[t] = overlay_mask(frame, face_location[t], FACE_COLOR, 0.65)
-    return out
-
-
 def silhouette_overlay(reference: np.ndarray, warped_masks: np.ndarray, reference_mask: np.ndarray | None = None):
-    """The aligned driving silhouettes [T,H,W] drawn over the reference (green fill, reference outline in magenta),
+    """The aligned driving silhouettes [T,H,W] drawn over the reference (blue fill, reference outline in magenta),
     so a user sees at a glance whether scale and offset match the reference person."""
     ref = fit_to(reference, warped_masks.shape[1:])
     out = np.empty(warped_masks.shape + (3,), np.uint8)
@@ -218,23 +207,21 @@ def split_losses(df):
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[str]:
-    """Checkpoint folders under a run's output dir (folders holding a config/model_index or safetensors),
-    oldest step first, the final folder last."""
+    """Transformer folders a training run wrote under ``output_dir`` (a ``config.json`` beside diffusers
+    safetensors weights: ``checkpoints/checkpoint-<step>/transformer`` and the final ``transformer``), in
+    training order: checkpoints by step, the final folder last."""
     root = Path(output_dir)
     if not root.is_dir():
         return []
-    found = []
-    for d in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
-        if any((d / n).is_file() for n in ("model_index.json", "config.json")) or any(d.glob("*.safetensors")):
-            found.append(d)
+    found = [p.parent for p in root.rglob("config.json")
+             if any(p.parent.glob("diffusion_pytorch_model*.safetensors"))
+             and not any(part.startswith(".tmp") for part in p.relative_to(root).parts)]
 
     def key(d: Path):
-        m = re.search(r"(\d+)$", d.name)
-        return (0, int(m.group(1))) if m else (1, str(d))
+        steps = [int(m.group(1)) for part in d.relative_to(root).parts for m in [re.search(r"-(\d+)$", part)] if m]
+        return (0, steps[-1]) if steps else (1, 0)
 
-    # A checkpoint's sub-folders (transformer/, vae/) are parts of it, not checkpoints of their own.
-    tops = [d for d in found if not any(o != d and o in d.parents for o in found)]
-    return [str(d) for d in sorted(tops, key=key)]
+    return [str(d) for d in sorted(found, key=key)]
 
 
 def tail_text(path: str | os.PathLike, lines: int = 40) -> str:
@@ -293,3 +280,23 @@ def mask_centre(mask: np.ndarray) -> tuple[float, float]:
     if rows.size == 0:
         return (mask.shape[1] - 1) / 2.0, (mask.shape[0] - 1) / 2.0
     return (cols[0] + cols[-1]) / 2.0, (rows[0] + rows[-1]) / 2.0
+
+
+def draw_outline(image: np.ndarray, mask: np.ndarray, color=MASK_COLOR) -> np.ndarray:
+    """A copy of ``image`` with the outline of ``mask > 0.5`` drawn on it."""
+    out = np.ascontiguousarray(image).copy()
+    contours, _ = cv2.findContours((np.asarray(mask) > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, color, max(1, image.shape[0] // 200))
+    return out
+
+
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``image`` with ``text`` at the top left, outlined so it reads on any content."""
+    out = np.ascontiguousarray(image).copy()
+    scale = max(0.35, image.shape[0] / 720.0)
+    thick = max(1, round(scale * 2))
+    org = (round(8 * scale), round(26 * scale + 4))
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out

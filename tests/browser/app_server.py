@@ -45,6 +45,8 @@ def example_media(tmp: Path) -> tuple[str, str]:
 
     pairs = app.examples()
     if pairs:
+        # Prefer real footage of a whole person (clean masks every frame) and a real photo.
+        pairs.sort(key=lambda p: ("walk" not in p[1], "astronaut" not in p[0]))
         return pairs[0][0], pairs[0][1]
     import cv2
     import matplotlib

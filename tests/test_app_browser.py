@@ -1,0 +1,108 @@
+"""The app in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright.
+
+Loads the page, uploads the example pair, extracts cues, drags the frame scrubber and the low-pass slider, runs
+generation with the tiny model, and asserts on what the page shows; screenshots go to ``$APP_SCREENSHOTS`` (default:
+the test's tmp dir). Skips cleanly when /usr/bin/chromium or the ``playwright`` package is missing.
+Setup: ``apt-get install -y chromium`` and ``pip install playwright`` (never ``playwright install``: the Debian
+browser is used through ``executable_path``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from browser.app_server import example_media, launch_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    pytest.skip("the playwright package is missing (pip install playwright)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("app-out")
+    demo, url = launch_app(out)
+    shots = Path(os.environ.get("APP_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        yield pg, shots, tmp_path_factory.mktemp("media")
+        browser.close()
+    demo.close()
+
+
+def drag_slider(pg, elem_id: str, fraction: float):
+    """Drag a gradio slider's range input like a user does (fires input, then release on pointer-up)."""
+    bar = pg.locator(f"#{elem_id} input[type=range]")
+    box = bar.bounding_box()
+    y = box["y"] + box["height"] / 2
+    pg.mouse.move(box["x"] + 2, y)
+    pg.mouse.down()
+    pg.mouse.move(box["x"] + box["width"] * fraction, y, steps=5)
+    pg.mouse.up()
+
+
+def test_animate_flow_in_browser(page):
+    pg, shots, media = page
+    expect(pg.get_by_role("button", name="Extract cues")).to_be_visible()
+    pg.screenshot(path=str(shots / "01-loaded.png"), full_page=True)
+
+    ref, drv = example_media(media)
+    pg.locator("#reference input[type=file]").set_input_files(ref)
+    pg.locator("#driving input[type=file]").set_input_files(drv)
+    expect(pg.locator("#driving video")).to_have_count(1)
+    pg.locator("#extract").click()
+    report = pg.locator("#report")
+    expect(report).to_contain_text("frames at", timeout=120_000)
+    expect(report).to_contain_text("Dropped")
+    # The four cue videos are shown.
+    expect(pg.locator("video")).to_have_count(5, timeout=30_000)  # driving + pose + face + location + silhouette
+    preview = pg.locator("#preview img")
+    expect(preview).to_be_visible()
+    first = preview.get_attribute("src")
+    pg.screenshot(path=str(shots / "02-cues.png"), full_page=True)
+
+    drag_slider(pg, "frame", 0.8)
+    expect(preview).not_to_have_attribute("src", first, timeout=30_000)
+    scrubbed = preview.get_attribute("src")
+    assert int(pg.locator("#frame input[type=number]").input_value()) > 0
+
+    drag_slider(pg, "lowpass", 0.95)
+    expect(preview).not_to_have_attribute("src", scrubbed, timeout=30_000)
+    assert float(pg.locator("#lowpass input[type=number]").input_value()) > 0.8
+    pg.screenshot(path=str(shots / "03-scrubbed-lowpass.png"), full_page=True)
+
+    pg.locator("#generate").click()
+    expect(pg.locator("#gen-info")).to_contain_text("Seed 42", timeout=180_000)
+    expect(pg.locator("#result video")).to_have_count(1)
+    src = pg.locator("#result video").get_attribute("src")
+    assert src and ".mp4" in src
+    pg.locator("#result").scroll_into_view_if_needed()
+    pg.screenshot(path=str(shots / "04-generated.png"), full_page=True)
+
+
+def test_bad_input_shows_message_in_page(page, tmp_path):
+    pg, shots, _ = page
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    pg.locator("#reference button[aria-label='Clear'], #reference button[title='Clear']").first.click(
+        timeout=5_000, trial=False) if pg.locator("#reference button[aria-label='Clear']").count() else None
+    pg.locator("#reference input[type=file]").set_input_files(str(bad))
+    pg.locator("#extract").click()
+    toast = pg.locator(".toast-body, [data-testid='toast-body']").first
+    expect(toast).to_be_visible(timeout=60_000)
+    pg.screenshot(path=str(shots / "05-error.png"), full_page=True)
+    expect(pg.get_by_role("button", name="Extract cues")).to_be_enabled()
