@@ -5,7 +5,8 @@ Conventions (shared by the whole package):
 - images are ``np.ndarray [H, W, 3] uint8`` RGB, videos ``[T, H, W, 3] uint8``;
 - decoding goes through PyAV (FFmpeg) for videos and Pillow for images, and everything is *downscaled while
   decoding* so that the long side is at most ``max_side`` (default 1024): an 8K input never sits in memory at
-  full size (videos are scaled by FFmpeg frame by frame, JPEGs are decoded at a reduced DCT scale);
+  full size (videos are scaled by FFmpeg frame by frame, JPEGs are decoded at a reduced DCT scale; PNG/WebP
+  cannot be decoded scaled, so they are decoded once at full size, bounded by Pillow's decompression-bomb limit);
 - pixel coordinates are continuous: pixel ``i`` covers ``[i, i + 1)``, so a box edge ``x`` maps through
   :func:`fit_frames` as ``x * scale + offset`` (see :func:`fit_transform`);
 - every problem with a user's file is raised as :class:`~directanimator.errors.InputError` with one line that
@@ -709,8 +710,10 @@ def _open_audio_source(audio_from):
         raise InputError(f"{path}: audio source not found; check the path (or pass audio_from=None).")
     try:
         container = av.open(path, metadata_errors="ignore")
-    except av.FFmpegError:
-        return None  # not a media file we can read; the video is still worth writing, silently
+    except av.FFmpegError as e:
+        # The frames are still worth writing: the result is silent rather than nothing.
+        warnings.warn(f"{_name(path)}: cannot read audio from it ({e}); writing a silent video.")
+        return None
     if not container.streams.audio:
         container.close()
         return None
