@@ -351,7 +351,10 @@ def train(args: argparse.Namespace, stage: str) -> Path:
 
     same2x = stage == "same2x"
     output_dir = Path(args.output_dir)
+    # without an accelerator, cpu=True makes a torchrun/`accelerate launch` multi-process run use gloo (MULTI_CPU)
+    no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(
+        cpu=no_accelerator,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=_mixed_precision(args.mixed_precision),
         log_with=None if args.report_to == "none" else args.report_to,
@@ -359,7 +362,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     )
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
-    set_seed(args.seed)
+    set_seed(args.seed, device_specific=True)  # different noise on each rank
     weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(accelerator.mixed_precision, torch.float32)
     device = accelerator.device
 
