@@ -390,48 +390,50 @@ def tiny_pipeline():
 
 
 @gpu
-def run_pipeline(pipe, cues, settings, on_step):
+def run_pipeline(pipe, cues, settings, report, on_step):
+    """The GPU part of generation (a ZeroGPU slot on Spaces): denoise and decode."""
     import torch
 
     generator = torch.Generator("cpu").manual_seed(settings.pop("seed"))
-    return pipe(cues=cues, generator=generator, output_type="np", callback_on_step_end=on_step,
-                callback_on_step_end_tensor_inputs=["latents"], **settings).frames[0]
+    out = pipe(cues=cues, generator=generator, output_type="np", progress=report, callback_on_step_end=on_step,
+               **settings)
+    return out.frames[0]
 
 
 @ui_errors
-def generate(session, model, model_path, transformer_path, prompt, negative_prompt, steps, guidance, seed, randomize, num_frames,
-             resolution, cue_scale, memory_mode, progress=gr.Progress()):
-    """Animate the reference with the current cues; returns the mp4, the side-by-side mp4 and the cue folder zip."""
+def generate(session, model, model_path, transformer_path, prompt, negative_prompt, steps, guidance, seed,
+             randomize, num_frames, resolution, pose_scale, face_scale, memory_mode, progress=gr.Progress()):
+    """Animate the reference with the current cues; returns the mp4 (driving audio kept), the side-by-side mp4,
+    the cue folder zip, the seed used and a summary line."""
     c = need_cues(session)
     seed = random.randint(0, MAX_SEED) if randomize else int(seed)
     progress(0, desc="loading the model")
     pipe = load_pipeline(model, model_path, transformer_path, memory_mode)
-    steps = int(steps)
-    num_frames = min(H.valid_num_frames(int(num_frames)), H.valid_num_frames(c.num_frames))
+    num_frames = min(int(num_frames), c.num_frames)
     height, width = H.working_hw(c.height, c.width, int(resolution))
     session.cancel.clear()
     start = time.monotonic()
 
+    def report(fraction, desc):
+        progress(fraction, desc=H.eta_text(fraction, time.monotonic() - start, desc))
+
     def on_step(pipeline, i, t, kwargs):
         if session.cancel.is_set():
-            pipeline._interrupt = True
             raise gr.Error("Generation cancelled.", print_exception=False)
-        progress((i + 1, steps), desc=H.eta_text(i + 1, steps, time.monotonic() - start), unit="steps")
         return {}
 
     settings = dict(prompt=prompt or "", negative_prompt=negative_prompt or "", num_frames=num_frames,
-                    height=height, width=width, num_inference_steps=steps, guidance_scale=float(guidance),
-                    cue_scale=float(cue_scale), seed=seed)
-    frames = run_pipeline(pipe, c, settings, on_step)
-    frames = H.to_uint8_video(frames)
+                    height=height, width=width, num_inference_steps=int(steps), guidance_scale=float(guidance),
+                    cue_scale=(float(pose_scale), float(face_scale)), seed=seed)
+    frames = H.to_uint8_video(run_pipeline(pipe, c, settings, report, on_step))
     progress(1, desc="writing the videos")
-    audio = c.settings.get("driving_path") or c.settings.get("driving")
-    result = write_mp4(session, f"result-{seed}.mp4", frames, c.fps, audio_from=audio if isinstance(audio, str) else None)
+    result = write_mp4(session, f"result-{seed}.mp4", frames, c.fps, audio_from=c.settings.get("driving_path"),
+                       preset="medium")
     n = len(frames)
-    columns = [c.driving[:n], c.pose_cue[:n], c.face_cue[:n], H.fit_video(frames, c.driving.shape[1:3])]
-    side = write_mp4(session, f"side-by-side-{seed}.mp4", H.side_by_side_video(columns), c.fps)
+    columns = [c.driving[:n], c.pose_cue[:n], c.face_cue[:n], frames]
+    side = write_mp4(session, f"side-by-side-{seed}.mp4", H.side_by_side_video(columns, c.height), c.fps,
+                     audio_from=c.settings.get("driving_path"))
     cue_dir = session.dir / "cues"
-    shutil.rmtree(cue_dir, ignore_errors=True)
     c.save(cue_dir)
     zipped = H.zip_folder(cue_dir, session.path("cues.zip"))
     info = f"Seed {seed} · {n} frames at {width}×{height} · {time.monotonic() - start:.1f} s"
@@ -623,7 +625,8 @@ def build_ui():
                     with gr.Row():
                         steps = gr.Slider(1, 100, value=4, step=1, label="Steps")
                         guidance = gr.Slider(1.0, 12.0, value=6.0, step=0.5, label="Guidance (CFG)")
-                        cue_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Cue strength")
+                        pose_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Pose cue strength")
+                        face_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Face cue strength")
                     memory = gr.Radio(MEMORY_MODES, value="none", label="Memory mode")
                 with gr.Row():
                     gen_btn = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -690,7 +693,7 @@ def build_ui():
                              videos + frame_outs, api_name="set_frame_mask")
         model.change(model_changed, model, [model_path, resolution, num_frames], api_visibility="private")
         gen = gen_btn.click(generate, [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
-                                       randomize, num_frames, resolution, cue_scale, memory],
+                                       randomize, num_frames, resolution, pose_scale, face_scale, memory],
                             [result, side, cue_zip, seed, info], api_name="generate", concurrency_limit=1)
         cancel_btn.click(cancel_generation, session, None, cancels=[gen], api_name="cancel", queue=False)
 

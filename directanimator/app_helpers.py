@@ -157,12 +157,12 @@ def working_hw(height: int, width: int, long_side: int, multiple: int = 16) -> t
     return (max(multiple, round(height * s / multiple) * multiple), max(multiple, round(width * s / multiple) * multiple))
 
 
-def eta_text(done: int, total: int, elapsed: float) -> str:
-    """'step 3/20 · 4 s left' from the steps done so far and the seconds spent."""
-    if done <= 0:
-        return f"step 0/{total}"
-    left = elapsed / done * (total - done)
-    return f"step {done}/{total} · {left:.0f} s left" if left < 120 else f"step {done}/{total} · {left / 60:.1f} min left"
+def eta_text(fraction: float, elapsed: float, desc: str = "") -> str:
+    """``desc`` plus the time left, extrapolated from the fraction done so far, e.g. 'denoising 3/20 · 4 s left'."""
+    if fraction <= 0.02 or elapsed < 0.5:
+        return desc
+    left = elapsed / fraction * (1.0 - fraction)
+    return f"{desc} · {left:.0f} s left" if left < 120 else f"{desc} · {left / 60:.1f} min left"
 
 
 # --- files -------------------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_generate_tiny_model_mp4(extracted):
     import app
 
     result, side, zipped, seed, info = client.predict(
-        app.TINY_MODEL, "", "a person", "", 2, 6.0, 7, False, 9, 64, 1.0, "none", api_name="/generate")
+        app.TINY_MODEL, "", "", "a person", "", 2, 6.0, 7, False, 9, 64, 1.0, 1.0, "none", api_name="/generate")
     assert count_frames(video_path(result)) == 9
     assert count_frames(video_path(side)) == 9
     assert str(zipped).endswith(".zip")
