@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
+import uuid
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -820,8 +820,9 @@ def write_video(
 
     T, H, W, _ = a.shape
     rate = Fraction(float(fps)).limit_denominator(1001)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".tmp.mp4")
-    os.close(fd)
+    # A unique hidden name next to the target (same filesystem, so os.replace is atomic); created by FFmpeg with
+    # the usual umask permissions, unlike mkstemp's 0600.
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.mp4")
     try:
         with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
             vs = out.add_stream("libx264", rate=rate)
