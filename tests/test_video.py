@@ -171,7 +171,7 @@ def test_gif_frames_fps_and_transparency(tmp_path):
     assert tuple(v.frames[1, 20, 20]) == (0, 0, 255)
 
 
-def test_rotation_metadata_is_applied(tmp_path):
+def test_rotation_and_pixel_aspect_metadata_are_applied(tmp_path):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
     import subprocess
 
@@ -187,6 +187,12 @@ def test_rotation_metadata_is_applied(tmp_path):
     assert ys.mean() > 80 and xs.mean() < 16  # 90 deg counter-clockwise: top-left went to bottom-left
     info = probe_video(rotated)
     assert (info.width, info.height) == (64, 96)
+
+    # non-square pixels (e.g. DV/anamorphic): a 2:1 sample aspect ratio doubles the displayed width
+    wide = tmp_path / "sar.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", src, "-c", "copy", "-bsf:v",
+                    "h264_metadata=sample_aspect_ratio=2/1", str(wide)], check=True)
+    assert read_video(wide).frames.shape == (3, 64, 192, 3)
 
 
 def test_8k_video_downscaled_while_decoding(tmp_path):
