@@ -72,6 +72,9 @@ class Session:
         self.version = 0  # bumps on every cue change so file names never collide with a cached video
 
     def path(self, name: str) -> str:
+        """A fresh file name for ``name``; older versions go (gradio already served its own copy of them)."""
+        for old in self.dir.glob(f"*-{name}"):
+            old.unlink(missing_ok=True)
         self.version += 1
         return str(self.dir / f"{self.version:04d}-{name}")
 
@@ -427,11 +430,11 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
                     cue_scale=(float(pose_scale), float(face_scale)), seed=seed)
     frames = H.to_uint8_video(run_pipeline(pipe, c, settings, report, on_step))
     progress(1, desc="writing the videos")
-    result = write_mp4(session, f"result-{seed}.mp4", frames, c.fps, audio_from=c.settings.get("driving_path"),
+    result = write_mp4(session, "result.mp4", frames, c.fps, audio_from=c.settings.get("driving_path"),
                        preset="medium")
     n = len(frames)
     columns = [c.driving[:n], c.pose_cue[:n], c.face_cue[:n], frames]
-    side = write_mp4(session, f"side-by-side-{seed}.mp4", H.side_by_side_video(columns, c.height), c.fps,
+    side = write_mp4(session, "side-by-side.mp4", H.side_by_side_video(columns, c.height), c.fps,
                      audio_from=c.settings.get("driving_path"))
     cue_dir = session.dir / "cues"
     c.save(cue_dir)
@@ -553,7 +556,8 @@ def model_changed(model):
 
 
 def build_ui():
-    with gr.Blocks(title="DirectAnimator") as demo:
+    # delete_cache: gradio's copies of served files older than an hour are removed every hour.
+    with gr.Blocks(title="DirectAnimator", delete_cache=(3600, 3600)) as demo:
         session = gr.State(None, delete_callback=close_session)
         gr.Markdown("# DirectAnimator\nAnimate a reference photo with the motion and expressions of a driving "
                     "video, driven directly by cues cut out of the driving pixels (no skeletons).")

@@ -140,3 +140,60 @@ def test_bad_inputs_show_a_message_and_app_stays_usable(server, extracted, case,
     # The other session still works, and so does the server.
     client, _ = extracted
     assert client.predict(2, api_name="/show_frame")[0]
+
+
+# --- pure helpers behind the UI (no server) ---------------------------------------------------------------------
+
+
+def test_mask_editor_round_trip():
+    from directanimator import app_helpers as H
+
+    image = np.zeros((40, 30, 3), np.uint8)
+    mask = np.zeros((40, 30), np.float32)
+    mask[5:20, 4:10] = 1
+    value = H.editor_value(image, mask)
+    assert np.array_equal(H.mask_from_editor(value, (40, 30)), mask)
+    value["layers"][0][30:35, 20:25, 3] = 255  # brush stroke
+    value["layers"][0][5:10, 4:10, 3] = 0  # eraser
+    edited = H.mask_from_editor(value, (40, 30))
+    assert edited[32, 22] == 1 and edited[7, 5] == 0 and edited[15, 5] == 1
+    assert H.mask_from_editor({"background": image, "layers": [], "composite": None}, (40, 30)) is None
+
+
+def test_frame_ranges_and_report():
+    from directanimator import app_helpers as H
+
+    assert H.frame_ranges([0, 1, 1, 1, 0, 1]) == "1-3, 5"
+    assert H.frame_ranges([False] * 4) == "none"
+    assert "Dropped" in H.frame_report([0, 1], [1, 1], 2, 10.0) and "(0-1)" in H.frame_report([0, 1], [1, 1], 2, 10)
+
+
+def test_metrics_split_and_checkpoints(tmp_path):
+    import json
+
+    from directanimator import app_helpers as H
+
+    lines = [{"step": 1, "loss/denoise": 0.5, "loss/s2x": 0.2, "loss/total": 0.6, "lr": 1e-4},
+             {"step": 2, "loss/denoise": 0.4, "loss/total": 0.4}]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + '\n{"step": 3, "loss/de')
+    denoise, s2x = H.split_losses(H.read_metrics(tmp_path / "metrics.jsonl"))
+    assert sorted(set(denoise["loss"])) == ["loss/denoise", "loss/total"] and list(s2x["value"]) == [0.2]
+    for sub in ("checkpoints/checkpoint-0000010/transformer", "checkpoints/checkpoint-0000002/transformer",
+                "transformer", ".tmp-transformer"):
+        (tmp_path / sub).mkdir(parents=True)
+        (tmp_path / sub / "config.json").write_text("{}")
+        (tmp_path / sub / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    found = [str(p).replace(str(tmp_path) + "/", "") for p in H.list_checkpoints(tmp_path)]
+    assert found == ["checkpoints/checkpoint-0000002/transformer", "checkpoints/checkpoint-0000010/transformer",
+                     "transformer"]
+
+
+def test_side_by_side_and_sizes():
+    from directanimator import app_helpers as H
+
+    a = np.zeros((3, 64, 48, 3), np.uint8)
+    b = np.zeros((3, 32, 32), np.uint8)
+    out = H.side_by_side_video([a, b], 64)
+    assert out.shape == (3, 64, 48 + 4 + 64, 3)
+    assert H.working_hw(512, 384, 64) == (64, 48)
+    assert H.frame_choices(17) == [9, 13, 17]
