@@ -36,6 +36,10 @@ from directanimator.errors import InputError
 
 logger = logging.getLogger("trainers")
 
+
+class TrainingStopped(RuntimeError):
+    """The run stopped on purpose (too many non-finite steps in a row); nothing poisoned was saved."""
+
 STATE_FILE = "trainer_state.json"
 ARGS_FILE = "training_args.json"
 
@@ -189,10 +193,31 @@ def rotary_embedding(config, latent_frames: int, latent_h: int, latent_w: int, d
         crops = get_resize_crop_region_for_grid((grid_h, grid_w), base_w, base_h)
         return get_3d_rotary_pos_embed(embed_dim=config.attention_head_dim, crops_coords=crops,
                                        grid_size=(grid_h, grid_w), temporal_size=latent_frames, device=device)
+    if grid_h > base_h or grid_w > base_w:  # the pipeline refuses these sizes too
+        raise InputError(
+            f"training size {latent_h * 8}x{latent_w * 8} is larger than this model's RoPE table "
+            f"({config.sample_height * 8}x{config.sample_width * 8}); lower --long-side"
+        )
     return get_3d_rotary_pos_embed(embed_dim=config.attention_head_dim, crops_coords=None,
                                    grid_size=(grid_h, grid_w), temporal_size=(latent_frames + p_t - 1) // p_t,
-                                   grid_type="slice", max_size=(max(base_h, grid_h), max(base_w, grid_w)),
-                                   device=device)
+                                   grid_type="slice", max_size=(base_h, base_w), device=device)
+
+
+_FRAME_KEYS = ("latents", "pose_latents", "face_latents", "body_mask", "face_mask", "pseudo_pose_latents",
+               "pseudo_face_latents")
+
+
+def pad_batch_frames(batch: dict, patch_size_t: int | None) -> dict:
+    """Make the latent frame count a multiple of ``patch_size_t`` exactly as the pipeline does at inference
+    (``directanimator.latents.pad_latent_frames``: first frame repeated in front; the image latent then sits in
+    that first slot)."""
+    from directanimator.latents import pad_latent_frames
+
+    out = dict(batch)
+    for key in _FRAME_KEYS:
+        if key in batch:
+            out[key] = pad_latent_frames(batch[key], patch_size_t, mode="repeat")[0]
+    return out
 
 
 def prepare_step(batch: dict, scheduler, dtype, generator=None) -> dict:
@@ -382,8 +407,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         if not 1 <= args.align_depth <= n_blocks:
             raise InputError(f"--align-depth must be in 1..{n_blocks} for this model, got {args.align_depth}")
         # the frozen same-ID model: a separate copy of the stage-1 weights, never wrapped, never optimised
-        teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True)
-        teacher.requires_grad_(False).eval().to(device, dtype=weight_dtype)
+        teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True, torch_dtype=weight_dtype)
+        teacher.requires_grad_(False).eval().to(device)
 
     settings = PrecomputeSettings(
         num_frames=args.num_frames, long_side=args.long_side, fps=args.fps, segmenter=args.segmenter,
@@ -394,8 +419,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
                                                "directanimator", "precompute")
     components.vae.to(device)
     components.text_encoder.to(device)
-    pre = Precomputer(cache_dir, settings, components.vae, components.tokenizer, components.text_encoder,
-                      patch_size_t=transformer.config.patch_size_t)
+    pre = Precomputer(cache_dir, settings, components.vae, components.tokenizer, components.text_encoder)
     train_clips = dataset.split("train")
     bar = tqdm(total=100, desc="precompute", disable=not accelerator.is_local_main_process)
 
@@ -435,6 +459,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     transformer.requires_grad_(True).train()
     transformer.to(device)
     params = [p for p in transformer.parameters() if p.requires_grad]
+    if teacher is not None:  # the frozen teacher must never be optimised (it is a separate copy)
+        assert not {id(p) for p in teacher.parameters()} & {id(p) for p in params}
     optimizer = _make_optimizer(args, params)
     # accelerate steps a prepared scheduler once per process per optimizer step (diffusers examples do the same)
     lr_scheduler = get_scheduler(args.lr_scheduler, optimizer=optimizer,
@@ -472,8 +498,6 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         saved = {k: v for k, v in vars(args).items()}
         saved["stage"] = stage
         (output_dir / ARGS_FILE).write_text(json.dumps(saved, indent=2, default=str))
-        if accelerator.trackers == [] and args.report_to != "none":
-            pass
         accelerator.init_trackers(f"directanimator-{stage}", config={k: v for k, v in saved.items()
                                                                       if isinstance(v, (int, float, str, bool))})
 
@@ -503,6 +527,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         for batch in loader:
             data_wait += time.perf_counter() - fetch_start
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            batch = pad_batch_frames(batch, config.patch_size_t)
             with accelerator.accumulate(transformer):
                 step = prepare_step(batch, components.scheduler, weight_dtype)
                 h, w = step["latents"].shape[-2:]
@@ -548,7 +573,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
                     window = {"denoise": [], "s2x": []}
                     if nan_streak >= args.max_nan_steps:
                         accelerator.end_training()
-                        raise RuntimeError(
+                        raise TrainingStopped(
                             f"stopped: {nan_streak} non-finite steps in a row (--max-nan-steps); no checkpoint "
                             "was written from them. Lower --learning-rate or check the data."
                         )
@@ -630,5 +655,8 @@ def main(stage: str, argv=None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"done: {final}")
     return 0

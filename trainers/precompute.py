@@ -40,8 +40,7 @@ class PrecomputeSettings:
     """Everything that changes a cache entry besides the files and the models.
 
     Args:
-        num_frames: frames per training clip; the latent frame count (num_frames-1)/4+1 must be divisible by the
-            transformer's ``patch_size_t`` (CogVideoX1.5: 2), e.g. 13, 21, 29, 37, 45, 53, 85.
+        num_frames: frames per training clip, 4k+1 (49: CogVideoX's length; 81: CogVideoX1.5's).
         long_side: working resolution long side (the short side follows the clip's aspect, multiple of 16);
             clips of different aspect land in different buckets.
         fps: resample clips to this frame rate before taking ``num_frames`` (None: keep the clip's rate).
@@ -134,57 +133,37 @@ def entry_key(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
-    """Latent frames of a CogVideoX VAE for ``num_frames`` video frames (4k+1 -> k+1)."""
-    return (num_frames - 1) // temporal_compression + 1
+def check_num_frames(num_frames: int, temporal_compression: int = 4) -> None:
+    """Raise InputError unless ``num_frames`` is 4k+1 (the CogVideoX VAE's rule). An odd latent count under
+    CogVideoX1.5 (``patch_size_t=2``) is padded in the loop exactly as the pipeline pads it."""
+    from directanimator.latents import check_frame_count
 
-
-def check_num_frames(num_frames: int, patch_size_t: int | None, temporal_compression: int = 4) -> None:
-    """Raise InputError unless ``num_frames`` is 4k+1 and its latent frame count divides by ``patch_size_t``."""
-    ok = num_frames >= 1 and (num_frames - 1) % temporal_compression == 0
-    f = latent_frames(num_frames, temporal_compression)
-    if ok and patch_size_t and f % patch_size_t:
-        ok = False
-    if not ok:
-        good = [n for n in range(5, 100, temporal_compression) if latent_frames(n) % (patch_size_t or 1) == 0][:8]
-        raise InputError(
-            f"--num-frames {num_frames} does not fit this model (needs 4k+1 frames whose latent frame count divides "
-            f"by patch_size_t={patch_size_t}); use one of {good}"
-        )
+    check_frame_count(num_frames, temporal_compression, what="--num-frames")
 
 
 # ------------------------------------------------------------------------------------------------ encoding
+# The conversions are directanimator.latents' (shared with the pipeline), so training and inference see the
+# same latents, image latent scaling and mask grid.
 
-def _video_to_vae_input(frames: np.ndarray, device, dtype) -> torch.Tensor:
-    """uint8 [T,H,W,3] or [T,H,W] -> [1,3,T,H,W] in [-1, 1]."""
-    if frames.ndim == 3:
-        frames = np.repeat(frames[..., None], 3, axis=-1)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device=device, dtype=torch.float32)
-    x = x.permute(3, 0, 1, 2).unsqueeze(0) / 127.5 - 1.0
-    return x.to(dtype)
+def encode_video(vae, frames: np.ndarray) -> torch.Tensor:
+    """VAE latents [F,C,h,w] of a uint8 video [T,H,W,3] (or grayscale [T,H,W]); posterior mode, scaled."""
+    from directanimator.latents import encode_video as _encode
 
-
-@torch.no_grad()
-def encode_video(vae, frames: np.ndarray, scaling_factor: float | None = None) -> torch.Tensor:
-    """VAE latents [F,C,h,w] of a uint8 video [T,H,W,3] (or grayscale [T,H,W]), multiplied by the scaling factor.
-
-    The posterior mode is used (no sampling) so that an entry is a pure function of its inputs.
-    """
-    x = _video_to_vae_input(frames, vae.device, vae.dtype)
-    latents = vae.encode(x).latent_dist.mode()
-    scale = vae.config.scaling_factor if scaling_factor is None else scaling_factor
-    return (latents * scale)[0].permute(1, 0, 2, 3).contiguous()
+    return _encode(vae, frames, sample=False)[0]
 
 
-def masks_to_latent_grid(masks: np.ndarray, num_latent_frames: int, height: int, width: int,
-                         temporal_compression: int = 4) -> torch.Tensor:
-    """Bring [T,H,W] masks to the latent grid [F,1,h,w]: frame groups as the causal VAE groups them (frame 0
-    alone, then blocks of ``temporal_compression``), averaged, then area-downsampled to (h, w)."""
-    m = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32))
-    groups = [m[:1]] + [m[1 + i * temporal_compression: 1 + (i + 1) * temporal_compression]
-                        for i in range(num_latent_frames - 1)]
-    pooled = torch.stack([g.mean(0) if len(g) else m[-1] for g in groups])  # [F,H,W]
-    return torch.nn.functional.adaptive_avg_pool2d(pooled[:, None], (height, width))
+def encode_reference(vae, image: np.ndarray) -> torch.Tensor:
+    """The CogVideoX I2V reference latent [1,C,h,w] (posterior mode, the pipeline's scaling)."""
+    from directanimator.latents import encode_image_latents
+
+    return encode_image_latents(vae, image, sample=False)[0]
+
+
+def masks_to_latent_grid(masks: np.ndarray) -> torch.Tensor:
+    """Location masks [T,H,W] -> [F,1,h,w] on the latent grid."""
+    from directanimator.latents import masks_to_latent_grid as _grid
+
+    return _grid(masks)
 
 
 @torch.no_grad()
@@ -259,13 +238,11 @@ def _reference_for(clip, settings: PrecomputeSettings):
 
 
 def _extract(reference, driving_path, settings: PrecomputeSettings):
+    """The app's cue extraction; the working size follows the reference's aspect (long side ``long_side``)."""
     from directanimator.cues import extract_cues
-    from directanimator.video import read_video, working_size
 
-    info = read_video(str(driving_path), max_side=None, max_frames=1)
-    size = working_size(info.frames.shape[1], info.frames.shape[2], long_side=settings.long_side)
-    return extract_cues(reference, str(driving_path), size=size, fps=settings.fps, num_frames=settings.num_frames,
-                        **settings.cue_kwargs())
+    return extract_cues(reference, str(driving_path), size=settings.long_side, fps=settings.fps,
+                        num_frames=settings.num_frames, **settings.cue_kwargs())
 
 
 def _storage(t: torch.Tensor, settings: PrecomputeSettings) -> torch.Tensor:
@@ -280,16 +257,15 @@ class Precomputer:
         settings: ``PrecomputeSettings``.
         vae: ``AutoencoderKLCogVideoX`` (on the device that should encode).
         tokenizer / text_encoder: the T5 tokenizer and encoder of the pipeline.
-        patch_size_t: the transformer's temporal patch size (to check the frame count).
     """
 
-    def __init__(self, cache_dir, settings: PrecomputeSettings, vae, tokenizer, text_encoder, patch_size_t=None):
+    def __init__(self, cache_dir, settings: PrecomputeSettings, vae, tokenizer, text_encoder):
         self.cache_dir = Path(cache_dir)
         self.settings = settings
         self.vae = vae
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
-        check_num_frames(settings.num_frames, patch_size_t, getattr(vae.config, "temporal_compression_ratio", 4))
+        check_num_frames(settings.num_frames, getattr(vae.config, "temporal_compression_ratio", 4))
         self.models = [model_fingerprint(vae), model_fingerprint(text_encoder),
                        getattr(tokenizer, "name_or_path", type(tokenizer).__name__)]
         self._digests: dict[str, str] = {}
@@ -323,16 +299,13 @@ class Precomputer:
         reference = _reference_for(clip, self.settings)
         cues = _extract(reference, clip.path, self.settings)
         vae = self.vae
-        latents = encode_video(vae, cues.driving)
-        f, _, h, w = latents.shape
-        tc = getattr(vae.config, "temporal_compression_ratio", 4)
         tensors = {
-            "latents": latents,
-            "image_latents": encode_video(vae, cues.reference[None]),
+            "latents": encode_video(vae, cues.driving),
+            "image_latents": encode_reference(vae, cues.reference),
             "pose_latents": encode_video(vae, cues.pose_cue),
             "face_latents": encode_video(vae, cues.face_cue),
-            "body_mask": masks_to_latent_grid(cues.body_location, f, h, w, tc),
-            "face_mask": masks_to_latent_grid(cues.face_location, f, h, w, tc),
+            "body_mask": masks_to_latent_grid(cues.body_location),
+            "face_mask": masks_to_latent_grid(cues.face_location),
             "prompt_embeds": encode_prompt(self.tokenizer, self.text_encoder, clip.caption,
                                            self.settings.max_text_length),
         }

@@ -1,0 +1,216 @@
+"""Both training stages end to end with the real tiny models (CPU, offline).
+
+The cache entries here are written in the precompute format directly (random latents of the right shapes), so the
+loop is tested on its own; tests/test_trainers_precompute.py runs the real cue extraction + VAE encoding path.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_dataset import _build_hf_cache, _write_clip
+from tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer, tiny_vae
+from trainers.dataset import load_dataset, write_dataset_card, write_metadata
+from trainers.loop import load_components, main, pad_batch_frames, prepare_step, rotary_embedding, run_model
+from trainers.precompute import Precomputer, PrecomputeSettings, _atomic_save, load_entry
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES, SIZE = 9, 32  # 9 frames -> 3 latent frames: exercises the CogVideoX1.5 padding to an even count
+
+
+def _save_tiny_pipeline(folder: Path) -> None:
+    for name, model in (("vae", tiny_vae()), ("text_encoder", tiny_text_encoder()), ("transformer", tiny_transformer())):
+        model.save_pretrained(folder / name, safe_serialization=True)
+    tiny_tokenizer().save_pretrained(folder / "tokenizer")
+    tiny_scheduler().save_pretrained(folder / "scheduler")
+
+
+def _make_dataset(folder: Path, n: int = 3) -> None:
+    rows = []
+    for i in range(n):
+        _write_clip(folder / f"clips/{i:03d}.mp4", frames=FRAMES, size=SIZE, seed=i)
+        _write_clip(folder / f"pseudo/{i:03d}.mp4", frames=FRAMES, size=SIZE, seed=100 + i)
+        rows.append({"file_name": f"clips/{i:03d}.mp4", "identity": f"id_{i:04d}", "caption": "a person dancing",
+                     "pseudo_driving": [{"file_name": f"pseudo/{i:03d}.mp4", "identity": f"id_{(i + 1) % n:04d}"}]})
+    write_metadata(folder, rows)
+    write_dataset_card(folder, description="tiny test clips")
+
+
+def _settings() -> PrecomputeSettings:
+    return PrecomputeSettings(num_frames=FRAMES, long_side=SIZE, max_text_length=8, storage_dtype="float32")
+
+
+def _fill_cache(dataset_dir: Path, cache: Path, pipe_dir: Path, nan_clips=()) -> None:
+    """Write every cache entry the loop will look for (real keys), with seeded random content."""
+    ds = load_dataset(dataset_dir)
+    c = load_components(str(pipe_dir))
+    pre = Precomputer(cache, _settings(), c.vae, c.tokenizer, c.text_encoder)
+    g = torch.Generator().manual_seed(0)
+    f, ch, h = 3, 4, SIZE // 8
+    for clip in ds.clips:
+        t = {k: torch.randn(f, ch, h, h, generator=g) for k in ("latents", "pose_latents", "face_latents")}
+        t["image_latents"] = torch.randn(1, ch, h, h, generator=g)
+        t["prompt_embeds"] = torch.randn(8, 16, generator=g)
+        t["body_mask"] = torch.rand(f, 1, h, h, generator=g)
+        t["face_mask"] = torch.rand(f, 1, h, h, generator=g)
+        if clip.index in nan_clips:
+            t["latents"][0, 0, 0, 0] = float("nan")
+        _atomic_save(t, pre.path_for(pre.sample_key(clip)), {"kind": "sample", "bucket": [FRAMES, SIZE, SIZE]})
+        for p in clip.pseudo_driving:
+            tp = {k: torch.randn(f, ch, h, h, generator=g) for k in ("pose_latents", "face_latents")}
+            _atomic_save(tp, pre.path_for(pre.pseudo_key(clip, p)), {"kind": "pseudo", "bucket": [FRAMES, SIZE, SIZE]})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainers")
+    _save_tiny_pipeline(root / "pipe")
+    _make_dataset(root / "ds")
+    _fill_cache(root / "ds", root / "cache", root / "pipe")
+    return root
+
+
+def _args(world, out, *extra, dataset=None, cache=None):
+    return ["--hub-dataset", str(dataset or world / "ds"), "--cache-dir", str(cache or world / "cache"),
+            "--num-frames", str(FRAMES), "--long-side", str(SIZE), "--cache-dtype", "float32",
+            "--dataloader-num-workers", "0", "--lr-warmup-steps", "1", "--learning-rate", "1e-3",
+            "--report-to", "none", "--output-dir", str(out), *extra]
+
+
+def _losses(out):
+    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_same_id_resume_is_exact_then_same2x(world):
+    pipe = ["--pretrained", str(world / "pipe")]
+    full, cut = world / "full", world / "cut"
+    assert main("same_id", _args(world, full, *pipe, "--max-steps", "5", "--checkpointing-steps", "2")) == 0
+    # "killed" after step 3 (last checkpoint at step 2), then resumed
+    assert main("same_id", _args(world, cut, *pipe, "--max-steps", "5", "--checkpointing-steps", "2",
+                                 "--stop-at-step", "3")) == 0
+    assert main("same_id", _args(world, cut, *pipe, "--max-steps", "5", "--checkpointing-steps", "2",
+                                 "--resume", "latest")) == 0
+    a, b = _losses(full), _losses(cut)
+    assert [r["step"] for r in a] == [1, 2, 3, 4, 5]
+    assert [(r["step"], r["loss/denoise"], r["lr"]) for r in a] == [(r["step"], r["loss/denoise"], r["lr"]) for r in b]
+    assert len({r["loss/denoise"] for r in a}) == 5
+    ckpts = sorted(p.name for p in (full / "checkpoints").iterdir())
+    assert ckpts == ["checkpoint-0000002", "checkpoint-0000004", "checkpoint-0000005"]
+
+    from directanimator.modeling import CueFusionTransformer3DModel
+
+    model = CueFusionTransformer3DModel.from_pretrained(full / "transformer")
+    a_final = CueFusionTransformer3DModel.from_pretrained(full / "checkpoints/checkpoint-0000005/transformer")
+    for (n1, p1), (_, p2) in zip(model.named_parameters(), a_final.named_parameters()):
+        assert torch.equal(p1, p2), n1
+
+    s2 = world / "s2x"
+    assert main("same2x", _args(world, s2, "--same-id-checkpoint", str(full), "--align-depth", "2",
+                                "--s2x-weight", "0.5", "--max-steps", "3", "--checkpointing-steps", "3",
+                                "--use-ema", "--gradient-checkpointing")) == 0
+    logs = _losses(s2)
+    assert [r["step"] for r in logs] == [1, 2, 3]
+    for r in logs:
+        assert -1.0 <= r["loss/s2x"] < 0.0
+        assert r["loss/total"] == pytest.approx(r["loss/denoise"] + 0.5 * r["loss/s2x"])
+    assert (s2 / "checkpoints/checkpoint-0000003/transformer_ema/config.json").is_file()
+    assert json.loads((s2 / "training_args.json").read_text())["pretrained"] == str(world / "pipe")
+
+
+def test_s2x_teacher_gets_no_gradient_and_agrees_with_itself(world):
+    torch.manual_seed(0)
+    student = tiny_transformer().train()
+    teacher = tiny_transformer().eval().requires_grad_(False)
+    teacher.load_state_dict(student.state_dict())
+    sched = tiny_scheduler()
+    entry = next((world / "cache").rglob("*.safetensors"))
+    item = load_entry(entry)
+    if "latents" not in item:
+        entry = [p for p in (world / "cache").rglob("*.safetensors") if "latents" in load_entry(p)][0]
+        item = load_entry(entry)
+    batch = pad_batch_frames({k: v[None] for k, v in item.items()}, student.config.patch_size_t)
+    step = prepare_step(batch, sched, torch.float32, generator=torch.Generator().manual_seed(1))
+    rope = rotary_embedding(student.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")
+    from directanimator.losses import s2x_loss
+
+    out = run_model(student, step, batch, "", torch.float32, rope, block=2)
+    with torch.no_grad():
+        ref = run_model(teacher, step, batch, "", torch.float32, rope, block=2, stop=True)
+    assert ref.sample is None
+    loss = s2x_loss(out.block_tokens, ref.block_tokens)
+    assert loss.item() == pytest.approx(-1.0, abs=1e-5)
+    (out.sample.square().mean() + loss).backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+
+
+def test_nan_steps_are_skipped_and_stop_the_run(world, tmp_path, capsys, caplog):
+    cache = tmp_path / "cache"
+    _fill_cache(world / "ds", cache, world / "pipe", nan_clips={1})
+    pipe = ["--pretrained", str(world / "pipe")]
+    out = tmp_path / "some_nan"
+    assert main("same_id", _args(world, out, *pipe, "--max-steps", "4", "--checkpointing-steps", "2",
+                                 "--max-nan-steps", "3", cache=cache)) == 0
+    logs = _losses(out)
+    assert [r["step"] for r in logs] == [1, 2, 3, 4] and all(r["loss/denoise"] == r["loss/denoise"] for r in logs)
+    assert "optimizer step skipped" in caplog.text
+    state = json.loads((out / "checkpoints/checkpoint-0000004/trainer_state.json").read_text())
+    assert state["micro_step"] > 4  # the poisoned batches were consumed but not stepped on
+
+    all_nan = tmp_path / "cache_nan"
+    _fill_cache(world / "ds", all_nan, world / "pipe", nan_clips={0, 1, 2})
+    out = tmp_path / "all_nan"
+    assert main("same_id", _args(world, out, *pipe, "--max-steps", "4", "--checkpointing-steps", "1",
+                                 "--max-nan-steps", "2", cache=all_nan)) == 1
+    assert "2 non-finite steps in a row" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
+
+
+def test_malformed_dataset_is_one_clear_error(world, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "metadata.jsonl").write_text('{"file_name": "clips/x.mp4"}\n{"identity": "a", "file_name": "y.txt"}\n')
+    code = main("same_id", ["--hub-dataset", str(bad), "--pretrained", str(world / "pipe"),
+                            "--output-dir", str(tmp_path / "out"), "--report-to", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: dataset '{bad}' has 3 problem(s)")
+    assert "missing file 'clips/x.mp4'" in err and "'identity' is missing" in err and "unsupported extension" in err
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_hub_cache_offline_and_two_process_accelerate_launch(world, tmp_path):
+    hub = tmp_path / "hub"
+    _build_hf_cache(hub, "someone/tiny-dance", world / "ds")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hub), OMP_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "trainers.same_id",
+           *_args(world, out, "--pretrained", str(world / "pipe"), "--max-steps", "2", "--checkpointing-steps", "2",
+                  dataset="someone/tiny-dance")]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = _losses(out)
+    assert [r["step"] for r in logs] == [1, 2]  # one writer, not one per process
+    state = out / "checkpoints/checkpoint-0000002/accelerate"
+    assert (state / "random_states_0.pkl").is_file() and (state / "random_states_1.pkl").is_file()
+    assert (out / "transformer/config.json").is_file()
+
+    # Same2X from the same offline Hub dataset, in this process
+    from huggingface_hub import constants
+
+    old = constants.HF_HUB_CACHE
+    constants.HF_HUB_CACHE = str(hub)
+    try:
+        assert main("same2x", _args(world, tmp_path / "s2", "--same-id-checkpoint", str(out), "--align-depth", "1",
+                                    "--max-steps", "2", dataset="someone/tiny-dance")) == 0
+    finally:
+        constants.HF_HUB_CACHE = old
+    assert [r["step"] for r in _losses(tmp_path / "s2")] == [1, 2]
