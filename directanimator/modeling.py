@@ -31,11 +31,17 @@ from typing import Any
 
 import torch
 from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see below)
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
 from diffusers.utils import BaseOutput, apply_lora_scale
 from torch import nn
 
 from directanimator.errors import InputError
+
+# ``model_index.json`` records this module as the transformer's library (["directanimator.modeling",
+# "CueFusionTransformer3DModel"]). DiffusionPipeline.from_pretrained resolves such a library from ``sys.modules``
+# (importing directanimator.pipeline imports this module; nothing is imported because a folder names it) and finds
+# the load method by looking up base-class names such as ``ModelMixin`` in it: hence the import above.
 
 __all__ = [
     "CUE_NAMES",
@@ -371,7 +377,7 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                 with ``config.json`` + ``*.safetensors`` (a pipeline folder works too: its ``transformer/`` is
                 used), or a Hub repo id that is in the local Hugging Face cache.
             subfolder: folder inside ``path_or_model`` that holds the transformer.
-            torch_dtype: cast the model to this dtype (default: the dtype of the loaded weights).
+            torch_dtype: cast the model to this dtype (default: keep the dtype of the loaded weights).
             **cue_kwargs: cue arguments of the constructor (``cue_in_channels``, ``cue_fusion``).
 
         Raises:
@@ -413,13 +419,16 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                 "pass the transformer of a CogVideoX / CogVideoX1.5 image-to-video model"
             )
         reference = model.proj_out.weight
-        dtype = torch_dtype or reference.dtype
         if missing:
-            for module in model.modules():
-                if isinstance(module, (CuePatchEmbed, CueFusion)):
-                    module.to_empty(device=reference.device, recurse=True)
+            cue_modules = [m for m in model.modules() if isinstance(m, (CuePatchEmbed, CueFusion))]
+            for module in cue_modules:
+                module.to_empty(device=reference.device, recurse=True)
             model.init_cue_weights()
-        return model.to(dtype=dtype)
+            for module in cue_modules:
+                module.to(dtype=reference.dtype)
+        if torch_dtype is not None and torch_dtype != reference.dtype:
+            model = model.to(dtype=torch_dtype)
+        return model
 
     # ---------------------------------------------------------------------------------------------------- forward
 

@@ -13,6 +13,8 @@ Other test files import these (keep the names and meanings stable):
 - ``tiny_scheduler()``: ``CogVideoXDPMScheduler`` with CogVideoX's settings.
 - ``make_tiny_pipeline(tmp_dir=None, style="1.5", seed=0)``: a ``DirectAnimatorPipeline`` of the above; with
   ``tmp_dir`` it is also saved there (safetensors) so tests can ``from_pretrained(tmp_dir)``.
+- ``tiny_driving_cues(num_frames=9, height=32, width=48, seed=0) -> DrivingCues``: random but well-formed cues
+  (a moving bright blob as pose cue and body mask, a face crop, a face box) at the tiny pipeline's size.
 - ``tiny_forward_inputs(model, batch=1, latent_frames=2, latent_hw=(4, 6), seed=0, cues=True) -> dict``: keyword
   arguments for the model's forward (random latents, text, timestep, ofs, RoPE, cue latents and masks).
 
@@ -50,7 +52,9 @@ def tiny_transformer_config(style: str = "1.5", **overrides) -> dict:
         cue_in_channels=TINY_LATENT_CHANNELS,
     )
     if style == "1.5":
-        config.update(patch_size_t=2, ofs_embed_dim=8, use_rotary_positional_embeddings=True, patch_bias=False)
+        # sample_frames is the pipeline's default window (17 frames = 5 latents)
+        config.update(patch_size_t=2, ofs_embed_dim=8, use_rotary_positional_embeddings=True, patch_bias=False,
+                      sample_frames=17)
     elif style == "1.0":
         # learned positional embeddings (CogVideoX-5b-I2V) fix the latent size to sample_height x sample_width
         config.update(use_rotary_positional_embeddings=True, use_learned_positional_embeddings=True,
@@ -179,3 +183,36 @@ def tiny_forward_inputs(model, batch: int = 1, latent_frames: int = 2, latent_hw
             face_mask=torch.rand(batch, latent_frames, 1, h, w, generator=g),
         )
     return inputs
+
+
+def tiny_driving_cues(num_frames: int = 9, height: int = 32, width: int = 48, seed: int = 0, fps: float = 8.0):
+    """Well-formed ``DrivingCues`` with a moving blob (pose cue, masks) and a face box; no extraction run."""
+    import numpy as np
+
+    from directanimator.cues import DrivingCues, SimilarityTransform
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width].astype(np.float32)
+    cx = np.linspace(width * 0.3, width * 0.7, num_frames, dtype=np.float32)
+    body = np.stack([((xx - x) ** 2 / (width * 0.15) ** 2 + (yy - height / 2) ** 2 / (height * 0.35) ** 2 < 1)
+                     for x in cx]).astype(np.float32)
+    face = np.stack([((xx - x) ** 2 + (yy - height * 0.25) ** 2 < (height * 0.12) ** 2) for x in cx]).astype(np.float32)
+    driving = (rng.integers(0, 60, (num_frames, height, width, 3)) + 180 * body[..., None]).astype(np.uint8)
+    boxes = np.stack([cx - height * 0.12, np.full_like(cx, height * 0.13), cx + height * 0.12,
+                      np.full_like(cx, height * 0.37)], axis=1).astype(np.float32)
+    return DrivingCues(
+        reference=rng.integers(0, 255, (height, width, 3)).astype(np.uint8),
+        reference_mask=body[0].copy(),
+        driving=driving,
+        driving_masks=body.copy(),
+        pose_cue=(body * 200).astype(np.uint8),
+        face_cue=rng.integers(0, 255, (num_frames, height, width, 3)).astype(np.uint8),
+        body_location=body,
+        face_location=face,
+        face_boxes=boxes,
+        dropped=np.zeros(num_frames, bool),
+        no_face=np.zeros(num_frames, bool),
+        transform=SimilarityTransform(1.0, 0.0, 0.0),
+        fps=fps,
+        settings={"size": max(height, width)},
+    )

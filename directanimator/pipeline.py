@@ -1,0 +1,646 @@
+"""``DirectAnimatorPipeline``: reference image + driving cues -> animated video (a diffusers ``DiffusionPipeline``).
+
+It follows diffusers' ``CogVideoXImageToVideoPipeline`` (components, prompt encoding, image latent on channels,
+CogVideoX1.5 latent padding, scheduler loop, CFG, callbacks, output types) and adds the driving cues:
+
+- the pose cue (grayscale, repeated to RGB) and the face cue are VAE-encoded; the body and face location masks are
+  averaged onto the latent grid (``directanimator.latents``); all four go to ``CueFusionTransformer3DModel``;
+- classifier-free guidance acts on the text prompt only: the cues and the reference image are given to both the
+  conditional and the unconditional pass, so guidance does not push the motion away from the driving video. When
+  ``prompt == negative_prompt`` (the default, both empty) the two passes are identical, so the second one is skipped
+  (the result is exactly the same, at half the cost);
+- **long driving videos** are generated in overlapping windows of ``window_frames`` frames that are denoised
+  together: at every step each window predicts its slice of one shared latent video and the predictions are
+  cross-faded linearly over the ``window_overlap`` frames before a single scheduler step (MultiDiffusion-style
+  latent blending). Blending the model outputs at every step, instead of cross-fading finished pixels, makes the
+  windows agree on one video (cross-fading two independent samples ghosts: two people half-transparent on top of
+  each other). Every frame is decoded once from the shared latents. A window's first latent is a one-frame latent
+  for the model while in the long video it stands for four frames, so it gets weight 0 in the blend.
+
+``from_pretrained`` takes a DirectAnimator folder (``model_index.json`` naming ``CueFusionTransformer3DModel``) or a
+CogVideoX / CogVideoX1.5 image-to-video folder, whose transformer is turned into a CF-DiT with fresh (identity)
+cue weights. Weights load from safetensors only. Both local folders and Hub repo ids (local cache first) work.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DiffusionPipeline
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+from diffusers.models.embeddings import get_3d_rotary_pos_embed
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+from transformers import T5EncoderModel, T5Tokenizer
+
+from directanimator.errors import InputError
+from directanimator.latents import (
+    encode_image_latents,
+    encode_video,
+    latent_frame_count,
+    masks_to_latent_grid,
+    pad_latent_frames,
+)
+from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
+
+__all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows"]
+
+ProgressFn = Callable[[float, str], None]
+_WEIGHTED_COMPONENTS = ("transformer", "vae", "text_encoder")
+
+
+@dataclass
+class DirectAnimatorPipelineOutput(BaseOutput):
+    """Output of ``DirectAnimatorPipeline``.
+
+    Args:
+        frames: the videos, as diffusers video pipelines return them: ``"np"``: float32 ``[B, T, H, W, 3]`` in
+            [0, 1]; ``"pt"``: ``[B, T, 3, H, W]``; ``"pil"``: a list (batch) of lists of PIL images; ``"latent"``:
+            latents ``[B, F, C, h, w]``. ``frames[0]`` is the one video this pipeline makes.
+    """
+
+    frames: Any
+
+
+def plan_windows(num_latents: int, window_latents: int, overlap_latents: int) -> list[tuple[int, np.ndarray]]:
+    """Overlapping windows over ``num_latents`` latent frames and their blend weights.
+
+    Windows have ``window_latents`` latents, are spread evenly (each overlap is at least ``overlap_latents``), and
+    the last one ends at the last latent. Weights ramp linearly over each overlap (0 at a window's first latent,
+    which the model sees as a one-frame latent) so that, normalised, neighbours cross-fade.
+
+    Returns:
+        ``[(start, weights[window_latents])]``; a single window ``(0, ones)`` when the video fits in one.
+    """
+    if num_latents <= window_latents:
+        return [(0, np.ones(num_latents, np.float32))]
+    stride = window_latents - overlap_latents
+    count = math.ceil((num_latents - window_latents) / stride) + 1
+    starts = np.round(np.linspace(0, num_latents - window_latents, count)).astype(int).tolist()
+    plans = []
+    m = np.arange(window_latents, dtype=np.float32)
+    for k, start in enumerate(starts):
+        w = np.ones(window_latents, np.float32)
+        if k > 0:
+            o = starts[k - 1] + window_latents - start
+            w = np.where(m < o, m / o, w)
+        if k < len(starts) - 1:
+            o = start + window_latents - starts[k + 1]
+            j = m - (window_latents - o)
+            w = np.where(j >= 0, w * (o - j) / o, w)
+        plans.append((start, w.astype(np.float32)))
+    return plans
+
+
+def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[N, C, H, W] float -> [N, C, height, width] (antialiased bilinear; identity when the size matches)."""
+    if x.shape[-2:] == (height, width):
+        return x
+    return F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _as_array(value, name: str, ndim: tuple[int, ...]) -> np.ndarray:
+    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if a.ndim not in ndim:
+        raise InputError(f"{name} must have {' or '.join(str(n) for n in ndim)} dimensions, got shape {a.shape}")
+    return a
+
+
+class DirectAnimatorPipeline(DiffusionPipeline):
+    r"""Human image animation driven by pose / face / location cues (DirectAnimator).
+
+    Args:
+        tokenizer: T5 tokenizer.
+        text_encoder: T5 encoder (CogVideoX uses t5-v1_1-xxl).
+        vae: ``AutoencoderKLCogVideoX``.
+        transformer: ``CueFusionTransformer3DModel``.
+        scheduler: ``CogVideoXDPMScheduler`` or ``CogVideoXDDIMScheduler``.
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(
+        self,
+        tokenizer: T5Tokenizer,
+        text_encoder: T5EncoderModel,
+        vae: AutoencoderKLCogVideoX,
+        transformer: CueFusionTransformer3DModel,
+        scheduler: CogVideoXDPMScheduler | CogVideoXDDIMScheduler,
+    ):
+        super().__init__()
+        self.register_modules(
+            tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+        )
+        self.vae_scale_factor_spatial = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.vae_scale_factor_temporal = int(self.vae.config.temporal_compression_ratio)
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
+        self._interrupt = False
+        self._guidance_scale = 1.0
+
+    # ------------------------------------------------------------------------------------------------- loading
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "DirectAnimatorPipeline":
+        """Load a DirectAnimator (or CogVideoX image-to-video) pipeline folder or Hub repo id, safetensors only.
+
+        Accepts the keyword arguments of ``DiffusionPipeline.from_pretrained`` (``torch_dtype``, ...). A CogVideoX
+        folder's transformer is converted with ``CueFusionTransformer3DModel.from_cogvideox`` (cue weights start at
+        identity: the result animates nothing until fine-tuned).
+
+        Raises:
+            InputError: the folder or repo is missing, not a pipeline, or lacks safetensors weights; the message
+                says what to download and where to put it.
+        """
+        if kwargs.pop("use_safetensors", True) is False:
+            raise InputError("DirectAnimator loads safetensors weights only (use_safetensors=False is not supported)")
+        if kwargs.get("trust_remote_code"):
+            raise InputError("DirectAnimator never runs code from a model folder (trust_remote_code is refused)")
+        folder = resolve_model_folder(pretrained_model_name_or_path, component="pipeline")
+        _check_pipeline_folder(folder)
+        try:
+            pipe = super().from_pretrained(folder, use_safetensors=True, **kwargs)
+        except (OSError, EnvironmentError) as e:
+            raise InputError(f"could not load the pipeline in {folder} ({e}); re-download the model folder") from None
+        if not isinstance(pipe.transformer, CueFusionTransformer3DModel):
+            transformer = CueFusionTransformer3DModel.from_cogvideox(
+                pipe.transformer, cue_in_channels=pipe.vae.config.latent_channels)
+            pipe.register_modules(transformer=transformer)
+        return pipe
+
+    # ------------------------------------------------------------------------------------------------- text
+
+    # Adapted from diffusers 0.42.1 (CogVideoXPipeline._get_t5_prompt_embeds)
+    def _get_t5_prompt_embeds(self, prompt: list[str], max_sequence_length: int, device, dtype) -> torch.Tensor:
+        text_inputs = self.tokenizer(
+            prompt, padding="max_length", max_length=max_sequence_length, truncation=True,
+            add_special_tokens=True, return_tensors="pt",
+        )
+        embeds = self.text_encoder(text_inputs.input_ids.to(device))[0]
+        return embeds.to(dtype=dtype, device=device)
+
+    def encode_prompt(self, prompt: str | list[str], negative_prompt: str | list[str] | None, do_cfg: bool,
+                      max_sequence_length: int, device=None, dtype=None):
+        """T5 embeddings of ``prompt`` (and of ``negative_prompt`` when ``do_cfg``): ``(embeds, negative|None)``."""
+        device = device or self._execution_device
+        dtype = dtype or self.transformer.dtype
+        prompt = [prompt] if isinstance(prompt, str) else list(prompt)
+        embeds = self._get_t5_prompt_embeds(prompt, max_sequence_length, device, dtype)
+        negative = None
+        if do_cfg:
+            negative_prompt = negative_prompt or ""
+            negative_prompt = [negative_prompt] * len(prompt) if isinstance(negative_prompt, str) else negative_prompt
+            negative = self._get_t5_prompt_embeds(list(negative_prompt), max_sequence_length, device, dtype)
+        return embeds, negative
+
+    # ------------------------------------------------------------------------------------------------- helpers
+
+    # Adapted from diffusers 0.42.1 (CogVideoXImageToVideoPipeline._prepare_rotary_positional_embeddings)
+    def _rotary_embeddings(self, height: int, width: int, num_latents: int, device):
+        cfg = self.transformer.config
+        if not cfg.use_rotary_positional_embeddings:
+            return None
+        p, p_t = cfg.patch_size, cfg.patch_size_t
+        grid_h = height // (self.vae_scale_factor_spatial * p)
+        grid_w = width // (self.vae_scale_factor_spatial * p)
+        base_w, base_h = cfg.sample_width // p, cfg.sample_height // p
+        if p_t is None:
+            # CogVideoX 1.0: the grid is fitted into the training resolution (resize-crop region)
+            r = grid_h / grid_w
+            if r > base_h / base_w:
+                rh, rw = base_h, int(round(base_h / grid_h * grid_w))
+            else:
+                rw, rh = base_w, int(round(base_w / grid_w * grid_h))
+            top, left = int(round((base_h - rh) / 2.0)), int(round((base_w - rw) / 2.0))
+            return get_3d_rotary_pos_embed(
+                embed_dim=cfg.attention_head_dim, crops_coords=((top, left), (top + rh, left + rw)),
+                grid_size=(grid_h, grid_w), temporal_size=num_latents, device=device,
+            )
+        if grid_h > base_h or grid_w > base_w:
+            raise InputError(
+                f"{height}x{width} is larger than this model's RoPE table "
+                f"({base_h * p * self.vae_scale_factor_spatial}x{base_w * p * self.vae_scale_factor_spatial}); "
+                "use a smaller resolution"
+            )
+        return get_3d_rotary_pos_embed(
+            embed_dim=cfg.attention_head_dim, crops_coords=None, grid_size=(grid_h, grid_w),
+            temporal_size=(num_latents + p_t - 1) // p_t, grid_type="slice", max_size=(base_h, base_w), device=device,
+        )
+
+    def _check_size(self, height: int, width: int) -> None:
+        multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size
+        if height % multiple or width % multiple or height <= 0 or width <= 0:
+            def near(v):
+                return max(multiple, int(round(v / multiple)) * multiple)
+
+            raise InputError(
+                f"height and width must be positive multiples of {multiple}, got {height}x{width}; "
+                f"use {near(height)}x{near(width)}"
+            )
+        cfg = self.transformer.config
+        if cfg.use_learned_positional_embeddings:
+            fixed = (cfg.sample_height * self.vae_scale_factor_spatial, cfg.sample_width * self.vae_scale_factor_spatial)
+            if (height, width) != fixed:
+                raise InputError(f"this model (learned positional embeddings) only generates {fixed[0]}x{fixed[1]}, "
+                                 f"got {height}x{width}")
+
+    def _gather_cues(self, cues, pose_cue, face_cue, body_location, face_location):
+        if cues is not None:
+            pose_cue = cues.pose_cue if pose_cue is None else pose_cue
+            face_cue = cues.face_cue if face_cue is None else face_cue
+            body_location = cues.body_location if body_location is None else body_location
+            face_location = cues.face_location if face_location is None else face_location
+        arrays = {}
+        if pose_cue is not None:
+            arrays["pose_cue"] = _as_array(pose_cue, "pose_cue", (3, 4))
+        if face_cue is not None:
+            arrays["face_cue"] = _as_array(face_cue, "face_cue", (4,))
+        if body_location is not None:
+            arrays["body_location"] = _as_array(body_location, "body_location", (3,))
+        if face_location is not None:
+            arrays["face_location"] = _as_array(face_location, "face_location", (3,))
+        shapes = {k: v.shape[:3] for k, v in arrays.items()}
+        if len(set(shapes.values())) > 1:
+            raise InputError(f"the cues must share frame count and size [T, H, W], got {shapes}")
+        return arrays
+
+    def _cue_tensor(self, frames: np.ndarray, height: int, width: int, kind: str) -> torch.Tensor:
+        """uint8 cue frames / float masks -> resized float tensor: video [1, 3, T, H, W] in [-1, 1], mask [T, H, W]."""
+        x = torch.from_numpy(np.ascontiguousarray(frames))
+        if kind == "mask":
+            x = x.float().clamp(0, 1)[:, None]
+            return _resize(x, height, width)[:, 0]
+        x = x.float() / 255.0 if frames.dtype == np.uint8 else x.float()
+        if x.ndim == 3:  # gray pose cue -> RGB
+            x = x[..., None].expand(*x.shape, 3)
+        x = _resize(x[..., :3].permute(0, 3, 1, 2), height, width)
+        return (x * 2 - 1).permute(1, 0, 2, 3)[None]
+
+    def _load_reference(self, image, cues) -> torch.Tensor:
+        """The reference image as [1, 3, H, W] float in [0, 1] at its own size."""
+        if image is None:
+            if cues is None:
+                raise InputError("give the reference image (image=...) or DrivingCues (cues=...)")
+            image = cues.reference
+        if isinstance(image, torch.Tensor):
+            x = image.float()
+            if x.ndim == 3:
+                x = x[None]
+            if x.shape[-1] == 3 and x.shape[1] != 3:
+                x = x.permute(0, 3, 1, 2)
+            x = x / 255.0 if image.dtype == torch.uint8 else x
+        else:
+            from directanimator.video import read_image
+
+            a = read_image(image, max_side=None)
+            x = torch.from_numpy(np.array(a)).float().permute(2, 0, 1)[None] / 255.0
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise InputError(f"the reference image must be RGB [H, W, 3], got shape {tuple(image.shape)}")
+        return x
+
+    @property
+    def guidance_scale(self) -> float:
+        """The classifier-free guidance scale of the current call."""
+        return self._guidance_scale
+
+    @property
+    def interrupt(self) -> bool:
+        """Set ``pipe._interrupt = True`` (e.g. from a step callback) to stop denoising early."""
+        return self._interrupt
+
+    # ------------------------------------------------------------------------------------------------- call
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image=None,
+        cues=None,
+        pose_cue=None,
+        face_cue=None,
+        body_location=None,
+        face_location=None,
+        prompt: str | list[str] = "",
+        negative_prompt: str | list[str] = "",
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 6.0,
+        cue_scale: float | tuple[float, float] = 1.0,
+        generator: torch.Generator | None = None,
+        output_type: str = "np",
+        callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+        window_frames: int | None = None,
+        window_overlap: int | None = None,
+        use_dynamic_cfg: bool = False,
+        eta: float = 0.0,
+        latents: torch.Tensor | None = None,
+        max_sequence_length: int | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+        return_dict: bool = True,
+        progress: ProgressFn | None = None,
+    ):
+        """Animate the reference image with the driving cues.
+
+        Args:
+            image: reference image: path, PIL image, ``[H, W, 3]`` uint8 array or a tensor; default
+                ``cues.reference``. It is resized to ``height x width`` (give it the cues' aspect ratio).
+            cues: ``directanimator.cues.DrivingCues``; its pose/face/location cues are used unless given below.
+            pose_cue: ``[T, H, W]`` uint8 grayscale pose cue (overrides ``cues.pose_cue``).
+            face_cue: ``[T, H, W, 3]`` uint8 face cue.
+            body_location: ``[T, H, W]`` float body location mask in [0, 1].
+            face_location: ``[T, H, W]`` float face location mask in [0, 1].
+            prompt: text prompt (optional; DirectAnimator is driven by the cues).
+            negative_prompt: prompt for the unconditional CFG pass.
+            num_frames: frames to generate, 1..T (default: all T cue frames). Any count works: the last cue
+                frame is repeated up to the VAE's 1 + 4k frames and the extra frames are dropped.
+            height: output height, a multiple of 16 (default: the cues' height, else the image's).
+            width: output width, a multiple of 16 (default: the cues' width, else the image's).
+            num_inference_steps: denoising steps.
+            guidance_scale: classifier-free guidance on the prompt; <= 1 (or prompt == negative_prompt) runs one
+                pass per step.
+            cue_scale: strength of the cues: one number or a (pose, face) pair; 0 switches a cue off.
+            generator: ``torch.Generator`` for the noise (and the image latent sample): same seed, same video.
+            output_type: ``"np"``, ``"pil"``, ``"pt"`` or ``"latent"``.
+            callback_on_step_end: ``callback(pipe, step, timestep, callback_kwargs) -> dict`` after each step; it
+                may return a new ``"latents"`` tensor. Setting ``pipe._interrupt = True`` stops early.
+            callback_on_step_end_tensor_inputs: names from ``_callback_tensor_inputs`` passed to the callback.
+            window_frames: frames per generation window, 1 + 4k (default: the transformer's ``sample_frames``).
+                Longer videos are generated in overlapping, blended windows.
+            window_overlap: frames shared by neighbouring windows, a multiple of 4, at least 8 and below
+                ``window_frames`` (default: 16, or about half a short window).
+            use_dynamic_cfg: CogVideoX's cosine-ramped guidance scale.
+            eta: DDIM eta.
+            latents: initial noise ``[1, F, C, h, w]`` (F = latent frames of the padded video) instead of sampling.
+            max_sequence_length: prompt tokens (default: the transformer's ``max_text_seq_length``).
+            attention_kwargs: passed to the attention processors (e.g. LoRA ``scale``).
+            return_dict: return a ``DirectAnimatorPipelineOutput`` (else a tuple).
+            progress: optional ``progress(fraction, desc)`` callback (the Gradio app's progress bar).
+
+        Returns:
+            ``DirectAnimatorPipelineOutput`` with ``frames`` (see its docstring).
+        """
+        if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+        callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
+        bad = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
+        if bad:
+            raise InputError(f"callback_on_step_end_tensor_inputs {bad} not in {self._callback_tensor_inputs}")
+        if output_type not in ("np", "pil", "pt", "latent"):
+            raise InputError(f"output_type must be 'np', 'pil', 'pt' or 'latent', got {output_type!r}")
+        if int(num_inference_steps) < 1:
+            raise InputError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
+        if not isinstance(prompt, str) and len(prompt) != 1:
+            raise InputError("DirectAnimatorPipeline makes one video per call: give one prompt")
+
+        tc = self.vae_scale_factor_temporal
+        cfg = self.transformer.config
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        self._guidance_scale = guidance_scale
+        self._interrupt = False
+
+        # 1. Cues, sizes and frame counts
+        arrays = self._gather_cues(cues, pose_cue, face_cue, body_location, face_location)
+        available = next(iter(arrays.values())).shape[0] if arrays else None
+        if arrays:
+            cue_h, cue_w = next(iter(arrays.values())).shape[1:3]
+        elif cues is not None:
+            cue_h, cue_w = cues.height, cues.width
+        else:
+            cue_h = cue_w = None
+        reference = self._load_reference(image, cues)
+        height = int(height or (cue_h if cue_h is not None else reference.shape[-2]))
+        width = int(width or (cue_w if cue_w is not None else reference.shape[-1]))
+        self._check_size(height, width)
+
+        if num_frames is None:
+            if available is None:
+                raise InputError("without cues, give num_frames")
+            num_frames = available
+        num_frames = int(num_frames)
+        if num_frames < 1:
+            raise InputError(f"num_frames must be at least 1, got {num_frames}")
+        if available is not None and num_frames > available:
+            raise InputError(f"num_frames={num_frames} but the cues have only {available} frames; use at most "
+                             f"{available} or longer driving cues")
+        padded_frames = (num_frames - 1 + tc - 1) // tc * tc + 1  # the VAE needs 1 + 4k frames
+        total_latents = latent_frame_count(padded_frames, tc)
+
+        if window_frames is None:
+            window_frames = int(cfg.sample_frames)
+        window_frames = int(window_frames)
+        if window_frames < tc + 1 or (window_frames - 1) % tc:
+            raise InputError(f"window_frames must be 1 + {tc}k (e.g. 49, 81), got {window_frames}")
+        window_latents = latent_frame_count(window_frames, tc)
+        overlap_latents = 0
+        if window_overlap is None:
+            window_overlap = max(2 * tc, min(16, (window_frames - 1) // 2 // tc * tc))
+        if total_latents > window_latents:
+            # the overlap's first latent gets weight 0 (see plan_windows), so a cross-fade needs two latents
+            if window_overlap % tc or not 2 * tc <= window_overlap <= window_frames - 1 - tc:
+                raise InputError(
+                    f"window_overlap must be a multiple of {tc} in [{2 * tc}, {window_frames - 1 - tc}] frames, "
+                    f"got {window_overlap}; use longer windows or another overlap"
+                )
+            overlap_latents = window_overlap // tc
+        plans = plan_windows(total_latents, window_latents, overlap_latents)
+        if cfg.use_learned_positional_embeddings and plans[0][1].shape[0] != latent_frame_count(cfg.sample_frames, tc):
+            raise InputError(f"this model (learned positional embeddings) only generates windows of "
+                             f"{cfg.sample_frames} frames; give at least that many frames")
+
+        # 2. Prompt
+        max_sequence_length = max_sequence_length or cfg.max_text_seq_length
+        do_cfg = guidance_scale > 1.0 and prompt != negative_prompt
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+            prompt, negative_prompt, do_cfg, max_sequence_length, device=device, dtype=dtype)
+        batch = 2 if do_cfg else 1
+
+        # 3. Timesteps
+        self.scheduler.set_timesteps(int(num_inference_steps), device=device)
+        timesteps = self.scheduler.timesteps
+
+        # 4. Reference latent and cue latents, one set per window (each window is encoded as a training clip)
+        def report(fraction, desc):
+            if progress is not None:
+                progress(float(fraction), desc)
+
+        report(0.0, "encoding the reference and the cues")
+        ref = _resize(reference, height, width) * 2 - 1
+        image_latent = encode_image_latents(self.vae, ref, generator=generator, device=device).to(dtype)
+        p_t = cfg.patch_size_t
+        padded = {}
+        for name, a in arrays.items():
+            if a.shape[0] < padded_frames:
+                a = np.concatenate([a[:num_frames]] + [a[num_frames - 1: num_frames]] * (padded_frames - num_frames))
+            padded[name] = a[:padded_frames]
+
+        window_inputs = []
+        for w, (start, weights) in enumerate(plans):
+            length = weights.shape[0]
+            first = 0 if start == 0 else start * tc  # latent j >= 1 ends at frame 4j; a window starts there
+            frames = slice(first, first + (length - 1) * tc + 1)
+            inputs = {}
+            for name, key, latent_key in (("pose_cue", "body_location", "pose_latents"),
+                                          ("face_cue", "face_location", "face_latents")):
+                if name in padded:
+                    video = self._cue_tensor(padded[name][frames], height, width, "video")
+                    lat = encode_video(self.vae, video, device=device).to(dtype)
+                    inputs[latent_key] = pad_latent_frames(lat, p_t)[0]
+                mask_key = "body_mask" if key == "body_location" else "face_mask"
+                if key in padded:
+                    mask = self._cue_tensor(padded[key][frames], height, width, "mask")
+                    grid = masks_to_latent_grid(mask, self.vae_scale_factor_spatial, tc, device=device, dtype=dtype)
+                    inputs[mask_key] = pad_latent_frames(grid[None], p_t)[0]
+            window_inputs.append(inputs)
+            report(0.1 * (w + 1) / len(plans), "encoding the reference and the cues")
+
+        # 5. Noise: the shared latent video plus one CogVideoX1.5 padding latent per window that needs one
+        channels = self.transformer.config.out_channels or cfg.in_channels // 2
+        h, w_lat = height // self.vae_scale_factor_spatial, width // self.vae_scale_factor_spatial
+        index, pads = [], 0
+        for start, weights in plans:
+            idx = list(range(start, start + weights.shape[0]))
+            if p_t and len(idx) % p_t:
+                extra = p_t - len(idx) % p_t
+                idx = list(range(total_latents + pads, total_latents + pads + extra)) + idx
+                pads += extra
+            index.append(torch.tensor(idx, device=device))
+        state_shape = (1, total_latents + pads, channels, h, w_lat)
+        if latents is None:
+            state = randn_tensor(state_shape, generator=generator, device=device, dtype=dtype)
+        else:
+            if latents.shape[1] == total_latents and pads:
+                extra = randn_tensor((1, pads, channels, h, w_lat), generator=generator, device=device, dtype=dtype)
+                latents = torch.cat([latents.to(device, dtype), extra], dim=1)
+            if tuple(latents.shape) != state_shape:
+                raise InputError(f"latents must have shape {(1, total_latents, channels, h, w_lat)}, "
+                                 f"got {tuple(latents.shape)}")
+            state = latents.to(device, dtype)
+        state = state * self.scheduler.init_noise_sigma
+
+        weight_index = torch.zeros(state_shape[1], device=device)
+        window_weights = []
+        for (start, weights), idx in zip(plans, index):
+            full = torch.ones(len(idx), device=device)
+            full[len(idx) - weights.shape[0]:] = torch.from_numpy(weights).to(device)
+            window_weights.append(full)
+            weight_index.index_add_(0, idx, full)
+
+        image_inputs = {}
+        for idx in index:
+            n = len(idx)
+            if n not in image_inputs:
+                zeros = image_latent.new_zeros(1, n - 1, *image_latent.shape[2:])
+                image_inputs[n] = torch.cat([image_latent, zeros], dim=1)
+        rotary = {len(idx): self._rotary_embeddings(height, width, len(idx), device) for idx in index}
+        ofs = state.new_full((1,), 2.0) if cfg.ofs_embed_dim else None
+        text = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+
+        accepts_eta = "eta" in inspect.signature(self.scheduler.step).parameters
+        accepts_generator = "generator" in inspect.signature(self.scheduler.step).parameters
+        extra_step_kwargs = {**({"eta": eta} if accepts_eta else {}),
+                             **({"generator": generator} if accepts_generator else {})}
+
+        # 6. Denoising loop
+        old_pred_original_sample = None
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    continue
+                pred = torch.zeros_like(state, dtype=torch.float32)
+                for idx, weights, inputs in zip(index, window_weights, window_inputs):
+                    x = state[:, idx]
+                    x = torch.cat([x] * batch) if batch > 1 else x
+                    x = self.scheduler.scale_model_input(x, t)
+                    x = torch.cat([x, image_inputs[len(idx)].expand(batch, -1, -1, -1, -1)], dim=2)
+                    cue_inputs = {k: v.expand(batch, *v.shape[1:]) for k, v in inputs.items()}
+                    with self.transformer.cache_context("cond_uncond"):
+                        noise = self.transformer(
+                            hidden_states=x, encoder_hidden_states=text, timestep=t.expand(batch),
+                            **cue_inputs, cue_scale=cue_scale, ofs=ofs, image_rotary_emb=rotary[len(idx)],
+                            attention_kwargs=attention_kwargs, return_dict=False,
+                        )[0].float()
+                    if use_dynamic_cfg:
+                        self._guidance_scale = 1 + guidance_scale * (
+                            (1 - math.cos(math.pi * ((num_inference_steps - t.item()) / num_inference_steps) ** 5.0))
+                            / 2
+                        )
+                    if batch > 1:
+                        uncond, cond = noise.chunk(2)
+                        noise = uncond + self._guidance_scale * (cond - uncond)
+                    pred.index_add_(1, idx, noise * weights[None, :, None, None, None])
+                pred = pred / weight_index[None, :, None, None, None]
+
+                if isinstance(self.scheduler, CogVideoXDPMScheduler):
+                    state, old_pred_original_sample = self.scheduler.step(
+                        pred, old_pred_original_sample, t, timesteps[i - 1] if i > 0 else None, state,
+                        **extra_step_kwargs, return_dict=False,
+                    )
+                else:
+                    state = self.scheduler.step(pred, t, state, **extra_step_kwargs, return_dict=False)[0]
+                state = state.to(dtype)
+
+                if callback_on_step_end is not None:
+                    local = {"latents": state[:, :total_latents], "prompt_embeds": prompt_embeds,
+                             "negative_prompt_embeds": negative_prompt_embeds}
+                    out = callback_on_step_end(self, i, t, {k: local[k] for k in callback_on_step_end_tensor_inputs})
+                    if out and out.get("latents") is not None:
+                        state = torch.cat([out["latents"].to(state), state[:, total_latents:]], dim=1)
+                progress_bar.update()
+                report(0.1 + 0.8 * (i + 1) / len(timesteps), f"denoising step {i + 1}/{len(timesteps)}")
+
+        # 7. Decode the shared latents once, drop the frames added for the VAE
+        video_latents = state[:, :total_latents]
+        if output_type == "latent":
+            frames = video_latents
+        else:
+            report(0.9, "decoding")
+            video = self.decode_latents(video_latents)[:, :, :num_frames]
+            frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
+        report(1.0, "done")
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return DirectAnimatorPipelineOutput(frames=frames)
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents ``[B, F, C, h, w]`` -> video ``[B, 3, T, H, W]`` in [-1, 1]."""
+        latents = latents.permute(0, 2, 1, 3, 4) / self.vae.config.scaling_factor
+        return self.vae.decode(latents.to(self.vae.dtype)).sample
+
+
+def _check_pipeline_folder(folder: str) -> None:
+    """Every weighted component of ``model_index.json`` has safetensors weights, or an ``InputError`` says which."""
+    try:
+        with open(os.path.join(folder, "model_index.json")) as f:
+            index = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{folder}/model_index.json is unreadable ({e}); re-download the model folder") from None
+    problems = []
+    for name in _WEIGHTED_COMPONENTS:
+        if name not in index:
+            problems.append(f"{name} (not in model_index.json)")
+            continue
+        sub = os.path.join(folder, name)
+        if not os.path.isdir(sub):
+            problems.append(f"{name}/ (missing)")
+        elif not any(f.endswith(".safetensors") for f in os.listdir(sub)):
+            has_bin = any(f.endswith((".bin", ".pt", ".pth", ".ckpt")) for f in os.listdir(sub))
+            problems.append(f"{name}/ ({'only pickled weights, refused' if has_bin else 'no weights'})")
+    if problems:
+        raise InputError(
+            f"{folder} is not a complete DirectAnimator / CogVideoX I2V model: {', '.join(problems)}; download the "
+            "whole model (safetensors files) into that folder, e.g. `huggingface-cli download <repo> --local-dir "
+            f"{folder}`"
+        )
