@@ -33,3 +33,16 @@ def test_ranks_split_evenly_and_resume_skips():
     assert list(ranks[0]) == per_rank[0][2:]
     with pytest.raises(ValueError):
         BucketBatchSampler(b[-1:], batch_size=2)
+
+
+def test_continuous_stream_crosses_epochs_and_resumes():
+    from itertools import islice
+
+    from trainers.sampler import ContinuousBatches
+
+    s = BucketBatchSampler(_buckets(), batch_size=2, seed=5)
+    n = len(s)
+    stream = list(islice(iter(ContinuousBatches(s)), 3 * n))
+    expected = [[(i, e) for i in b] for e in range(3) for b in s.batches(e)]
+    assert stream == expected
+    assert list(islice(iter(ContinuousBatches(s, start=n + 2)), 4)) == expected[n + 2: n + 6]

@@ -64,6 +64,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
                    help="dtype of cached latents")
     g.add_argument("--dataloader-num-workers", type=int, default=2)
+    g.add_argument("--no-verify-media", action="store_true",
+                   help="skip decoding one frame of every file during validation (large datasets you trust)")
 
     g = parser.add_argument_group("optimisation")
     g.add_argument("--output-dir", required=True, help="run folder: checkpoints, logs, metrics, final transformer")
@@ -372,7 +374,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     from directanimator.losses import denoising_loss, s2x_loss
     from trainers.dataset import load_dataset
     from trainers.precompute import CachedSamples, Precomputer, PrecomputeSettings, collate
-    from trainers.sampler import BucketBatchSampler
+    from trainers.sampler import BucketBatchSampler, ContinuousBatches
 
     same2x = stage == "same2x"
     output_dir = Path(args.output_dir)
@@ -392,7 +394,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     device = accelerator.device
 
     # ---- data + models
-    dataset = load_dataset(args.hub_dataset, require_pseudo=same2x, revision=args.hub_revision)
+    dataset = load_dataset(args.hub_dataset, require_pseudo=same2x, revision=args.hub_revision,
+                           check_readable=not args.no_verify_media)
     teacher_path = None
     if same2x:
         teacher_path, recorded = resolve_same_id_checkpoint(args.same_id_checkpoint)
@@ -448,8 +451,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
                                  num_replicas=accelerator.num_processes, rank=accelerator.process_index,
                                  seed=args.seed)
     loader = torch.utils.data.DataLoader(
-        samples, batch_sampler=sampler, collate_fn=collate, num_workers=args.dataloader_num_workers,
-        pin_memory=device.type == "cuda", persistent_workers=False,
+        samples, batch_sampler=ContinuousBatches(sampler, start=0), collate_fn=collate, num_workers=args.dataloader_num_workers,
+        pin_memory=device.type == "cuda", persistent_workers=args.dataloader_num_workers > 0,
         generator=torch.Generator().manual_seed(args.seed),  # keeps the global RNG untouched (exact resume)
     )
 
@@ -516,108 +519,102 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         return {"global_step": global_step, "micro_step": micro_step, "nan_streak": nan_streak, "stage": stage,
                 "pretrained": args.pretrained, "batches_per_epoch": batches_per_epoch}
 
-    def state_step_rng(step):  # noise/timesteps come from the global RNG, which save_state/load_state restore
-        return None
-
+    loader.batch_sampler.start = micro_step  # resume: the same stream of batches, from where it stopped
+    batches = iter(loader)
     while global_step < stop_at:
-        epoch, offset = divmod(micro_step, batches_per_epoch)
-        sampler.set_epoch(epoch, start_batch=offset)
-        samples.epoch = epoch
         fetch_start = time.perf_counter()
-        for batch in loader:
-            data_wait += time.perf_counter() - fetch_start
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            batch = pad_batch_frames(batch, config.patch_size_t)
-            with accelerator.accumulate(transformer):
-                step = prepare_step(batch, components.scheduler, weight_dtype)
-                h, w = step["latents"].shape[-2:]
-                rope = rotary_embedding(config, step["latents"].shape[1], h, w, device)
-                with accelerator.autocast():
-                    out = run_model(transformer, step, batch, "pseudo_" if same2x else "", weight_dtype, rope,
-                                    block=args.align_depth if same2x else None)
-                    loss_denoise = denoising_loss(out.sample, step["noisy"], step["latents"], step["timesteps"],
-                                                  alphas_cumprod)
-                    loss = loss_denoise
-                    loss_s2x = torch.zeros((), device=device)
-                    if same2x:
-                        with torch.no_grad():
-                            teacher_out = run_model(teacher, step, batch, "", weight_dtype, rope,
-                                                    block=args.align_depth, stop=True)
-                        loss_s2x = s2x_loss(out.block_tokens, teacher_out.block_tokens)
-                        loss = loss + args.s2x_weight * loss_s2x
-                bad = torch.tensor(0.0 if torch.isfinite(loss).item() else 1.0, device=device)
-                if accelerator.num_processes > 1:
-                    bad = accelerator.reduce(bad, "max")
-                if bad.item() > 0:
-                    poisoned = True  # every rank skips backward and the whole accumulation window
-                else:
-                    accelerator.backward(loss)
-                    window["denoise"].append(loss_denoise.detach().float())
-                    window["s2x"].append(loss_s2x.detach().float())
-                grad_norm = None
-                if accelerator.sync_gradients:
-                    if not poisoned:
-                        grad_norm = accelerator.clip_grad_norm_(params, args.max_grad_norm)
-                        if grad_norm is not None and not torch.isfinite(torch.as_tensor(grad_norm)).all():
-                            poisoned = True
-                    if not poisoned:
-                        optimizer.step()
-                        lr_scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-            micro_step += 1
+        batch = next(batches)
+        data_wait += time.perf_counter() - fetch_start
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        batch = pad_batch_frames(batch, config.patch_size_t)
+        with accelerator.accumulate(transformer):
+            step = prepare_step(batch, components.scheduler, weight_dtype)
+            h, w = step["latents"].shape[-2:]
+            rope = rotary_embedding(config, step["latents"].shape[1], h, w, device)
+            with accelerator.autocast():
+                out = run_model(transformer, step, batch, "pseudo_" if same2x else "", weight_dtype, rope,
+                                block=args.align_depth if same2x else None)
+                loss_denoise = denoising_loss(out.sample, step["noisy"], step["latents"], step["timesteps"],
+                                              alphas_cumprod)
+                loss = loss_denoise
+                loss_s2x = torch.zeros((), device=device)
+                if same2x:
+                    with torch.no_grad():
+                        teacher_out = run_model(teacher, step, batch, "", weight_dtype, rope,
+                                                block=args.align_depth, stop=True)
+                    loss_s2x = s2x_loss(out.block_tokens, teacher_out.block_tokens)
+                    loss = loss + args.s2x_weight * loss_s2x
+            bad = torch.tensor(0.0 if torch.isfinite(loss).item() else 1.0, device=device)
+            if accelerator.num_processes > 1:
+                bad = accelerator.reduce(bad, "max")
+            if bad.item() > 0:
+                poisoned = True  # every rank skips backward and the whole accumulation window
+            else:
+                accelerator.backward(loss)
+                window["denoise"].append(loss_denoise.detach().float())
+                window["s2x"].append(loss_s2x.detach().float())
+            grad_norm = None
             if accelerator.sync_gradients:
-                if poisoned:
-                    nan_streak += 1
-                    logger.warning("non-finite loss or gradient: optimizer step skipped (%d in a row)", nan_streak)
-                    poisoned = False
-                    window = {"denoise": [], "s2x": []}
-                    if nan_streak >= args.max_nan_steps:
-                        accelerator.end_training()
-                        raise TrainingStopped(
-                            f"stopped: {nan_streak} non-finite steps in a row (--max-nan-steps); no checkpoint "
-                            "was written from them. Lower --learning-rate or check the data."
-                        )
-                else:
-                    nan_streak = 0
-                    global_step += 1
-                    if ema is not None:
-                        ema.step(accelerator.unwrap_model(transformer).parameters())
-                    logs = {
-                        "loss/denoise": accelerator.reduce(torch.stack(window["denoise"]).mean(), "mean").item(),
-                        "loss/s2x": accelerator.reduce(torch.stack(window["s2x"]).mean(), "mean").item(),
-                        "lr": lr_scheduler.get_last_lr()[0],
-                        "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-                    }
-                    logs["loss/total"] = logs["loss/denoise"] + (args.s2x_weight * logs["loss/s2x"] if same2x else 0.0)
-                    if not same2x:
-                        logs.pop("loss/s2x")
-                    elapsed = time.perf_counter() - step_start
-                    logs["time/step_s"] = elapsed
-                    logs["time/data_wait_s"] = data_wait
-                    step_start, data_wait = time.perf_counter(), 0.0
-                    window = {"denoise": [], "s2x": []}
-                    accelerator.log(logs, step=global_step)
-                    if accelerator.is_main_process:
-                        with open(metrics_path, "a") as fh:
-                            fh.write(json.dumps({"step": global_step, **logs}) + "\n")
-                    progress_bar.update(1)
-                    progress_bar.set_postfix(loss=f"{logs['loss/total']:.4f}")
-                    if global_step % args.checkpointing_steps == 0 or global_step == args.max_steps:
-                        save_checkpoint(accelerator, transformer, ema, output_dir, state_dict_for_save(),
-                                        args.checkpoints_total_limit)
-                    if args.validation_steps and global_step % args.validation_steps == 0:
-                        if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-                            logger.warning("validation videos are skipped with sharded weights (FSDP/DeepSpeed)")
-                        elif accelerator.is_main_process:
-                            write_validation_video(accelerator, components, transformer, validation_cues,
-                                                   validation_clip.caption,
-                                                   output_dir / "validation" / f"step-{global_step:07d}.mp4",
-                                                   args.validation_inference_steps, args.seed)
-                        accelerator.wait_for_everyone()
-                    if global_step >= stop_at:
-                        break
-            fetch_start = time.perf_counter()
+                if not poisoned:
+                    grad_norm = accelerator.clip_grad_norm_(params, args.max_grad_norm)
+                    if grad_norm is not None and not torch.isfinite(torch.as_tensor(grad_norm)).all():
+                        poisoned = True
+                if not poisoned:
+                    optimizer.step()
+                    lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        micro_step += 1
+        if accelerator.sync_gradients:
+            if poisoned:
+                nan_streak += 1
+                logger.warning("non-finite loss or gradient: optimizer step skipped (%d in a row)", nan_streak)
+                poisoned = False
+                window = {"denoise": [], "s2x": []}
+                if nan_streak >= args.max_nan_steps:
+                    accelerator.end_training()
+                    raise TrainingStopped(
+                        f"stopped: {nan_streak} non-finite steps in a row (--max-nan-steps); no checkpoint "
+                        "was written from them. Lower --learning-rate or check the data."
+                    )
+            else:
+                nan_streak = 0
+                global_step += 1
+                if ema is not None:
+                    ema.step(accelerator.unwrap_model(transformer).parameters())
+                logs = {
+                    "loss/denoise": accelerator.reduce(torch.stack(window["denoise"]).mean(), "mean").item(),
+                    "loss/s2x": accelerator.reduce(torch.stack(window["s2x"]).mean(), "mean").item(),
+                    "lr": lr_scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                }
+                logs["loss/total"] = logs["loss/denoise"] + (args.s2x_weight * logs["loss/s2x"] if same2x else 0.0)
+                if not same2x:
+                    logs.pop("loss/s2x")
+                elapsed = time.perf_counter() - step_start
+                logs["time/step_s"] = elapsed
+                logs["time/data_wait_s"] = data_wait
+                step_start, data_wait = time.perf_counter(), 0.0
+                window = {"denoise": [], "s2x": []}
+                accelerator.log(logs, step=global_step)
+                if accelerator.is_main_process:
+                    with open(metrics_path, "a") as fh:
+                        fh.write(json.dumps({"step": global_step, **logs}) + "\n")
+                progress_bar.update(1)
+                progress_bar.set_postfix(loss=f"{logs['loss/total']:.4f}")
+                if global_step % args.checkpointing_steps == 0 or global_step == args.max_steps:
+                    save_checkpoint(accelerator, transformer, ema, output_dir, state_dict_for_save(),
+                                    args.checkpoints_total_limit)
+                if args.validation_steps and global_step % args.validation_steps == 0:
+                    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+                        logger.warning("validation videos are skipped with sharded weights (FSDP/DeepSpeed)")
+                    elif accelerator.is_main_process:
+                        write_validation_video(accelerator, components, transformer, validation_cues,
+                                               validation_clip.caption,
+                                               output_dir / "validation" / f"step-{global_step:07d}.mp4",
+                                               args.validation_inference_steps, args.seed)
+                    accelerator.wait_for_everyone()
     progress_bar.close()
+    del batches  # stops the dataloader workers
 
     final = output_dir / "transformer"
     if global_step >= args.max_steps:

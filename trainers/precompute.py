@@ -383,7 +383,9 @@ class CachedSamples(torch.utils.data.Dataset):
     """Reads cache entries for the loop. Index i -> dict of tensors of entry i.
 
     For the Same2X stage each item also carries ``pseudo_pose_latents`` / ``pseudo_face_latents`` from one of the
-    clip's pseudo entries, chosen by a hash of (seed, epoch, index) so the choice is reproducible on resume.
+    clip's pseudo entries, chosen by a hash of (seed, epoch, index) so the choice is reproducible on resume. The
+    epoch travels with the index (``(index, epoch)`` pairs, see ``trainers.sampler.ContinuousBatches``) because persistent dataloader
+    workers hold their own copy of this object.
     """
 
     def __init__(self, entries: list[CacheEntry], with_pseudo: bool = False, seed: int = 0):
@@ -395,12 +397,15 @@ class CachedSamples(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index) -> dict[str, torch.Tensor]:
+        epoch = self.epoch
+        if isinstance(index, tuple):
+            index, epoch = index
         entry = self.entries[index]
         item = load_entry(entry.path)
         if self.with_pseudo:
             if entry.pseudo_paths:
-                pick = int(hashlib.sha256(f"{self.seed}:{self.epoch}:{index}".encode()).hexdigest(), 16)
+                pick = int(hashlib.sha256(f"{self.seed}:{epoch}:{index}".encode()).hexdigest(), 16)
                 pseudo = load_entry(entry.pseudo_paths[pick % len(entry.pseudo_paths)])
                 item["pseudo_pose_latents"] = pseudo["pose_latents"]
                 item["pseudo_face_latents"] = pseudo["face_latents"]

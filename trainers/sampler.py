@@ -92,3 +92,28 @@ class BucketBatchSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         """Batches per epoch for this rank (the same on every rank and every epoch)."""
         return len(self.batches(0))
+
+
+class ContinuousBatches(torch.utils.data.Sampler):
+    """One endless stream of batches over all epochs, starting at batch ``start`` (counted from epoch 0).
+
+    Yields ``[(index, epoch), ...]``: the epoch travels with each index so a dataset in a persistent worker process
+    can make per-epoch choices. A single stream (instead of a new iterator per epoch) keeps the dataloader's prefetch
+    going across epoch boundaries, and resuming at micro-batch k is just ``start=k``.
+
+    Args:
+        batch_sampler: a ``BucketBatchSampler`` (its ``set_epoch`` is driven from here).
+        start: batches to skip (the number of micro-batches already consumed).
+    """
+
+    def __init__(self, batch_sampler: BucketBatchSampler, start: int = 0):
+        self.batch_sampler = batch_sampler
+        self.start = start
+
+    def __iter__(self):
+        per_epoch = len(self.batch_sampler)
+        epoch, offset = divmod(self.start, per_epoch)
+        while True:
+            for batch in self.batch_sampler.batches(epoch)[offset:]:
+                yield [(i, epoch) for i in batch]
+            epoch, offset = epoch + 1, 0
