@@ -52,7 +52,7 @@ from directanimator.latents import (
 )
 from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
 
-__all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows"]
+__all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
 
 ProgressFn = Callable[[float, str], None]
 _WEIGHTED_COMPONENTS = ("transformer", "vae", "text_encoder")
@@ -166,7 +166,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         if kwargs.get("trust_remote_code"):
             raise InputError("DirectAnimator never runs code from a model folder (trust_remote_code is refused)")
         folder = resolve_model_folder(pretrained_model_name_or_path, component="pipeline")
-        _check_pipeline_folder(folder)
+        check_pipeline_folder(folder)
         try:
             pipe = super().from_pretrained(folder, use_safetensors=True, **kwargs)
         except (OSError, EnvironmentError) as e:
@@ -444,9 +444,10 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             raise InputError(f"window_frames must be 1 + {tc}k (e.g. 49, 81), got {window_frames}")
         window_latents = latent_frame_count(window_frames, tc)
         overlap_latents = 0
+        explicit_overlap = window_overlap is not None
         if window_overlap is None:
             window_overlap = max(2 * tc, min(16, (window_frames - 1) // 2 // tc * tc))
-        if total_latents > window_latents:
+        if total_latents > window_latents or explicit_overlap:
             # the overlap's first latent gets weight 0 (see plan_windows), so a cross-fade needs two latents
             if window_overlap % tc or not 2 * tc <= window_overlap <= window_frames - 1 - tc:
                 raise InputError(
@@ -620,7 +621,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         return self.vae.decode(latents.to(self.vae.dtype)).sample
 
 
-def _check_pipeline_folder(folder: str) -> None:
+def check_pipeline_folder(folder: str) -> None:
     """Every weighted component of ``model_index.json`` has safetensors weights, or an ``InputError`` says which."""
     try:
         with open(os.path.join(folder, "model_index.json")) as f:

@@ -1,0 +1,193 @@
+"""Animate a reference image with a driving video from the command line.
+
+    python -m directanimator.animate --reference ref.jpg --driving dance.mp4 --model ./directanimator-model \\
+        --out result.mp4 [--steps 50 --guidance 6 --seed 42 --frames 49 --fps 8 --lowpass 0.5 ...]
+
+``--driving`` is a video (cues are extracted first, with the offline mediapipe backends by default) or a cue folder
+written by ``python -m directanimator.cues`` / the app (then ``--reference`` is optional: the folder has one). The
+result is an H.264 mp4 that keeps the driving video's audio. ``--model`` is a DirectAnimator pipeline folder (or a
+Hub repo id already in the local cache); there is no default model yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from directanimator.errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(
+        prog="python -m directanimator.animate",
+        description="Animate the person in a reference image with the motion and expressions of a driving video "
+        "(DirectAnimator). Writes an mp4 with the driving video's audio.",
+    )
+    p.add_argument("--reference", help="reference image of the person to animate (optional with a cue folder)")
+    p.add_argument("--driving", required=True, help="driving video, or a cue folder from `python -m directanimator.cues`")
+    p.add_argument("--model", required=True,
+                   help="DirectAnimator pipeline folder (model_index.json + safetensors) or a cached Hub repo id")
+    p.add_argument("--out", required=True, help="output mp4 path")
+    g = p.add_argument_group("generation")
+    g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    g.add_argument("--guidance", type=float, default=6.0,
+                   help="classifier-free guidance on the prompt (default 6; only acts when prompt != negative)")
+    g.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    g.add_argument("--prompt", default="", help="optional text prompt")
+    g.add_argument("--negative-prompt", default="", help="optional negative prompt")
+    g.add_argument("--cue-scale", default="1.0",
+                   help="cue strength: one number or 'pose,face' (default 1.0; 0 switches a cue off)")
+    g.add_argument("--window-frames", type=int, default=None,
+                   help="frames per generation window, 1+4k (default: the model's training length)")
+    g.add_argument("--window-overlap", type=int, default=None, help="frames shared by neighbouring windows (default 16)")
+    g.add_argument("--height", type=int, default=None, help="output height, multiple of 16 (default: working size)")
+    g.add_argument("--width", type=int, default=None, help="output width, multiple of 16 (default: working size)")
+    c = p.add_argument_group("driving cues (when --driving is a video)")
+    c.add_argument("--frames", type=int, default=None, help="use at most this many driving frames (from the start)")
+    c.add_argument("--fps", type=float, default=None,
+                   help="resample the driving video to this frame rate first (e.g. 8 or 16; default: keep)")
+    c.add_argument("--lowpass", type=float, default=0.5, help="pose-cue low-pass strength in [0, 1] (default 0.5)")
+    c.add_argument("--face-enlarge", type=float, default=1.6, help="face crop size / face box size (default 1.6)")
+    c.add_argument("--grid", type=int, default=16, help="location-cue softening grid (default 16)")
+    c.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
+    c.add_argument("--segmenter", default="mediapipe", help="mediapipe (offline default) or grounded-sam")
+    c.add_argument("--face-detector", default="mediapipe", help="mediapipe (offline default) or insightface")
+    c.add_argument("--save-cues", default=None, help="also save the extracted cues to this folder")
+    m = p.add_argument_group("memory and device")
+    m.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="weights dtype (default: bfloat16 on CUDA, float32 on CPU)")
+    m.add_argument("--cpu-offload", action="store_true", help="model CPU offload (CUDA; lowers GPU memory)")
+    m.add_argument("--vae-tiling", action="store_true", help="VAE tiling and slicing (lower decode memory)")
+    return p
+
+
+def _cue_scale(text: str):
+    try:
+        values = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        raise InputError(f"--cue-scale must be a number or 'pose,face', got {text!r}") from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return tuple(values)
+    raise InputError(f"--cue-scale must be a number or 'pose,face', got {text!r}")
+
+
+def main(argv=None) -> int:
+    """Run the CLI; returns the exit code (2 for bad input, with one `error: ...` line on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%", leave=False)
+
+    def update(fraction, text=""):
+        bar.n = int(round(100 * max(0.0, min(1.0, float(fraction)))))
+        if text:
+            bar.set_postfix_str(str(text)[:40])
+        bar.refresh()
+
+    return bar, update
+
+
+def _run(args) -> int:
+    import torch
+
+    from directanimator.cues import DrivingCues, extract_cues
+    from directanimator.latents import check_frame_count
+    from directanimator.modeling import resolve_model_folder
+    from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
+    from directanimator.video import read_image, read_video, resample_video, write_video
+
+    out = os.path.abspath(args.out)
+    if os.path.isdir(out):
+        raise InputError(f"--out {args.out} is a folder; give a file path such as {os.path.join(args.out, 'out.mp4')}")
+    if args.steps < 1:
+        raise InputError(f"--steps must be at least 1, got {args.steps}")
+    if args.frames is not None and args.frames < 1:
+        raise InputError(f"--frames must be at least 1, got {args.frames}")
+    cue_scale = _cue_scale(args.cue_scale)
+    if args.window_frames is not None:
+        check_frame_count(args.window_frames, what="--window-frames")
+    # check the model folder before the (slow) cue extraction
+    model_dir = resolve_model_folder(args.model, component="pipeline")
+    check_pipeline_folder(model_dir)
+
+    start = time.monotonic()
+    if os.path.isdir(args.driving):
+        cues = DrivingCues.load(args.driving)
+        if args.frames is not None and args.frames < cues.num_frames:
+            cues = _first_frames(cues, args.frames)
+        audio = cues.settings.get("driving_path")
+    else:
+        if args.reference is None:
+            raise InputError("--reference is needed when --driving is a video (only cue folders carry one)")
+        video = read_video(args.driving, max_side=1024)
+        if args.fps:
+            video = resample_video(video, fps=args.fps)
+        if args.frames is not None and args.frames < video.num_frames:
+            video = type(video)(video.frames[: args.frames], video.fps, video.source, video.has_audio)
+        bar, update = _progress_bar("extracting cues")
+        try:
+            cues = extract_cues(
+                args.reference, video, segmenter=args.segmenter, face_detector=args.face_detector,
+                lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=args.size,
+                progress=update,
+            )
+        finally:
+            bar.close()
+        audio = video.source if video.has_audio else None
+        if args.save_cues:
+            cues.save(args.save_cues)
+    image = read_image(args.reference) if args.reference and os.path.isdir(args.driving) else None
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
+             "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+    pipe = DirectAnimatorPipeline.from_pretrained(model_dir, dtype=dtype)
+    if args.cpu_offload and device.startswith("cuda"):
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(device)
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+        pipe.vae.enable_slicing()
+    pipe.set_progress_bar_config(desc="denoising")
+
+    generator = torch.Generator("cpu").manual_seed(args.seed)
+    result = pipe(
+        image=image, cues=cues, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        num_inference_steps=args.steps, guidance_scale=args.guidance, cue_scale=cue_scale, generator=generator,
+        height=args.height, width=args.width, window_frames=args.window_frames, window_overlap=args.window_overlap,
+        output_type="np",
+    )
+    frames = (result.frames[0] * 255).round().clip(0, 255).astype("uint8")
+    write_video(out, frames, fps=cues.fps, audio_from=audio if isinstance(audio, str) and os.path.isfile(audio)
+                else None)
+    print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
+          f"({time.monotonic() - start:.1f} s)")
+    return 0
+
+
+def _first_frames(cues, n: int):
+    """The first ``n`` frames of ``cues`` (per-frame arrays cut, the rest kept)."""
+    import dataclasses
+
+    per_frame = ("driving", "driving_masks", "pose_cue", "face_cue", "body_location", "face_location", "face_boxes",
+                 "dropped", "no_face")
+    return dataclasses.replace(cues, **{k: getattr(cues, k)[:n] for k in per_frame})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

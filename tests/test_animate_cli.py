@@ -1,0 +1,70 @@
+"""python -m directanimator.animate: a cue folder + a tiny model folder -> mp4; clear errors (exit 2)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from tiny import make_tiny_pipeline, tiny_driving_cues  # noqa: E402
+
+from directanimator.animate import main  # noqa: E402
+from directanimator.video import read_video  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    make_tiny_pipeline(root / "model")
+    tiny_driving_cues(num_frames=9, fps=8.0).save(root / "cues")
+    return root
+
+
+def test_cli_on_a_cue_folder_writes_an_mp4(folders, capsys):
+    out = folders / "result.mp4"
+    code = main(["--driving", str(folders / "cues"), "--model", str(folders / "model"), "--out", str(out),
+                 "--steps", "2", "--seed", "1", "--cue-scale", "1,0.5"])
+    assert code == 0
+    assert "wrote" in capsys.readouterr().out
+    video = read_video(str(out))
+    assert video.frames.shape == (9, 32, 48, 3) and abs(video.fps - 8.0) < 1e-3
+    out7 = folders / "result7.mp4"
+    assert main(["--driving", str(folders / "cues"), "--model", str(folders / "model"), "--out", str(out7),
+                 "--steps", "1", "--frames", "7"]) == 0
+    assert read_video(str(out7)).frames.shape[0] == 7
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "{root}/nowhere"], "does not exist"),
+    (["--model", "nobody/not-cached"], "Hugging Face cache"),
+    (["--steps", "0"], "--steps"),
+    (["--cue-scale", "a,b"], "--cue-scale"),
+    (["--window-frames", "10"], "--window-frames must be 1 + 4k"),
+    (["--window-frames", "13", "--window-overlap", "2"], "window_overlap"),
+])
+def test_cli_errors_are_one_line_exit_2(folders, capsys, extra, message):
+    args = {"--driving": str(folders / "cues"), "--model": str(folders / "model"),
+            "--out": str(folders / "bad.mp4"), "--steps": "1"}
+    for k, v in zip(extra[::2], extra[1::2]):
+        args[k] = v.format(root=folders)
+    code = main([x for kv in args.items() for x in kv])
+    err = capsys.readouterr().err
+    assert code == 2
+    last = err.strip().splitlines()[-1]  # model loading may draw progress bars on stderr before the check
+    assert last.startswith("error: ") and message in last and "Traceback" not in err
+    assert not (folders / "bad.mp4").exists()
+
+
+def test_cli_video_without_reference_and_module_entry_point(folders):
+    proc = subprocess.run(
+        [sys.executable, "-m", "directanimator.animate", "--driving", os.path.join(ROOT, "examples",
+         "driving_synthetic.mp4"), "--model", str(folders / "model"), "--out", str(folders / "x.mp4")],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --reference is needed when --driving is a video (only cue folders carry one)"
+    assert not np.any([p.name == "x.mp4" for p in folders.iterdir()])
