@@ -1,0 +1,618 @@
+"""Person segmentation backends: one foreground mask and one quality score per frame.
+
+The paper (section 3.1, A.2) cuts the driving person out with Grounded SAM and drops frames whose mask is poor.
+Two backends sit behind one small protocol, chosen by name with :func:`get_segmenter`:
+
+- ``"mediapipe"`` (offline default): MediaPipe Pose with its segmentation head (mediapipe 0.10.21's wheel ships the
+  models, nothing is downloaded). Full-body masks in video (tracking) mode. People that are small in a wide shot are
+  found with OpenCV's HOG people detector and segmented in an upscaled crop that follows them.
+- ``"grounded-sam"`` (the paper's): Grounding DINO finds "person" on a key frame, SAM2 propagates the mask through
+  the clip (transformers classes; weights are downloaded by the user).
+
+:func:`drop_bad_frames` flags the frames the pose cue should not trust (empty, low score, sudden area jump).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from directanimator.errors import InputError
+
+Progress = Callable[[float, str], None] | None
+
+
+@dataclass
+class Segmentation:
+    """Person masks of a clip (or of one image, ``T == 1``).
+
+    Attributes:
+        masks: float32 ``[T, H, W]`` foreground probability in ``[0, 1]``.
+        scores: float32 ``[T]`` per-frame quality in ``[0, 1]``; 0 where the mask is empty.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def areas(self) -> np.ndarray:
+        """Fraction of the frame covered by the mask (``masks > 0.5``), float32 ``[T]``."""
+        return (self.masks > 0.5).mean(axis=(1, 2)).astype(np.float32)
+
+
+class PersonSegmenter(Protocol):
+    """What every segmentation backend provides."""
+
+    name: str
+
+    def segment_video(self, frames: np.ndarray, progress: Progress = None) -> Segmentation:
+        """Segment the main person in every frame of ``frames`` (uint8 ``[T, H, W, 3]`` RGB)."""
+
+    def segment_image(self, image: np.ndarray) -> Segmentation:
+        """Segment the main person in one uint8 ``[H, W, 3]`` RGB image; returns ``T == 1``."""
+
+
+def _check_frames(frames, ndim: int, what: str) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != ndim or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        shape = "[T,H,W,3]" if ndim == 4 else "[H,W,3]"
+        raise InputError(f"{what} must be a uint8 RGB array of shape {shape}, got {frames.dtype} {frames.shape}")
+    if ndim == 4 and frames.shape[0] == 0:
+        raise InputError(f"{what} has no frames")
+    return np.ascontiguousarray(frames)
+
+
+def _report(progress: Progress, fraction: float, desc: str) -> None:
+    if progress is not None:
+        progress(float(min(max(fraction, 0.0), 1.0)), desc)
+
+
+def _mask_bbox(binary: np.ndarray) -> tuple[float, float, float, float] | None:
+    ys = np.flatnonzero(binary.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(binary.any(axis=0))
+    return float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# MediaPipe (offline default)
+# ----------------------------------------------------------------------------------------------------------------
+
+# Shoulders and hips: any usable frame of a person shows the torso, so their visibility says whether the pose
+# model really locked on a body (face landmarks vanish for people seen from behind; legs leave the frame in
+# upper-body shots).
+_TORSO = (11, 12, 23, 24)
+
+
+class MediaPipeSegmenter:
+    """Offline person segmentation with MediaPipe Pose (landmarks + segmentation head), no download needed.
+
+    A clip is processed in video (tracking) mode, which smooths masks over time and skips person detection while
+    the person is tracked. When the person is small in the frame (wide shots), the clip switches to a square crop
+    around them, upscaled to ``crop_size``, and the crop's mask is pasted back; the crop follows the person.
+
+    Args:
+        model_complexity: MediaPipe Pose landmark model, 0 (lite), 1 (full) or 2 (heavy). mediapipe 0.10.21's wheel
+            ships only the full model (1); 0 and 2 are fetched by mediapipe from the internet on first use.
+        max_side: frames are downscaled so their long side is at most this before the full-frame pass (speed);
+            masks are returned at the input size.
+        crop_size: side of the upscaled square crop used for small people.
+        small_person: person bbox height (fraction of the frame height) below which the crop path is used.
+        min_detection_confidence: MediaPipe person detection threshold.
+        min_tracking_confidence: MediaPipe landmark tracking threshold (below it, detection runs again).
+        reacquire_every: while no person is tracked, run the (slower) HOG people search every this many frames.
+    """
+
+    name = "mediapipe"
+
+    def __init__(
+        self,
+        model_complexity: int = 1,
+        max_side: int = 512,
+        crop_size: int = 256,
+        small_person: float = 0.45,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        reacquire_every: int = 3,
+    ):
+        import mediapipe as mp
+
+        if model_complexity not in (0, 1, 2):
+            raise InputError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        files = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+        model_file = os.path.join(os.path.dirname(mp.__file__), "modules", "pose_landmark", files[model_complexity])
+        if not os.path.exists(model_file) and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise InputError(
+                f"MediaPipe pose model_complexity={model_complexity} is not in the mediapipe wheel ({model_file}); "
+                "use model_complexity=1 offline"
+            )
+        self._mp = mp
+        self.model_complexity = model_complexity
+        self.max_side = int(max_side)
+        self.crop_size = int(crop_size)
+        self.small_person = float(small_person)
+        self.min_detection_confidence = float(min_detection_confidence)
+        self.min_tracking_confidence = float(min_tracking_confidence)
+        self.reacquire_every = max(1, int(reacquire_every))
+        self._static = None
+        self._hog = None
+
+    # -- MediaPipe graphs --------------------------------------------------------------------------------------
+    def _pose(self, static: bool):
+        return self._mp.solutions.pose.Pose(
+            static_image_mode=static,
+            model_complexity=self.model_complexity,
+            enable_segmentation=True,
+            smooth_segmentation=not static,
+            min_detection_confidence=self.min_detection_confidence,
+            min_tracking_confidence=self.min_tracking_confidence,
+        )
+
+    def _static_pose(self):
+        if self._static is None:
+            self._static = self._pose(static=True)
+        return self._static
+
+    def close(self) -> None:
+        """Free the MediaPipe graph kept for static images."""
+        if self._static is not None:
+            self._static.close()
+            self._static = None
+
+    # -- one MediaPipe call, turned into a clean mask, a person box and a score ---------------------------------
+    @staticmethod
+    def _run(pose, image: np.ndarray):
+        """Run ``pose`` on ``image``; returns (mask [h,w] float32, box in image pixels, score) or None."""
+        import cv2
+
+        result = pose.process(image)
+        if result.pose_landmarks is None or result.segmentation_mask is None:
+            return None
+        h, w = image.shape[:2]
+        lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float32)
+        mask = np.clip(result.segmentation_mask, 0.0, 1.0).astype(np.float32)
+        binary = (mask > 0.5).astype(np.uint8)
+        if not binary.any():
+            return None
+        # Landmarks the model sees: their box says where the tracked person is.
+        seen = lm[lm[:, 2] > 0.3] if (lm[:, 2] > 0.3).sum() >= 4 else lm
+        lx0, ly0 = seen[:, 0].min() * w, seen[:, 1].min() * h
+        lx1, ly1 = seen[:, 0].max() * w, seen[:, 1].max() * h
+        # The segmentation head can also light up other people or objects: keep the blobs that touch the
+        # (slightly enlarged) landmark box of the tracked person.
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        if n > 2:
+            mx, my = 0.1 * (lx1 - lx0) + 2, 0.1 * (ly1 - ly0) + 2
+            keep = np.zeros(n, dtype=bool)
+            for i in range(1, n):
+                x, y, bw, bh = stats[i, :4]
+                keep[i] = x <= lx1 + mx and x + bw >= lx0 - mx and y <= ly1 + my and y + bh >= ly0 - my
+            if not keep.any():
+                return None
+            # Soft edges stay: only the far-away blobs (and their soft halo) are cut.
+            region = cv2.dilate(keep[labels].astype(np.uint8), np.ones((7, 7), np.uint8))
+            mask = mask * region
+            binary = binary * keep[labels]
+        box = _mask_bbox(binary > 0)
+        if box is None:
+            return None
+        # Quality: how sure the mask is where it says "person", and whether the torso is really seen.
+        mask_conf = float(mask[binary > 0].mean())
+        torso = float(np.clip(lm[list(_TORSO), 2], 0, 1).mean())
+        score = float(np.clip(0.5 * mask_conf + 0.5 * torso, 0.0, 1.0))
+        bx0, by0, bx1, by1 = box
+        # Feet/hands the mask misses are still inside the landmark box: use the union for the crop geometry.
+        box = (min(bx0, lx0), min(by0, ly0), max(bx1, lx1), max(by1, ly1))
+        return mask, box, score
+
+    # -- crop geometry --------------------------------------------------------------------------------------------
+    def _crop_affine(self, box, frame_hw):
+        """Affine matrix mapping frame pixels to crop pixels for a square crop around ``box``."""
+        x0, y0, x1, y1 = box
+        side = max(x1 - x0, y1 - y0) * 1.4 + 8
+        side = min(max(side, 32.0), 2.0 * max(frame_hw))
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        s = self.crop_size / side
+        return np.array([[s, 0, self.crop_size / 2 - s * cx], [0, s, self.crop_size / 2 - s * cy]], np.float32)
+
+    def _segment_crop(self, pose, frame, box):
+        """Segment inside an upscaled square crop around ``box``; mask and box come back in frame pixels."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        a = self._crop_affine(box, (h, w))
+        crop = cv2.warpAffine(frame, a, (self.crop_size, self.crop_size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        out = self._run(pose, crop)
+        if out is None:
+            return None
+        cmask, cbox, score = out
+        mask = cv2.warpAffine(cmask, a, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        s, tx, ty = a[0, 0], a[0, 2], a[1, 2]
+        fbox = ((cbox[0] - tx) / s, (cbox[1] - ty) / s, (cbox[2] - tx) / s, (cbox[3] - ty) / s)
+        if not (mask > 0.5).any():
+            return None
+        return mask, fbox, score
+
+    def _people(self, frame) -> list[tuple[float, float, float, float]]:
+        """Candidate people boxes from OpenCV's HOG detector, best first (run on a ~1.5x upscaled frame)."""
+        import cv2
+
+        if self._hog is None:
+            self._hog = cv2.HOGDescriptor()
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        h, w = frame.shape[:2]
+        # HOG's window is 64x128: people ~60-130 px tall at 512 px frames need ~1.5x to be found.
+        s = 1.5 * 512 / max(h, w)
+        big = cv2.resize(frame, (max(64, round(w * s)), max(128, round(h * s))), interpolation=cv2.INTER_LINEAR)
+        rects, weights = self._hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.05)
+        if len(rects) == 0:
+            return []
+        weights = np.ravel(weights)
+        order = np.argsort(-(weights * rects[:, 3]))
+        return [tuple(float(v) for v in (x / s, y / s, (x + bw) / s, (y + bh) / s)) for x, y, bw, bh in rects[order]]
+
+    def _acquire(self, frame, pose_crop_static):
+        """Find a (small) person with HOG and confirm them with a static pose run on the crop."""
+        for box in self._people(frame)[:3]:
+            out = self._segment_crop(pose_crop_static, frame, box)
+            if out is not None:
+                return out
+        return None
+
+    # -- public API -------------------------------------------------------------------------------------------
+    def _work_frame(self, frame):
+        import cv2
+
+        h, w = frame.shape[:2]
+        s = min(1.0, self.max_side / max(h, w))
+        if s >= 1.0:
+            return frame, 1.0
+        return cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA), s
+
+    def segment_video(self, frames: np.ndarray, progress: Progress = None) -> Segmentation:
+        """Segment the main person through a clip (uint8 ``[T, H, W, 3]``) in tracking mode.
+
+        Args:
+            frames: the clip; all frames have the same size.
+            progress: optional ``progress(fraction, desc)`` callback.
+        """
+        import cv2
+
+        frames = _check_frames(frames, 4, "frames")
+        t_len, h, w = frames.shape[:3]
+        masks = np.zeros((t_len, h, w), np.float32)
+        scores = np.zeros(t_len, np.float32)
+        full, crop, crop_static = self._pose(False), self._pose(False), self._static_pose()
+        mode, box, lost_for = "full", None, 0
+        try:
+            for t in range(t_len):
+                small, s = self._work_frame(frames[t])
+                sh = small.shape[0]
+                out = None
+                if mode == "crop":
+                    out = self._segment_crop(crop, small, box)
+                    if out is None:
+                        mode = "full"
+                if mode == "full":
+                    out = self._run(full, small)
+                    if out is not None and (out[1][3] - out[1][1]) < self.small_person * sh:
+                        # A small person: switch to the crop that follows them (fresh tracker for the new view).
+                        crop.reset()
+                        out = self._segment_crop(crop, small, out[1]) or out
+                        mode = "crop"
+                    if out is None and lost_for % self.reacquire_every == 0:
+                        out = self._acquire(small, crop_static)
+                        if out is not None:
+                            crop.reset()
+                            mode = "crop"
+                if out is None:
+                    lost_for += 1
+                    mode, box = "full", None
+                else:
+                    lost_for = 0
+                    mask, new_box, scores[t] = out
+                    # Damp crop motion so the crop does not chase mask noise.
+                    box = new_box if box is None else tuple(0.5 * a + 0.5 * b for a, b in zip(box, new_box))
+                    if mode == "crop" and (new_box[3] - new_box[1]) > 1.3 * self.small_person * sh:
+                        full.reset()
+                        mode = "full"
+                    masks[t] = mask if s >= 1.0 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+                _report(progress, (t + 1) / t_len, "segmenting (mediapipe)")
+        finally:
+            full.close()
+            crop.close()
+        np.clip(masks, 0.0, 1.0, out=masks)
+        scores[(masks > 0.5).sum(axis=(1, 2)) == 0] = 0.0
+        return Segmentation(masks=masks, scores=scores)
+
+    def segment_image(self, image: np.ndarray) -> Segmentation:
+        """Segment the person in one uint8 ``[H, W, 3]`` RGB image (static mode); returns ``T == 1``."""
+        import cv2
+
+        image = _check_frames(image, 3, "image")
+        h, w = image.shape[:2]
+        small, s = self._work_frame(image)
+        pose = self._static_pose()
+        out = self._run(pose, small)
+        if out is not None and (out[1][3] - out[1][1]) < self.small_person * small.shape[0]:
+            out = self._segment_crop(pose, small, out[1]) or out
+        if out is None:
+            out = self._acquire(small, pose)
+        mask = np.zeros((h, w), np.float32)
+        score = 0.0
+        if out is not None:
+            mask = out[0] if s >= 1.0 else cv2.resize(out[0], (w, h), interpolation=cv2.INTER_LINEAR)
+            mask = np.clip(mask, 0.0, 1.0).astype(np.float32)
+            score = out[2] if (mask > 0.5).any() else 0.0
+        return Segmentation(masks=mask[None], scores=np.array([score], np.float32))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Grounded SAM (the paper's backend): Grounding DINO on a key frame + SAM2 video propagation
+# ----------------------------------------------------------------------------------------------------------------
+
+_DOWNLOAD_ROOT = "~/.cache/huggingface/hub"
+
+
+def resolve_weights(model: str, what: str) -> str:
+    """Return a local folder holding ``model`` (a folder path or a Hub repo id already in the HF cache).
+
+    Raises:
+        InputError: when the weights are not on this machine, naming the command that downloads them.
+    """
+    path = os.path.expanduser(model)
+    if os.path.isdir(path):
+        folder = path
+    else:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        hint = (f"{what} weights '{model}' are not on this machine: run `hf download {model}` "
+                f"(or `huggingface-cli download {model}`; saved under {HF_HUB_CACHE}) or pass a local folder")
+        if "/" not in model or model.count("/") > 1 or model.startswith((".", "/", "~")):
+            raise InputError(f"{what} weights: folder '{model}' does not exist")
+        try:
+            folder = snapshot_download(model, local_files_only=True)
+        except Exception as exc:  # LocalEntryNotFoundError, offline errors, bad repo ids
+            raise InputError(hint) from exc
+    if not os.path.exists(os.path.join(folder, "config.json")):
+        raise InputError(f"{what} weights folder '{folder}' has no config.json: download the full model ({model})")
+    if not any(f.endswith(".safetensors") for f in os.listdir(folder)):
+        raise InputError(f"{what} weights folder '{folder}' has no .safetensors file; only safetensors are loaded")
+    return folder
+
+
+class GroundedSamSegmenter:
+    """The paper's segmentation: text-prompted detection + SAM2 masks propagated through the clip.
+
+    Grounding DINO (``GroundingDinoForObjectDetection``) finds ``prompt`` on a few candidate key frames; the best box
+    prompts ``Sam2VideoModel`` on its frame, and the mask is propagated forwards and backwards through the clip.
+    A single image is a one-frame clip. Weights are read from local folders or the Hugging Face cache with
+    safetensors; nothing is fetched implicitly. transformers' classes are used instead of the ``groundingdino-py``
+    and ``segment-anything`` packages, which need torchvision (it does not import beside CPU torch 2.13).
+
+    Args:
+        detector: Grounding DINO repo id or local folder (needs the PIL image processor files and the tokenizer).
+        sam: SAM2 (2.1) repo id or local folder; the same checkpoint loads into ``Sam2VideoModel``.
+        prompt: text prompt for the detector.
+        box_threshold: minimum detection score for a person box.
+        text_threshold: minimum text-token score (Grounding DINO post-processing).
+        key_frames: how many evenly spaced frames are tried as the key frame (the best-scoring box wins).
+        device: torch device; default CUDA when available.
+        dtype: model dtype (float32 on CPU).
+    """
+
+    name = "grounded-sam"
+
+    def __init__(
+        self,
+        detector: str = "IDEA-Research/grounding-dino-tiny",
+        sam: str = "facebook/sam2.1-hiera-tiny",
+        prompt: str = "person",
+        box_threshold: float = 0.35,
+        text_threshold: float = 0.25,
+        key_frames: int = 4,
+        device: str | None = None,
+        dtype=None,
+    ):
+        import torch
+        from transformers import (AutoTokenizer, GroundingDinoForObjectDetection, GroundingDinoImageProcessorPil,
+                                  GroundingDinoProcessor, Sam2VideoModel)
+
+        det_dir = resolve_weights(detector, "Grounding DINO")
+        sam_dir = resolve_weights(sam, "SAM2")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = dtype or torch.float32
+        # The PIL image processor: the default (fast) one needs torchvision.
+        self.processor = GroundingDinoProcessor(
+            image_processor=GroundingDinoImageProcessorPil.from_pretrained(det_dir),
+            tokenizer=AutoTokenizer.from_pretrained(det_dir),
+        )
+        self.detector = GroundingDinoForObjectDetection.from_pretrained(det_dir, use_safetensors=True)
+        self.detector.to(self.device).eval()
+        self.sam = Sam2VideoModel.from_pretrained(sam_dir, use_safetensors=True, torch_dtype=self.dtype)
+        self.sam.to(self.device).eval()
+        self.prompt = prompt.strip().rstrip(".") + "."
+        self.box_threshold = float(box_threshold)
+        self.text_threshold = float(text_threshold)
+        self.key_frames = max(1, int(key_frames))
+        self.sam_size = int(self.sam.config.image_size)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """Best ``prompt`` box ``(x0, y0, x1, y1)`` in ``image`` pixels and its score, or None."""
+        import torch
+        from PIL import Image
+
+        h, w = image.shape[:2]
+        inputs = self.processor(images=Image.fromarray(image), text=self.prompt, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            outputs = self.detector(**inputs)
+        result = self.processor.post_process_grounded_object_detection(
+            outputs, inputs["input_ids"], threshold=self.box_threshold, text_threshold=self.text_threshold,
+            target_sizes=[(h, w)],
+        )[0]
+        if len(result["scores"]) == 0:
+            return None
+        i = int(torch.argmax(result["scores"]))
+        box = result["boxes"][i].float().cpu().numpy()
+        box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            return None
+        return box, float(result["scores"][i])
+
+    def _pixel_values(self, frames: np.ndarray):
+        import torch
+        import torch.nn.functional as F
+
+        # SAM2's own preprocessing: square resize, [0,1], ImageNet mean/std (done here: its video processor needs
+        # torchvision).
+        x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
+        x = F.interpolate(x, size=(self.sam_size, self.sam_size), mode="bilinear", align_corners=False)
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        return ((x - mean) / std).to(self.dtype)
+
+    def segment_video(self, frames: np.ndarray, progress: Progress = None) -> Segmentation:
+        """Detect the person on the best key frame and propagate its SAM2 mask through the clip.
+
+        Args:
+            frames: uint8 ``[T, H, W, 3]`` RGB clip.
+            progress: optional ``progress(fraction, desc)`` callback.
+        """
+        import torch
+        import torch.nn.functional as F
+        from transformers import Sam2VideoInferenceSession
+
+        frames = _check_frames(frames, 4, "frames")
+        t_len, h, w = frames.shape[:3]
+        masks = np.zeros((t_len, h, w), np.float32)
+        scores = np.zeros(t_len, np.float32)
+        candidates = sorted(set(np.linspace(0, t_len - 1, min(self.key_frames, t_len)).round().astype(int)))
+        best = None
+        for i, t in enumerate(candidates):
+            found = self.detect(frames[t])
+            if found is not None and (best is None or found[1] > best[2]):
+                best = (t, found[0], found[1])
+            _report(progress, 0.1 * (i + 1) / len(candidates), "detecting person (Grounding DINO)")
+        if best is None:
+            return Segmentation(masks=masks, scores=scores)
+        key, box, det_score = best
+
+        session = Sam2VideoInferenceSession(
+            video=self._pixel_values(frames), video_height=h, video_width=w, inference_device=self.device,
+            inference_state_device=self.device, video_storage_device=self.device, dtype=self.dtype,
+        )
+        obj_idx = session.obj_id_to_idx(1)
+        scale = np.array([self.sam_size / w, self.sam_size / h] * 2, np.float32)
+        coords = torch.from_numpy(box * scale).view(1, 1, 2, 2)
+        labels = torch.tensor([[[2, 3]]], dtype=torch.int32)  # SAM's labels for a box's two corners
+        session.add_point_inputs(obj_idx, key, {"point_coords": coords, "point_labels": labels})
+        session.obj_with_new_inputs = [1]
+
+        done = 0
+
+        def keep(output):
+            nonlocal done
+            t = int(output.frame_idx)
+            logits = output.pred_masks[:1].float()
+            logits = F.interpolate(logits.reshape(1, 1, *logits.shape[-2:]), size=(h, w), mode="bilinear",
+                                   align_corners=False)[0, 0]
+            prob = torch.sigmoid(logits).cpu().numpy()
+            present = 1.0
+            if output.object_score_logits is not None:
+                present = float(torch.sigmoid(output.object_score_logits.float().reshape(-1)[0]))
+            on = prob > 0.5
+            if on.any():
+                masks[t] = prob
+                # Quality: is the object there (SAM2's occlusion head), how sure is the mask, how sure the box.
+                scores[t] = np.clip(present * float(prob[on].mean()) * min(1.0, det_score / self.box_threshold),
+                                    0.0, 1.0)
+            else:
+                masks[t] = 0.0
+                scores[t] = 0.0
+            done += 1
+            _report(progress, 0.1 + 0.9 * done / t_len, "propagating mask (SAM2)")
+
+        with torch.inference_mode():
+            keep(self.sam(inference_session=session, frame_idx=key))
+            for output in self.sam.propagate_in_video_iterator(session, start_frame_idx=key):
+                if int(output.frame_idx) != key:
+                    keep(output)
+            if key > 0:
+                for output in self.sam.propagate_in_video_iterator(session, start_frame_idx=key, reverse=True):
+                    if int(output.frame_idx) != key:
+                        keep(output)
+        return Segmentation(masks=masks, scores=scores.astype(np.float32))
+
+    def segment_image(self, image: np.ndarray) -> Segmentation:
+        """Segment the person in one uint8 ``[H, W, 3]`` RGB image (a one-frame clip); returns ``T == 1``."""
+        image = _check_frames(image, 3, "image")
+        return self.segment_video(image[None])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+SEGMENTERS: dict[str, type] = {
+    "mediapipe": MediaPipeSegmenter,
+    "grounded-sam": GroundedSamSegmenter,
+}
+
+
+def get_segmenter(name: str = "mediapipe", **kwargs) -> PersonSegmenter:
+    """Build a segmentation backend by name.
+
+    Args:
+        name: one of ``SEGMENTERS`` ("mediapipe": offline default; "grounded-sam": the paper's, needs weights).
+        **kwargs: passed to the backend's constructor.
+
+    Raises:
+        InputError: unknown name, or the backend's weights are missing.
+    """
+    if name not in SEGMENTERS:
+        raise InputError(f"unknown segmenter '{name}': choose one of {', '.join(SEGMENTERS)}")
+    return SEGMENTERS[name](**kwargs)
+
+
+def drop_bad_frames(
+    seg: Segmentation, min_score: float = 0.5, min_area: float = 0.002, max_area_jump: float = 0.5, window: int = 2
+) -> np.ndarray:
+    """Frames whose mask should not drive the pose cue (the paper's frame dropping).
+
+    A frame is dropped when its mask is empty or smaller than ``min_area`` of the frame, when its score is under
+    ``min_score``, or when its area differs from the median area of its kept neighbours (``window`` frames each
+    side) by more than ``max_area_jump`` relative to that median (a sudden grow/shrink is a segmentation failure,
+    bodies do not change size between frames).
+
+    Args:
+        seg: the clip's segmentation.
+        min_score: minimum per-frame quality score.
+        min_area: minimum mask area as a fraction of the frame.
+        max_area_jump: maximum relative area change against the neighbours' median.
+        window: neighbours considered on each side.
+
+    Returns:
+        bool ``[T]``, True = dropped.
+    """
+    area = seg.areas.astype(np.float64)
+    scores = np.asarray(seg.scores, np.float64)
+    dropped = (area < max(min_area, 1e-12)) | (scores < min_score) | ~np.isfinite(scores)
+    t_len = len(area)
+    jump = np.zeros(t_len, dtype=bool)
+    for t in np.flatnonzero(~dropped):
+        lo, hi = max(0, t - window), min(t_len, t + window + 1)
+        neigh = [area[i] for i in range(lo, hi) if i != t and not dropped[i]]
+        if len(neigh) < 2 and t_len > 2:
+            # With a single neighbour we cannot tell which of the two jumped; widen the search.
+            lo, hi = max(0, t - 2 * window), min(t_len, t + 2 * window + 1)
+            neigh = [area[i] for i in range(lo, hi) if i != t and not dropped[i]]
+        if len(neigh) < 2:
+            continue
+        med = float(np.median(neigh))
+        jump[t] = abs(area[t] - med) > max_area_jump * med
+    return dropped | jump
