@@ -1,0 +1,353 @@
+"""A synthetic world of drawn dancing people, written as a DirectAnimator training dataset.
+
+    python -m trainers.synthetic --out data/synthetic [--identities 12 --motions 10 --frames 25 --size 96
+        --seed 0 --pseudo-per-clip 2 --test-identities 2 --test-motions 2 --fps 8 --crf 10]
+
+Every identity performs every motion of its split (train identities x train motions, test identities x test
+motions, never mixed), so each clip has exact cross-ID ground truth: the same motion rendered with another
+identity shares the joint angles, turns, expressions and the root path (pelvis position and pixel scale) exactly;
+only the person's proportions and looks differ. Backgrounds belong to the identity, like a person's own room,
+so the ground truth of "identity B performs motion M" has B's background, as in a reference photo of B.
+
+The dataset (see ``trainers/dataset.py`` for the metadata schema)::
+
+    metadata.jsonl                 one row per clip (file_name, identity, caption, reference, split, pseudo_driving)
+    README.md                      dataset card
+    world.json                     the world's parameters and, per video, its identity, motion and annotations
+    clips/id_0003_mo_0002.mp4      identity 3 performing motion 2 (also the ground truth for cross-ID tests)
+    clips/id_0003_mo_0002.npz      per-frame ground truth of that video (see ``ANNOTATIONS``)
+    refs/id_0003_mo_0002.png       reference photo: the identity standing still, facing the camera, placed at
+    refs/id_0003_mo_0002.npz       the motion's mean position and scale (+ its mask and face box)
+    pseudo/mo_0002_id_0005.mp4     a pseudo driving video whose (identity, motion) is not a clip of the set
+                                   (only test clips need them; train clips point at other clips)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from directanimator.errors import InputError
+from trainers.synthetic_draw import draw_clip
+from trainers.synthetic_people import (
+    JOINTS, Identity, Motion, face_visible, make_identity, make_motion, project_joints, rest_track, sample_motion)
+
+__all__ = ["render_clip", "render_reference", "clip_annotations", "generate_dataset", "make_identity",
+           "make_motion", "ANNOTATIONS", "main"]
+
+ANNOTATIONS = """\
+Each video `X.mp4` has a sidecar `X.npz` (numpy, no pickles) with per-frame ground truth:
+`masks` uint8 [T,H,W] person coverage x255 (hair and clothes included), `face_boxes` float32 [T,4]
+(x0,y0,x1,y1 pixels of the head ellipse, NaN rows when the face is not visible, i.e. turned more than about 70
+degrees away), `joints` float32 [T,18,2] pixels in the order of `joint_names`, `root` float32 [T,3]
+(pelvis x, pelvis y, pixels per body unit; the first two and the motion's scale are shared by every identity
+performing the motion), `yaw` float32 [T] radians (0 = facing the camera, pi = back view), `mouth_open`,
+`smile`, `eye_open` float32 [T] in [0,1], plus `identity` and `motion` ids. Reference images `refs/X.png`
+have `refs/X.npz` with `mask` uint8 [H,W] x255 and `face_box` float32 [4]."""
+
+
+def _as_identity(identity, seed: int) -> Identity:
+    if isinstance(identity, Identity):
+        return identity
+    if isinstance(identity, (int, np.integer)) and identity >= 0:
+        return make_identity(seed, int(identity))
+    raise InputError(f"identity must be an Identity or a non-negative index, got {identity!r}")
+
+
+def _as_motion(motion, seed: int) -> Motion:
+    if isinstance(motion, Motion):
+        return motion
+    if isinstance(motion, (int, np.integer)) and motion >= 0:
+        return make_motion(seed, int(motion))
+    raise InputError(f"motion must be a Motion or a non-negative index, got {motion!r}")
+
+
+def _check_render_args(frames, size):
+    if not isinstance(frames, (int, np.integer)) or not 1 <= frames <= 2000:
+        raise InputError(f"frames must be an integer in 1..2000, got {frames!r}")
+    if not isinstance(size, (int, np.integer)) or not 16 <= size <= 1024:
+        raise InputError(f"size must be an integer in 16..1024 pixels, got {size!r}")
+
+
+def render_clip(identity, motion, frames: int = 25, size: int = 96, seed: int = 0, upsample: int = 2):
+    """Render a person performing a dance.
+
+    Args:
+        identity: an ``Identity`` or an identity index (made with ``make_identity(seed, index)``).
+        motion: a ``Motion`` or a motion index (made with ``make_motion(seed, index)``).
+        frames: number of frames T; the whole dance is sampled at T evenly spaced phases.
+        size: side of the square frame in pixels.
+        seed: world seed, used only for indices given as ``identity`` / ``motion``.
+        upsample: supersampling factor of the drawing (2 = drawn at twice the size, then area-downsampled).
+    Returns:
+        (frames [T, size, size, 3] uint8 RGB, masks [T, size, size] float32 in [0, 1], face_boxes [T, 4]
+        float32 (x0, y0, x1, y1) with NaN rows where the face is not visible).
+    """
+    _check_render_args(frames, size)
+    idn, mo = _as_identity(identity, seed), _as_motion(motion, seed)
+    return draw_clip(idn, sample_motion(mo, int(frames), int(size)), int(size), upsample)
+
+
+def render_reference(identity, motion, frames: int = 25, size: int = 96, seed: int = 0, upsample: int = 2):
+    """A reference photo: the identity standing still and facing the camera, neutral face, in its own background,
+    at the mean position and scale of ``motion`` sampled at ``frames`` (so aligning a clip to it is mild).
+
+    Args: as for ``render_clip``.
+    Returns:
+        (image [size, size, 3] uint8, mask [size, size] float32, face_box [4] float32).
+    """
+    _check_render_args(frames, size)
+    idn, mo = _as_identity(identity, seed), _as_motion(motion, seed)
+    track = rest_track(sample_motion(mo, int(frames), int(size)))
+    img, mask, box = draw_clip(idn, track, int(size), upsample)
+    return img[0], mask[0], box[0]
+
+
+def clip_annotations(identity, motion, frames: int = 25, size: int = 96, seed: int = 0) -> dict:
+    """Ground truth of a clip that needs no drawing: joints, root path, turn and expressions per frame.
+
+    Args: as for ``render_clip``.
+    Returns:
+        dict with ``joints`` [T, 18, 2] (order ``JOINTS``), ``root`` [T, 3] (pelvis x, pelvis y, pixels per body
+        unit of this identity), ``yaw`` [T], ``mouth_open`` [T], ``smile`` [T], ``eye_open`` [T], ``face_visible``
+        [T] bool; float32 arrays in frame pixels.
+    """
+    _check_render_args(frames, size)
+    idn, mo = _as_identity(identity, seed), _as_motion(motion, seed)
+    track = sample_motion(mo, int(frames), int(size))
+    return {
+        "joints": project_joints(idn, track),
+        "root": np.stack([track.root_x, track.root_y, track.px_per_unit * np.float32(idn.height)], 1),
+        "yaw": track.yaw, "mouth_open": track.mouth_open, "smile": track.smile, "eye_open": track.eye_open,
+        "face_visible": face_visible(track.yaw),
+    }
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, format="PNG")
+
+
+def _write_clip(root: Path, rel: str, idn: Identity, mo: Motion, frames: int, size: int, fps: float, crf: int):
+    from directanimator.video import write_video
+
+    video, masks, boxes = draw_clip(idn, sample_motion(mo, frames, size), size)
+    ann = clip_annotations(idn, mo, frames, size)
+    write_video(root / rel, video, fps, crf=crf)
+    _save_npz((root / rel).with_suffix(".npz"), masks=np.round(masks * 255).astype(np.uint8), face_boxes=boxes,
+              joints=ann["joints"], joint_names=np.array(JOINTS), root=ann["root"], yaw=ann["yaw"],
+              mouth_open=ann["mouth_open"], smile=ann["smile"], eye_open=ann["eye_open"],
+              identity=np.array(idn.name), motion=np.array(mo.name))
+
+
+def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf):
+    ints = dict(identities=identities, motions=motions, frames=frames, size=size, pseudo_per_clip=pseudo_per_clip,
+                test_identities=test_identities, test_motions=test_motions, crf=crf)
+    for name, value in ints.items():
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(f"{name} must be a non-negative integer, got {value!r}")
+    if size < 32 or size > 512 or size % 16:
+        raise InputError(f"size must be a multiple of 16 in 32..512 (the VAE and patching need it), got {size}")
+    if not 2 <= frames <= 1000:
+        raise InputError(f"frames must be in 2..1000, got {frames}")
+    if identities - test_identities < 2:
+        raise InputError(f"need at least 2 train identities (identities - test_identities), got "
+                         f"{identities} - {test_identities}; raise --identities")
+    if motions - test_motions < 1:
+        raise InputError(f"need at least 1 train motion (motions - test_motions), got {motions} - {test_motions}; "
+                         "raise --motions")
+    if (test_identities == 0) != (test_motions == 0):
+        raise InputError("a test split needs both held-out identities and held-out motions; set both "
+                         "--test-identities and --test-motions above 0, or both to 0")
+    if pseudo_per_clip > identities - 1:
+        raise InputError(f"pseudo_per_clip must be at most identities - 1 = {identities - 1}, got {pseudo_per_clip}")
+    if not isinstance(fps, (int, float)) or not 0 < fps <= 120:
+        raise InputError(f"fps must be in (0, 120], got {fps!r}")
+    if crf > 51:
+        raise InputError(f"crf must be in 0..51, got {crf}")
+
+
+def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: int = 25, size: int = 96,
+                     seed: int = 0, pseudo_per_clip: int = 2, test_identities: int = 2, test_motions: int = 2,
+                     fps: float = 8.0, crf: int = 10, overwrite: bool = False, progress=None,
+                     show_progress: bool = True) -> Path:
+    """Write the synthetic world as a DirectAnimator dataset folder (atomically: a temp folder, then a rename).
+
+    Args:
+        out_dir: the dataset folder to create; must not exist or be empty unless ``overwrite``.
+        identities: number of identities; the last ``test_identities`` are held out for the test split.
+        motions: number of motions; the last ``test_motions`` are held out for the test split.
+        frames: frames per clip (the whole dance is sampled at this many phases).
+        size: frame side in pixels (a multiple of 16).
+        seed: world seed; the same arguments give the same dataset.
+        pseudo_per_clip: pseudo driving videos per clip: the clip's motion performed by other identities
+            (first of the same split, then of the other split).
+        test_identities, test_motions: held-out identities and motions; test rows pair only these.
+        fps: frame rate written in the mp4s.
+        crf: x264 quality of the mp4s (low keeps small faces and textures; 0 is lossless).
+        overwrite: replace an existing non-empty ``out_dir``.
+        progress: optional ``progress(fraction, desc)`` callback.
+        show_progress: show a tqdm bar.
+    Returns:
+        the dataset folder.
+    """
+    _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf)
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise InputError(f"output {str(out)!r} already exists and is not empty; pass --overwrite or choose another "
+                         "folder")
+    from tqdm.auto import tqdm
+
+    from trainers.dataset import write_dataset_card, write_metadata
+
+    people = [make_identity(seed, i) for i in range(identities)]
+    dances = [make_motion(seed, m) for m in range(motions)]
+    split_ids = {"train": list(range(identities - test_identities)),
+                 "test": list(range(identities - test_identities, identities))}
+    split_mos = {"train": list(range(motions - test_motions)), "test": list(range(motions - test_motions, motions))}
+    clip_rel = {}
+    for split in ("train", "test"):
+        for i in split_ids[split]:
+            for m in split_mos[split]:
+                clip_rel[(i, m)] = f"clips/{people[i].name}_{dances[m].name}.mp4"
+    # Plan rows and every video to render before drawing anything.
+    rows, videos = [], dict((rel, key) for key, rel in clip_rel.items())
+    for (i, m), rel in clip_rel.items():
+        split = "train" if i in split_ids["train"] else "test"
+        other = "test" if split == "train" else "train"
+        ring = split_ids[split]
+        k = ring.index(i)
+        candidates = ring[k + 1:] + ring[:k] + split_ids[other]
+        pseudo = []
+        for j in candidates[:pseudo_per_clip]:
+            prel = clip_rel.get((j, m), f"pseudo/{dances[m].name}_{people[j].name}.mp4")
+            videos.setdefault(prel, (j, m))
+            pseudo.append({"file_name": prel, "identity": people[j].name})
+        row = {"file_name": rel, "identity": people[i].name,
+               "caption": f"{people[i].describe()} dancing", "reference": f"refs/{Path(rel).stem}.png",
+               "split": split}
+        if pseudo:
+            row["pseudo_driving"] = pseudo
+        rows.append(row)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        total = len(videos) + len(rows)
+        bar = tqdm(total=total, desc="synthetic world", unit="file", disable=not show_progress)
+        done = 0
+        for rel, (i, m) in videos.items():
+            _write_clip(tmp, rel, people[i], dances[m], frames, size, fps, crf)
+            done += 1
+            bar.update(1)
+            if progress is not None:
+                progress(done / total, f"rendering {rel}")
+        for row in rows:
+            i, m = next(key for key, rel in clip_rel.items() if rel == row["file_name"])
+            img, mask, box = render_reference(people[i], dances[m], frames, size)
+            _write_png(tmp / row["reference"], img)
+            _save_npz((tmp / row["reference"]).with_suffix(".npz"), mask=np.round(mask * 255).astype(np.uint8),
+                      face_box=box)
+            done += 1
+            bar.update(1)
+            if progress is not None:
+                progress(done / total, f"rendering {row['reference']}")
+        bar.close()
+        write_metadata(tmp, rows)
+        world = {
+            "generator": "python -m trainers.synthetic", "seed": seed, "frames": frames, "size": size, "fps": fps,
+            "crf": crf, "splits": {s: {"identities": [people[i].name for i in split_ids[s]],
+                                       "motions": [dances[m].name for m in split_mos[s]]} for s in split_ids},
+            "identities": [asdict(p) for p in people],
+            "motions": [{"name": d.name, "turn": d.turn} for d in dances],
+            "videos": {rel: {"identity": people[i].name, "motion": dances[m].name,
+                             "annotations": str(Path(rel).with_suffix(".npz"))} for rel, (i, m) in videos.items()},
+        }
+        (tmp / "world.json").write_text(json.dumps(world, indent=1), encoding="utf-8")
+        n_test = len(split_ids["test"]) * len(split_mos["test"])
+        write_dataset_card(
+            tmp, pretty_name="DirectAnimator synthetic world",
+            description=(
+                f"Procedurally drawn people dancing (seed {seed}): {identities} identities x {motions} motions, "
+                f"{frames} frames of {size}x{size} px at {fps:g} fps. {len(rows) - n_test} train clips pair the "
+                f"first {identities - test_identities} identities with the first {motions - test_motions} motions; "
+                f"{n_test} test clips pair only the held-out identities with the held-out motions. Made with "
+                f"`python -m trainers.synthetic --out DIR --identities {identities} --motions {motions} "
+                f"--frames {frames} --size {size} --seed {seed} --pseudo-per-clip {pseudo_per_clip} "
+                f"--test-identities {test_identities} --test-motions {test_motions} --fps {fps:g} --crf {crf}`."),
+            license="cc0-1.0", tags=["synthetic"],
+            extra_sections=_CARD_SECTION + "\n" + ANNOTATIONS + "\n",
+        )
+        if out.exists():
+            if overwrite:
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
+            else:
+                out.rmdir()  # empty folder, checked above
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+_CARD_SECTION = """
+## The synthetic world
+
+People are drawn with OpenCV (anti-aliased polygons at 2x, area-downsampled): a 3D stick skeleton turned by
+a yaw angle and projected, body parts painted back to front (so arms pass behind the body and turns show the
+back of the head), identity = proportions, skin, hair style and colour, clothes (colours, stripes/checks/dots,
+sleeves, pants/shorts/skirt), face (eye spacing and colour, brows, nose, mouth width, glasses) and a backdrop
+(gradient, shapes, stripes, room). A motion = joint angles as sums of sinusoids, turns (none, a full spin, or to
+the back and round again), a root path (position and scale across the frame) and expressions (mouth opening,
+smile, blinks). Every identity performs every motion of its split, and `pseudo_driving` lists the same motion
+performed by other identities: exact cross-ID ground truth. `world.json` lists each video's identity and
+motion and the parameters of every identity.
+
+"""
+
+
+def main(argv=None) -> int:
+    """Command line entry point (``python -m trainers.synthetic``)."""
+    parser = argparse.ArgumentParser(prog="python -m trainers.synthetic", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="dataset folder to create")
+    parser.add_argument("--identities", type=int, default=12, help="number of identities (default 12)")
+    parser.add_argument("--motions", type=int, default=10, help="number of motions (default 10)")
+    parser.add_argument("--frames", type=int, default=25, help="frames per clip (default 25)")
+    parser.add_argument("--size", type=int, default=96, help="frame side in pixels, a multiple of 16 (default 96)")
+    parser.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    parser.add_argument("--pseudo-per-clip", type=int, default=2, help="pseudo driving videos per clip (default 2)")
+    parser.add_argument("--test-identities", type=int, default=2, help="held-out identities (default 2)")
+    parser.add_argument("--test-motions", type=int, default=2, help="held-out motions (default 2)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the mp4s (default 8)")
+    parser.add_argument("--crf", type=int, default=10, help="x264 quality, 0 = lossless (default 10)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    args = parser.parse_args(argv)
+    try:
+        out = generate_dataset(args.out, identities=args.identities, motions=args.motions, frames=args.frames,
+                               size=args.size, seed=args.seed, pseudo_per_clip=args.pseudo_per_clip,
+                               test_identities=args.test_identities, test_motions=args.test_motions, fps=args.fps,
+                               crf=args.crf, overwrite=args.overwrite)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
