@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see below)
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
@@ -101,29 +102,28 @@ class CuePatchEmbed(nn.Module):
         return self.proj(cue)
 
 
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """AdaLN modulation ``x * (1 + scale) + shift`` with per-sample ``shift``/``scale`` [B, D] over tokens [B, N, D]."""
-    return x * (1 + scale[:, None, :]) + shift[:, None, :]
-
-
 class CueFusion(nn.Module):
-    """The cue half of a CF-DiT block (eqs. 1-3) for ``num_cues`` cues.
+    """The cue half of a CF-DiT block (eqs. 1-3) for up to ``num_cues`` cues.
+
+    The cue streams travel stacked as one tensor ``[K, B, N, D]`` (K = cues present), so LayerNorm, modulation and
+    the gated residual are one kernel each for all cues, and the injection is fused into the add (``addcmul``):
+    the cue work is memory-bound element-wise work, and fewer passes over the tokens is what keeps it cheap.
 
     Args:
         dim: transformer width.
         time_embed_dim: width of the timestep embedding ``temb``.
-        num_cues: number of cue streams (2: pose, face).
+        num_cues: number of cue streams the module has parameters for (2: pose, face).
         eps: LayerNorm epsilon.
     """
 
     def __init__(self, dim: int, time_embed_dim: int, num_cues: int = 2, eps: float = 1e-5):
         super().__init__()
         self.num_cues = num_cues
+        self.dim = dim
+        self.eps = eps
         self.silu = nn.SiLU()
         # eq. 1: alpha, beta, gamma for every cue from one linear layer on SiLU(temb)
         self.linear = nn.Linear(time_embed_dim, 3 * num_cues * dim)
-        # LN without affine: alpha and beta are the affine part (eq. 2)
-        self.norm = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
         # per-channel gain on the injected term; zero at init = exact identity (see module docstring)
         self.gain = nn.Parameter(torch.zeros(num_cues, dim))
         self.reset_parameters()
@@ -135,34 +135,42 @@ class CueFusion(nn.Module):
         nn.init.zeros_(self.gain)
 
     def forward(
-        self, temb: torch.Tensor, cue_tokens: tuple[torch.Tensor | None, ...], cue_scale: tuple[Any, ...]
-    ) -> tuple[torch.Tensor | None, tuple[torch.Tensor | None, ...]]:
-        """Compute the term added to the normalised vision tokens and the cue tokens for the next block.
+        self,
+        norm_hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        cue_tokens: torch.Tensor,
+        cue_ids: tuple[int, ...],
+        cue_scale: tuple[Any, ...],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the modulated cues to the normalised vision tokens and advance the cue streams.
 
         Args:
+            norm_hidden_states: vision tokens after the block's ``norm1`` [B, N, D].
             temb: timestep embedding [B, time_embed_dim].
-            cue_tokens: one entry per cue, tokens [B, N, D] or ``None`` for an absent cue.
-            cue_scale: one strength per cue (float, or a tensor broadcastable to [B, N, D]) scaling its added term.
+            cue_tokens: stacked cue streams [K, B, N, D] of the cues ``cue_ids``.
+            cue_ids: which cue (index into ``CUE_NAMES``) each of the K streams is.
+            cue_scale: one strength per cue in ``CUE_NAMES`` (float, or a tensor broadcastable to [B, N, D]).
 
         Returns:
-            ``(injection, next_cue_tokens)``; ``injection`` is ``None`` when every cue is absent.
+            ``(norm_hidden_states + sum_k gain_k * scale_k * e^M_k, e + gamma * e^M)``.
         """
-        modulation = self.linear(self.silu(temb)).chunk(3 * self.num_cues, dim=1)
-        injection = None
-        next_tokens = []
-        for k, tokens in enumerate(cue_tokens):
-            if tokens is None:
-                next_tokens.append(None)
-                continue
-            alpha, beta, gamma = modulation[3 * k: 3 * k + 3]
-            modulated = modulate(self.norm(tokens), beta, alpha)  # eq. 2
-            term = modulated * self.gain[k]
-            scale = cue_scale[k]
+        b = cue_tokens.shape[1]
+        mod = self.linear(self.silu(temb)).view(b, self.num_cues, 3, 1, self.dim)
+        if tuple(cue_ids) != tuple(range(self.num_cues)):
+            mod = mod[:, list(cue_ids)]
+        mod = mod.transpose(0, 1)  # [K, B, 3, 1, D]
+        alpha, beta, gamma = mod.unbind(dim=2)
+        # eq. 2: e^M = LN(e) * (1 + alpha) + beta
+        modulated = torch.addcmul(beta, F.layer_norm(cue_tokens, (self.dim,), eps=self.eps), 1 + alpha)
+        out = norm_hidden_states
+        for j, cue in enumerate(cue_ids):
+            gain = self.gain[cue]
+            scale = cue_scale[cue]
             if not (isinstance(scale, (int, float)) and scale == 1):
-                term = term * scale
-            injection = term if injection is None else injection + term
-            next_tokens.append(tokens + gamma[:, None, :] * modulated)  # eq. 3
-        return injection, tuple(next_tokens)
+                gain = gain * scale
+            out = torch.addcmul(out, modulated[j], gain)
+        # eq. 3: e^G = e + gamma * e^M
+        return out, torch.addcmul(cue_tokens, gamma, modulated)
 
 
 class CueFusionBlock(CogVideoXBlock):
@@ -186,22 +194,23 @@ class CueFusionBlock(CogVideoXBlock):
         temb: torch.Tensor,
         image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_kwargs: dict[str, Any] | None = None,
-        cue_tokens: tuple[torch.Tensor | None, ...] | None = None,
+        cue_tokens: torch.Tensor | None = None,
+        cue_ids: tuple[int, ...] = (),
         cue_scale: tuple[Any, ...] = (1.0, 1.0),
     ):
         """Run the block. Without ``cue_tokens`` it is ``CogVideoXBlock.forward`` and returns ``(hidden, encoder)``;
-        with them it returns ``(hidden, encoder, next_cue_tokens)``."""
+        with stacked ``cue_tokens`` [K, B, N, D] it returns ``(hidden, encoder, next_cue_tokens)``."""
         text_seq_length = encoder_hidden_states.size(1)
         attention_kwargs = attention_kwargs or {}
 
         norm_hidden_states, norm_encoder_hidden_states, gate_msa, enc_gate_msa = self.norm1(
             hidden_states, encoder_hidden_states, temb
         )
-        next_cue_tokens = None
+        next_cue_tokens = cue_tokens
         if cue_tokens is not None and self.cue_fusion is not None:
-            injection, next_cue_tokens = self.cue_fusion(temb, cue_tokens, cue_scale)
-            if injection is not None:
-                norm_hidden_states = norm_hidden_states + injection
+            norm_hidden_states, next_cue_tokens = self.cue_fusion(
+                norm_hidden_states, temb, cue_tokens, cue_ids, cue_scale
+            )
 
         attn_hidden_states, attn_encoder_hidden_states = self.attn1(
             hidden_states=norm_hidden_states,
@@ -222,7 +231,7 @@ class CueFusionBlock(CogVideoXBlock):
 
         if cue_tokens is None:
             return hidden_states, encoder_hidden_states
-        return hidden_states, encoder_hidden_states, (next_cue_tokens if next_cue_tokens is not None else cue_tokens)
+        return hidden_states, encoder_hidden_states, next_cue_tokens
 
 
 @dataclass
@@ -441,21 +450,20 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         face_latents: torch.Tensor | None = None,
         face_mask: torch.Tensor | None = None,
         dtype: torch.dtype | None = None,
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None] | None:
-        """Patch-embed the cues into ``(pose_tokens, face_tokens)`` (``None`` entries for absent cues).
+    ) -> tuple[torch.Tensor | None, tuple[int, ...]]:
+        """Patch-embed the cues present into stacked tokens ``[K, B, N, D]`` and their ids (indices in ``CUE_NAMES``).
 
-        Returns ``None`` when no cue is given or the model has no cue modules. A missing mask counts as all zeros
-        (no location information); cues with batch 1 are broadcast to ``batch_size``.
+        Returns ``(None, ())`` when no cue is given or the model has no cue modules. A missing mask counts as all
+        zeros (no location information); cues with batch 1 are broadcast to ``batch_size``.
         """
         if self.pose_patch_embed is None or (pose_latents is None and face_latents is None):
-            return None
-        tokens = []
-        for name, embed, latents, mask in (
+            return None, ()
+        tokens, ids = [], []
+        for cue_id, (name, embed, latents, mask) in enumerate((
             ("pose", self.pose_patch_embed, pose_latents, body_mask),
             ("face", self.face_patch_embed, face_latents, face_mask),
-        ):
+        )):
             if latents is None:
-                tokens.append(None)
                 continue
             if latents.ndim != 5 or tuple(latents.shape[1:2]) + tuple(latents.shape[3:]) != latent_shape:
                 raise InputError(
@@ -472,7 +480,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             if cue.shape[0] != batch_size:
                 cue = cue.expand(batch_size, *cue.shape[1:])
             tokens.append(embed(cue))
-        return tuple(tokens)
+            ids.append(cue_id)
+        return torch.stack(tokens), tuple(ids)
 
     # Adapted from diffusers 0.42.1 (CogVideoXTransformer3DModel.forward): cue embedding, cue stream through the
     # blocks, and an early exit after block D.
@@ -542,7 +551,7 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             emb = emb + self.ofs_embedding(ofs_emb)
 
         # 2. Patch embedding (vision + text) and cue embedding
-        cue_tokens = self.embed_cues(
+        cue_tokens, cue_ids = self.embed_cues(
             batch_size, (num_frames, height, width), pose_latents, body_mask, face_latents, face_mask,
             dtype=hidden_states.dtype,
         )
@@ -556,7 +565,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         # 3. Transformer blocks
         block_tokens = None
         for i, block in enumerate(self.transformer_blocks):
-            args = (hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, cue_tokens, scales)
+            args = (hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, cue_tokens, cue_ids,
+                    scales)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 outputs = self._gradient_checkpointing_func(block, *args)
             else:
