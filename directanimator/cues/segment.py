@@ -360,8 +360,13 @@ class MediaPipeSegmenter:
 _DOWNLOAD_ROOT = "~/.cache/huggingface/hub"
 
 
-def resolve_weights(model: str, what: str) -> str:
+def resolve_weights(model: str, what: str, cache_dir: str | None = None) -> str:
     """Return a local folder holding ``model`` (a folder path or a Hub repo id already in the HF cache).
+
+    Args:
+        model: local folder, or a Hub repo id looked up in the Hugging Face cache (never downloaded here).
+        what: the model's name for error messages.
+        cache_dir: Hugging Face cache folder (default: the standard one, ``HF_HUB_CACHE``).
 
     Raises:
         InputError: when the weights are not on this machine, naming the command that downloads them.
@@ -373,12 +378,14 @@ def resolve_weights(model: str, what: str) -> str:
         from huggingface_hub import snapshot_download
         from huggingface_hub.constants import HF_HUB_CACHE
 
-        hint = (f"{what} weights '{model}' are not on this machine: run `hf download {model}` "
-                f"(or `huggingface-cli download {model}`; saved under {HF_HUB_CACHE}) or pass a local folder")
+        cache = cache_dir or HF_HUB_CACHE
+        hint = (f"{what} weights '{model}' are not on this machine: run `hf download {model}"
+                + (f" --cache-dir {cache}" if cache_dir else "")
+                + f"` (or `huggingface-cli download {model}`; saved under {cache}) or pass a local folder")
         if "/" not in model or model.count("/") > 1 or model.startswith((".", "/", "~")):
             raise InputError(f"{what} weights: folder '{model}' does not exist")
         try:
-            folder = snapshot_download(model, local_files_only=True)
+            folder = snapshot_download(model, local_files_only=True, cache_dir=cache_dir)
         except Exception as exc:  # LocalEntryNotFoundError, offline errors, bad repo ids
             raise InputError(hint) from exc
     if not os.path.exists(os.path.join(folder, "config.json")):
@@ -406,6 +413,7 @@ class GroundedSamSegmenter:
         key_frames: how many evenly spaced frames are tried as the key frame (the best-scoring box wins).
         device: torch device; default CUDA when available.
         dtype: model dtype (float32 on CPU).
+        cache_dir: Hugging Face cache folder to look for repo ids in (default: the standard cache).
     """
 
     name = "grounded-sam"
@@ -420,13 +428,14 @@ class GroundedSamSegmenter:
         key_frames: int = 4,
         device: str | None = None,
         dtype=None,
+        cache_dir: str | None = None,
     ):
         import torch
         from transformers import (AutoTokenizer, GroundingDinoForObjectDetection, GroundingDinoImageProcessorPil,
                                   GroundingDinoProcessor, Sam2VideoModel)
 
-        det_dir = resolve_weights(detector, "Grounding DINO")
-        sam_dir = resolve_weights(sam, "SAM2")
+        det_dir = resolve_weights(detector, "Grounding DINO", cache_dir)
+        sam_dir = resolve_weights(sam, "SAM2", cache_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = dtype or torch.float32
         # The PIL image processor: the default (fast) one needs torchvision.
@@ -436,7 +445,7 @@ class GroundedSamSegmenter:
         )
         self.detector = GroundingDinoForObjectDetection.from_pretrained(det_dir, use_safetensors=True)
         self.detector.to(self.device).eval()
-        self.sam = Sam2VideoModel.from_pretrained(sam_dir, use_safetensors=True, torch_dtype=self.dtype)
+        self.sam = Sam2VideoModel.from_pretrained(sam_dir, use_safetensors=True, dtype=self.dtype)
         self.sam.to(self.device).eval()
         self.prompt = prompt.strip().rstrip(".") + "."
         self.box_threshold = float(box_threshold)
