@@ -111,9 +111,18 @@ def flop_counts(config: dict, batch: int, frames: int, height: int, width: int) 
     return out
 
 
-def sync(device):
-    if str(device).startswith("cuda"):
+def sync(device="cuda"):
+    if str(device).startswith("cuda") and torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+def peak_gib() -> float:
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
+
+
+def reset_peak() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
 
 def time_forwards(models: dict, inputs: dict, repeats: int, warmup: int, device) -> dict:
@@ -167,13 +176,17 @@ def cpu_bench(args) -> None:
 
 
 def real_size_bench(args) -> None:
-    if not torch.cuda.is_available():
-        raise SystemExit("--real-size needs a CUDA GPU")
-    device, dtype = "cuda", torch.bfloat16
-    torch.backends.cuda.matmul.allow_tf32 = True
-    config = {**COGVIDEOX15_I2V, **CUE_ARGS}
-    print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | CogVideoX1.5-5B-I2V size, random bf16 "
-          f"weights, {args.frames} frames {args.height}x{args.width}, SDPA")
+    if args.smoke:  # the same code path on a CPU at toy size, to check the script before spending GPU time
+        device, dtype = "cpu", torch.float32
+        config = {**COGVIDEOX15_I2V, "num_layers": 2, "num_attention_heads": 2, **CUE_ARGS}
+        print(f"SMOKE RUN on CPU (toy size) | torch {torch.__version__}")
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("--real-size needs a CUDA GPU")
+        device, dtype = "cuda", torch.bfloat16
+        config = {**COGVIDEOX15_I2V, **CUE_ARGS}
+        print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | CogVideoX1.5-5B-I2V size, random bf16 "
+              f"weights, {args.frames} frames {args.height}x{args.width}, SDPA")
     t0 = time.perf_counter()
     torch.manual_seed(0)
     with torch.device(device):
@@ -193,16 +206,17 @@ def real_size_bench(args) -> None:
         base = base.to(dtype).eval()
         base.load_state_dict(cf.state_dict(), strict=False)
         models["base"] = (base, strip_cues(inputs))
-    torch.cuda.reset_peak_memory_stats()
+    reset_peak()
     t = time_forwards(models, inputs, args.repeats, 2, device)
     line = f"  one forward (CFG batch 2): CF-DiT {t['cf']:.3f} s"
     if "base" in t:
         line += f", plain {t['base']:.3f} s, ratio {t['cf'] / t['base']:.3f}x"
-    print(line + f"; peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB (both models resident)")
+    print(line + f"; peak memory {peak_gib():.1f} GiB (both models resident)")
     models.clear()
     if not args.no_base:
         del base
-    torch.cuda.empty_cache()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
     if args.steps <= 0:
         return
@@ -214,15 +228,15 @@ def real_size_bench(args) -> None:
     step_times = []
 
     def on_step(p, i, ts, kw):
-        torch.cuda.synchronize()
+        sync()
         step_times.append(time.perf_counter())
         return {}
 
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    sync()
+    reset_peak()
     t0 = time.perf_counter()
     pipe(
-        image=rng.integers(0, 255, (hh, ww, 3), dtype=np.uint8),
+        image=torch.from_numpy(rng.integers(0, 255, (hh, ww, 3), dtype=np.uint8)),  # a tensor: no image I/O import
         pose_cue=rng.integers(0, 255, (n, hh, ww), dtype=np.uint8),
         face_cue=rng.integers(0, 255, (n, hh, ww, 3), dtype=np.uint8),
         body_location=rng.random((n, hh, ww), dtype=np.float32),
@@ -231,13 +245,13 @@ def real_size_bench(args) -> None:
         window_frames=n, generator=torch.Generator().manual_seed(0), output_type="latent",
         callback_on_step_end=on_step,
     )
-    torch.cuda.synchronize()
+    sync()
     total = time.perf_counter() - t0
     loop = step_times[-1] - step_times[0]
     per_step = loop / (len(step_times) - 1)
     print(f"  {args.steps}-step CFG denoising loop (pipeline, transformer only; cue/reference encoding with a "
           f"stand-in VAE): {per_step * args.steps:.1f} s ({per_step:.3f} s/step); whole call {total:.1f} s; "
-          f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+          f"peak memory {peak_gib():.1f} GiB")
 
 
 def make_bench_pipeline(transformer, device, dtype):
@@ -270,6 +284,9 @@ def make_bench_pipeline(transformer, device, dtype):
 
 
 def main(argv=None) -> None:
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()  # "modules kept in float32: []" notes on every .to(dtype)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real-size", action="store_true", help="CUDA benchmark at CogVideoX1.5-5B-I2V size")
     p.add_argument("--layers", type=int, default=4, help="CPU mode: number of blocks (default 4)")
@@ -280,11 +297,14 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed forwards per model (default 5)")
     p.add_argument("--steps", type=int, default=50, help="real size: denoising steps of the loop (0 = skip)")
     p.add_argument("--no-base", action="store_true", help="real size: skip the plain-model forward")
+    p.add_argument("--smoke", action="store_true", help="run the --real-size code path on a CPU at toy size")
     args = p.parse_args(argv)
-    big = args.real_size
-    args.frames = args.frames or (49 if big else 17)
-    args.height = args.height or (512 if big else 256)
-    args.width = args.width or (512 if big else 256)
+    big = args.real_size or args.smoke
+    args.frames = args.frames or (9 if args.smoke else 49 if big else 17)
+    args.height = args.height or (64 if args.smoke else 512 if big else 256)
+    args.width = args.width or (64 if args.smoke else 512 if big else 256)
+    if args.smoke:
+        args.steps = min(args.steps, 3)
     (real_size_bench if big else cpu_bench)(args)
 
 

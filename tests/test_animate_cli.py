@@ -68,3 +68,17 @@ def test_cli_video_without_reference_and_module_entry_point(folders):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: --reference is needed when --driving is a video (only cue folders carry one)"
     assert not np.any([p.name == "x.mp4" for p in folders.iterdir()])
+
+
+def test_cli_on_a_driving_video_extracts_cues_and_keeps_audio(folders):
+    out = folders / "from_video.mp4"
+    code = main(["--reference", os.path.join(ROOT, "examples", "reference_synthetic.png"),
+                 "--driving", os.path.join(ROOT, "examples", "driving_synthetic.mp4"),
+                 "--model", str(folders / "model"), "--out", str(out), "--steps", "1", "--frames", "5",
+                 "--size", "64", "--save-cues", str(folders / "video_cues")])
+    assert code == 0
+    video = read_video(str(out))
+    source = read_video(os.path.join(ROOT, "examples", "driving_synthetic.mp4"), max_frames=5)
+    assert video.frames.shape[0] == 5 and max(video.frames.shape[1:3]) == 64
+    assert video.has_audio == source.has_audio
+    assert (folders / "video_cues" / "cues.json").is_file()
