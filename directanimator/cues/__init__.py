@@ -362,8 +362,10 @@ def extract_cues(
     frames = fit_frames(video.frames, height, width, policy="pad")
     timings["read"] = _ms(start)
 
+    start = time.perf_counter()
     seg_model = get_segmenter(segmenter) if isinstance(segmenter, str) else segmenter
     face_model = get_face_detector(face_detector) if isinstance(face_detector, str) else face_detector
+    timings["load_models"] = _ms(start)
 
     start = time.perf_counter()
     ref_mask = np.asarray(seg_model.segment_image(ref).masks[0], dtype=np.float32)
