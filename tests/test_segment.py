@@ -83,12 +83,9 @@ def test_mediapipe_person_in_some_frames_only(segmenter):
     assert (seg.areas[:4] > 0.25).all() and (seg.areas[7:] > 0.25).all()
 
 
-def _walking_clip(n=24):
+def _read(path, n):
     import cv2
 
-    path = WALK if os.path.exists(WALK) else VTEST
-    if not os.path.exists(path):
-        pytest.skip("no real walking clip (examples/driving_walk.mp4 or opencv-doc's vtest.avi)")
     cap = cv2.VideoCapture(path)
     frames = []
     while len(frames) < n:
@@ -103,16 +100,40 @@ def _walking_clip(n=24):
     return np.stack(frames)
 
 
-def test_mediapipe_small_people_in_real_wide_shot(segmenter):
-    frames = _walking_clip()
+def _walking_clip(kind, n=16):
+    """Real footage: the example walk (whole body), the same shrunk into a wide empty frame, or vtest.avi."""
+    import cv2
+
+    if kind == "vtest":
+        if not os.path.exists(VTEST):
+            pytest.skip("opencv-doc's vtest.avi is not installed")
+        return _read(VTEST, n), None
+    if not os.path.exists(WALK):
+        pytest.skip("examples/driving_walk.mp4 is missing")
+    frames = _read(WALK, n)
+    if kind == "walk":
+        return frames, None
+    t, h, w = frames.shape[:3]
+    small = np.full_like(frames, 118)
+    region = (slice(h // 2, h // 2 + h // 4), slice(w // 3, w // 3 + w // 4))
+    for i in range(t):
+        small[i][region] = cv2.resize(frames[i], (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    return small, region
+
+
+@pytest.mark.parametrize("kind", ["walk", "walk_small", "vtest"])
+def test_mediapipe_whole_body_in_real_footage(segmenter, kind):
+    frames, region = _walking_clip(kind)
     seg = segmenter.segment_video(frames)
     dropped = drop_bad_frames(seg)
     assert (~dropped).mean() >= 0.8, (seg.areas, seg.scores)
     for t in np.flatnonzero(~dropped):
         x0, y0, x1, y1 = bbox(seg.masks[t])
-        # A whole standing person: taller than wide, a sane size for the shot, one blob (not the whole frame).
+        # A whole standing person: taller than wide, a sane size for the shot, not the whole frame.
         assert y1 - y0 > 1.3 * (x1 - x0)
         assert 0.0005 < seg.areas[t] < 0.3
+        if region is not None:  # the small person's mask stays where the person is
+            assert (seg.masks[t][region] > 0.5).sum() > 0.9 * (seg.masks[t] > 0.5).sum()
     # The person moves smoothly: frame-to-frame centre jumps stay small.
     centres = np.array([np.mean(bbox(seg.masks[t])[::2]) for t in np.flatnonzero(~dropped)])
     assert np.abs(np.diff(centres)).max() < 0.1 * frames.shape[2]
@@ -187,7 +208,7 @@ def make_tiny_grounded_sam(root):
         encoder_n_points=1, decoder_n_points=1)
     GroundingDinoForObjectDetection(det_cfg).save_pretrained(det)
     BertTokenizer(vocab=vocab).save_pretrained(det)
-    GroundingDinoImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(det)
+    GroundingDinoImageProcessorPil(size={"shortest_edge": 96, "longest_edge": 128}).save_pretrained(det)
     hid = 128  # SAM2-video needs a hidden size above its 64 memory channels
     sam_cfg = Sam2VideoConfig(
         vision_config=dict(

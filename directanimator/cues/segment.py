@@ -98,7 +98,8 @@ class MediaPipeSegmenter:
     Args:
         model_complexity: MediaPipe Pose landmark model, 0 (lite), 1 (full) or 2 (heavy). mediapipe 0.10.21's wheel
             ships only the full model (1); 0 and 2 are fetched by mediapipe from the internet on first use.
-        max_side: frames are downscaled so their long side is at most this before the full-frame pass (speed);
+        max_side: frames are downscaled so their long side is at most this before the full-frame pass (speed;
+            the model itself sees 256x256); crops for small people are cut from the full-resolution frame and all
             masks are returned at the input size.
         crop_size: side of the upscaled square crop used for small people.
         small_person: person bbox height (fraction of the frame height) below which the crop path is used.
@@ -275,6 +276,19 @@ class MediaPipeSegmenter:
             return frame, 1.0
         return cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA), s
 
+    def _run_full(self, pose, frame):
+        """Full-frame pass on the downscaled frame; mask and box come back at the frame's size."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        small, s = self._work_frame(frame)
+        out = self._run(pose, small)
+        if out is None or s >= 1.0:
+            return out
+        mask, box, score = out
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        return mask, tuple(v / s for v in box), score
+
     def segment_video(self, frames: np.ndarray, progress: Progress = None) -> Segmentation:
         """Segment the main person through a clip (uint8 ``[T, H, W, 3]``) in tracking mode.
 
@@ -282,8 +296,6 @@ class MediaPipeSegmenter:
             frames: the clip; all frames have the same size.
             progress: optional ``progress(fraction, desc)`` callback.
         """
-        import cv2
-
         frames = _check_frames(frames, 4, "frames")
         t_len, h, w = frames.shape[:3]
         masks = np.zeros((t_len, h, w), np.float32)
@@ -292,22 +304,21 @@ class MediaPipeSegmenter:
         mode, box, lost_for = "full", None, 0
         try:
             for t in range(t_len):
-                small, s = self._work_frame(frames[t])
-                sh = small.shape[0]
+                frame = frames[t]
                 out = None
                 if mode == "crop":
-                    out = self._segment_crop(crop, small, box)
+                    out = self._segment_crop(crop, frame, box)
                     if out is None:
                         mode = "full"
                 if mode == "full":
-                    out = self._run(full, small)
-                    if out is not None and (out[1][3] - out[1][1]) < self.small_person * sh:
+                    out = self._run_full(full, frame)
+                    if out is not None and (out[1][3] - out[1][1]) < self.small_person * h:
                         # A small person: switch to the crop that follows them (fresh tracker for the new view).
                         crop.reset()
-                        out = self._segment_crop(crop, small, out[1]) or out
+                        out = self._segment_crop(crop, frame, out[1]) or out
                         mode = "crop"
                     if out is None and lost_for % self.reacquire_every == 0:
-                        out = self._acquire(small, crop_static)
+                        out = self._acquire(frame, crop_static)
                         if out is not None:
                             crop.reset()
                             mode = "crop"
@@ -316,13 +327,12 @@ class MediaPipeSegmenter:
                     mode, box = "full", None
                 else:
                     lost_for = 0
-                    mask, new_box, scores[t] = out
+                    masks[t], new_box, scores[t] = out
                     # Damp crop motion so the crop does not chase mask noise.
                     box = new_box if box is None else tuple(0.5 * a + 0.5 * b for a, b in zip(box, new_box))
-                    if mode == "crop" and (new_box[3] - new_box[1]) > 1.3 * self.small_person * sh:
+                    if mode == "crop" and (new_box[3] - new_box[1]) > 1.3 * self.small_person * h:
                         full.reset()
                         mode = "full"
-                    masks[t] = mask if s >= 1.0 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
                 _report(progress, (t + 1) / t_len, "segmenting (mediapipe)")
         finally:
             full.close()
@@ -333,22 +343,18 @@ class MediaPipeSegmenter:
 
     def segment_image(self, image: np.ndarray) -> Segmentation:
         """Segment the person in one uint8 ``[H, W, 3]`` RGB image (static mode); returns ``T == 1``."""
-        import cv2
-
         image = _check_frames(image, 3, "image")
         h, w = image.shape[:2]
-        small, s = self._work_frame(image)
         pose = self._static_pose()
-        out = self._run(pose, small)
-        if out is not None and (out[1][3] - out[1][1]) < self.small_person * small.shape[0]:
-            out = self._segment_crop(pose, small, out[1]) or out
+        out = self._run_full(pose, image)
+        if out is not None and (out[1][3] - out[1][1]) < self.small_person * h:
+            out = self._segment_crop(pose, image, out[1]) or out
         if out is None:
-            out = self._acquire(small, pose)
+            out = self._acquire(image, pose)
         mask = np.zeros((h, w), np.float32)
         score = 0.0
         if out is not None:
-            mask = out[0] if s >= 1.0 else cv2.resize(out[0], (w, h), interpolation=cv2.INTER_LINEAR)
-            mask = np.clip(mask, 0.0, 1.0).astype(np.float32)
+            mask = np.clip(out[0], 0.0, 1.0).astype(np.float32)
             score = out[2] if (mask > 0.5).any() else 0.0
         return Segmentation(masks=mask[None], scores=np.array([score], np.float32))
 
