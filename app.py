@@ -57,6 +57,17 @@ except ImportError:
         return fn
 
 
+class ReferenceImage(gr.Image):
+    """``gr.Image`` that hands the uploaded file's path over unopened, so that a corrupt or unsupported file reaches
+    ``directanimator.video.read_image`` and gets its one-line message (gradio's own preprocessing would fail first
+    with a generic error)."""
+
+    is_template = True  # use gr.Image's frontend
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
 # --- sessions and errors ------------------------------------------------------------------------------------------
 
 
@@ -69,6 +80,7 @@ class Session:
         self.cues = None  # DrivingCues
         self.auto_transform = None  # the eq. 9-12 alignment before the user's override
         self.cancel = threading.Event()
+        self.lock = threading.Lock()  # edits in one session apply one after another (each builds on the last)
         self.version = 0  # bumps on every cue change so file names never collide with a cached video
 
     def path(self, name: str) -> str:
@@ -176,14 +188,20 @@ def frame_outputs(session, i):
     c = session.cues
     i = int(np.clip(i, 0, c.num_frames - 1))
     box = [None if np.isnan(v) else round(float(v), 1) for v in c.face_boxes[i]]
-    return [frame_panels(c, i), *box, H.editor_value(c.driving[i], c.driving_masks[i])]
+    return [frame_panels(c, i), *box, mask_editor(c.driving[i], c.driving_masks[i])]
+
+
+def mask_editor(image, mask):
+    """Editor update with the canvas at the image's own size: gradio places layers in canvas coordinates, so a
+    canvas larger than the image would shift the mask layer off the person."""
+    return gr.update(value=H.editor_value(image, mask), canvas_size=(image.shape[1], image.shape[0]))
 
 
 def all_outputs(session, frame=0):
     c = session.cues
     report = H.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
     scrub = gr.update(maximum=max(1, c.num_frames - 1), value=min(int(frame), c.num_frames - 1), interactive=True)
-    ref_editor = H.editor_value(c.reference, c.reference_mask)
+    ref_editor = mask_editor(c.reference, c.reference_mask)
     return [session, *cue_videos(session), report, scrub, ref_editor, *frame_outputs(session, frame)]
 
 
@@ -245,8 +263,9 @@ def preview_lowpass(session, strength, frame):
 def rebuild(session, frame, which, **changes):
     from directanimator.cues import rebuild_cues
 
-    session.cues = rebuild_cues(session.cues, **changes)
-    return [*cue_videos(session, which), *frame_outputs(session, frame)]
+    with session.lock:
+        session.cues = rebuild_cues(session.cues, **changes)
+        return [*cue_videos(session, which), *frame_outputs(session, frame)]
 
 
 def alignment(session, scale, dx, dy, reference_mask=None, driving_masks=None, dropped=None):
@@ -564,7 +583,7 @@ def build_ui():
         with gr.Tabs(selected="animate") as tabs:
             with gr.Tab("Animate", id="animate"):
                 with gr.Row():
-                    reference = gr.Image(label="Reference image", type="filepath", height=300, elem_id="reference")
+                    reference = ReferenceImage(label="Reference image", type="filepath", height=300, elem_id="reference")
                     driving = gr.Video(label="Driving video", height=300, elem_id="driving")
                 if examples():
                     gr.Examples(examples(), [reference, driving], label="Examples", examples_per_page=4)
@@ -577,12 +596,12 @@ def build_ui():
                 extract_btn = gr.Button("Extract cues", variant="primary", elem_id="extract")
                 report = gr.Markdown("Cues appear here after **Extract cues**.", elem_id="report")
                 with gr.Row():
-                    pose_video = gr.Video(label="Pose cue", interactive=False, loop=True, autoplay=True)
-                    face_video = gr.Video(label="Face cue", interactive=False, loop=True, autoplay=True)
+                    pose_video = gr.Video(label="Pose cue", interactive=False, loop=True, autoplay=True, elem_id="pose-video")
+                    face_video = gr.Video(label="Face cue", interactive=False, loop=True, autoplay=True, elem_id="face-video")
                     location_video = gr.Video(label="Location masks over the reference (body green, face magenta)",
-                                              interactive=False, loop=True, autoplay=True)
+                                              interactive=False, loop=True, autoplay=True, elem_id="location-video")
                     silhouette_video = gr.Video(label="Aligned driving silhouette over the reference",
-                                                interactive=False, loop=True, autoplay=True)
+                                                interactive=False, loop=True, autoplay=True, elem_id="silhouette-video")
                 frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
                 preview = gr.Image(label="Frame: driving (mask outline, face box) | pose cue | face cue | location "
                                    "| alignment (driving silhouette, blue, on the reference outline)", type="numpy", format="jpeg", interactive=False, elem_id="preview")
@@ -638,8 +657,8 @@ def build_ui():
                 info = gr.Markdown(elem_id="gen-info")
                 with gr.Row():
                     result = gr.Video(label="Result", interactive=False, elem_id="result")
-                    side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False)
-                cue_zip = gr.File(label="Cue folder (zip)")
+                    side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False, elem_id="side")
+                cue_zip = gr.File(label="Cue folder (zip)", height=80, elem_id="cue-zip")
 
             with gr.Tab("Train", id="train"):
                 gr.Markdown("Runs the trainer CLI (`python -m trainers.same_id` / `trainers.same2x`) in a "

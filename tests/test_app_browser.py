@@ -10,6 +10,7 @@ browser is used through ``executable_path``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ def page(tmp_path_factory):
 def drag_slider(pg, elem_id: str, fraction: float):
     """Drag a gradio slider's range input like a user does (fires input, then release on pointer-up)."""
     bar = pg.locator(f"#{elem_id} input[type=range]")
+    bar.scroll_into_view_if_needed()
     box = bar.bounding_box()
     y = box["y"] + box["height"] / 2
     pg.mouse.move(box["x"] + 2, y)
@@ -68,8 +70,9 @@ def test_animate_flow_in_browser(page):
     report = pg.locator("#report")
     expect(report).to_contain_text("frames at", timeout=120_000)
     expect(report).to_contain_text("Dropped")
-    # The four cue videos are shown.
-    expect(pg.locator("video")).to_have_count(5, timeout=30_000)  # driving + pose + face + location + silhouette
+    # The four cue views are playable videos served by the app.
+    for view in ("pose-video", "face-video", "location-video", "silhouette-video"):
+        expect(pg.locator(f"#{view} video")).to_have_attribute("src", re.compile(r"\.mp4"))
     preview = pg.locator("#preview img")
     expect(preview).to_be_visible()
     first = preview.get_attribute("src")
