@@ -1,6 +1,6 @@
 """Benchmark: Same2X step time vs same-ID step time, and the share of step time spent waiting for data.
 
-Both stages run through the real CLIs (``trainers.loop.main``) in one process, on the same model config and the same
+Both stages run through the real CLIs (checkpoint writing left out: --stop-at-step ends each run one step early) (``trainers.loop.main``) in one process, on the same model config and the same
 precompute cache (entries written in the cache format with random content, so no cue extraction / VAE time is
 counted: that is the point of the cache). Weights are random; speed does not depend on them.
 
@@ -37,7 +37,7 @@ PRESETS = {
 }
 
 
-def _build(workdir: Path, preset: str, clips: int):
+def _build(workdir: Path, preset: str, clips: int, layers=None, frames=None, size=None):
     import torch
 
     from tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer_config, tiny_vae
@@ -47,7 +47,11 @@ def _build(workdir: Path, preset: str, clips: int):
     from trainers.precompute import Precomputer, PrecomputeSettings, _atomic_save
     from trainers.dataset import load_dataset
 
-    overrides, frames, height, width, depth = PRESETS[preset]
+    overrides, p_frames, p_height, p_width, depth = PRESETS[preset]
+    overrides = dict(overrides, **({"num_layers": layers} if layers else {}))
+    depth = min(depth, overrides["num_layers"])
+    frames = frames or p_frames
+    height, width = size or (p_height, p_width)
     pipe = workdir / "pipe"
     cfg = tiny_transformer_config("1.5", **overrides)
     torch.manual_seed(0)
@@ -91,7 +95,7 @@ def _build(workdir: Path, preset: str, clips: int):
 
 def _stats(out: Path, warmup: int) -> dict:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    rows = rows[warmup:-1]  # the last step writes the final checkpoint
+    rows = rows[warmup:]  # no checkpoint is written (--stop-at-step before --max-steps)
     steps = [r["time/step_s"] for r in rows]
     waits = [r["time/data_wait_s"] for r in rows]
     return {"steps_measured": len(steps), "step_s_median": statistics.median(steps), "step_s_mean": statistics.mean(steps),
@@ -106,6 +110,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="dataloader workers")
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--layers", type=int, default=None, help="override the preset's block count")
+    parser.add_argument("--frames", type=int, default=None, help="override the preset's frame count (4k+1)")
+    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="override the size")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -114,17 +121,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
-        pipe, ds, frames, long_side, depth = _build(work, args.preset, args.clips)
+        pipe, ds, frames, long_side, depth = _build(work, args.preset, args.clips, args.layers, args.frames,
+                                                    tuple(args.size) if args.size else None)
         common = ["--hub-dataset", str(ds), "--cache-dir", str(work / "cache"), "--num-frames", str(frames),
-                  "--long-side", str(long_side), "--max-steps", str(args.steps), "--checkpointing-steps",
-                  str(args.steps), "--checkpoints-total-limit", "1", "--report-to", "none", "--no-verify-media",
+                  "--long-side", str(long_side), "--max-steps", str(args.steps + 1), "--stop-at-step",
+                  str(args.steps), "--checkpointing-steps", str(10**9), "--report-to", "none", "--no-verify-media",
                   "--dataloader-num-workers", str(args.workers), "--lr-warmup-steps", "1", "--seed", "0"]
         if args.gradient_checkpointing:
             common.append("--gradient-checkpointing")
         setup_s = time.perf_counter() - t0
         assert train_main("same_id", common + ["--pretrained", str(pipe), "--output-dir", str(work / "s1")]) == 0
         assert train_main("same2x", common + ["--pretrained", str(pipe), "--output-dir", str(work / "s2"),
-                                              "--same-id-checkpoint", str(work / "s1"),
+                                              "--same-id-checkpoint", str(pipe / "transformer"),
                                               "--align-depth", str(depth), "--s2x-weight", "0.5"]) == 0
         s1, s2 = _stats(work / "s1", args.warmup), _stats(work / "s2", args.warmup)
 
@@ -132,7 +140,8 @@ def main(argv=None) -> int:
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     result = {
-        "preset": args.preset, "device": device, "setup_s": round(setup_s, 1),
+        "preset": args.preset, "layers": args.layers, "frames": frames, "long_side": long_side, "align_depth": depth,
+        "device": device, "setup_s": round(setup_s, 1),
         "same_id": s1, "same2x": s2,
         "same2x_over_same_id": s2["step_s_median"] / s1["step_s_median"],
         "targets": {"same2x_over_same_id": "<= 1.25", "data_wait_share": "< 0.05"},
