@@ -172,3 +172,26 @@ def test_cli_refuses_a_non_empty_folder(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
     with pytest.raises(InputError):
         render_clip(-1, 0)
+
+
+def test_arm_behind_the_body_is_hidden_by_it():
+    from trainers.synthetic_draw import draw_clip
+    from trainers.synthetic_people import CHANNELS, MotionTrack, project_joints
+
+    idn = next(d for d in (make_identity(0, i) for i in range(200))
+               if d.pattern == "plain" and not d.long_sleeves and np.abs(np.subtract(d.top, d.skin)).sum() > 150)
+    c = {n: i for i, n in enumerate(CHANNELS)}
+    angles = np.zeros((2, len(CHANNELS)), np.float32)
+    angles[:, c["l_arm_abduct"]] = angles[:, c["r_arm_abduct"]] = 0.05
+    angles[:, c["l_arm_swing"]] = -0.2  # the left arm hangs by the torso
+    angles[:, c["r_arm_swing"]] = 1.3  # the right arm points forward, out of the way
+    one = lambda v: np.full(2, v, np.float32)  # noqa: E731
+    # Side views from both sides: the left arm is the far arm (behind the torso), then the near arm.
+    track = MotionTrack(angles, one(32), one(34), one(48), np.array([np.pi / 2, -np.pi / 2], np.float32),
+                        one(0), one(0), one(1))
+    frames, _, boxes = draw_clip(idn, track, 64)
+    x, y = np.round(project_joints(idn, track)[0, JOINTS.index("l_elbow")]).astype(int)
+    far, near = frames[0, y, x].astype(float), frames[1, y, x].astype(float)
+    assert np.abs(far - idn.top).sum() < 30  # shirt covers the far arm
+    assert np.abs(near - idn.skin).sum() < 30  # the near arm covers the shirt
+    assert np.isnan(boxes).all()  # profile views carry no face box

@@ -14,6 +14,7 @@ The dataset (see ``trainers/dataset.py`` for the metadata schema)::
     metadata.jsonl                 one row per clip (file_name, identity, caption, reference, split, pseudo_driving)
     README.md                      dataset card
     world.json                     the world's parameters and, per video, its identity, motion and annotations
+    preview.png                    contact sheet: a reference and six frames of a few train clips
     clips/id_0003_mo_0002.mp4      identity 3 performing motion 2 (also the ground truth for cross-ID tests)
     clips/id_0003_mo_0002.npz      per-frame ground truth of that video (see ``ANNOTATIONS``)
     refs/id_0003_mo_0002.png       reference photo: the identity standing still, facing the camera, placed at
@@ -48,8 +49,8 @@ Each video `X.mp4` has a sidecar `X.npz` (numpy, no pickles) with per-frame grou
 `masks` uint8 [T,H,W] person coverage x255 (hair and clothes included), `face_boxes` float32 [T,4]
 (x0,y0,x1,y1 pixels of the head ellipse, NaN rows when the face is not visible, i.e. turned more than about 70
 degrees away), `joints` float32 [T,18,2] pixels in the order of `joint_names`, `root` float32 [T,3]
-(pelvis x, pelvis y, pixels per body unit; the first two and the motion's scale are shared by every identity
-performing the motion), `yaw` float32 [T] radians (0 = facing the camera, pi = back view), `mouth_open`,
+(pelvis x, pelvis y, pixels per body unit = the motion's scale x the identity's height factor; pelvis x and y
+are shared exactly by every identity performing the motion), `yaw` float32 [T] radians (0 = facing the camera, pi = back view), `mouth_open`,
 `smile`, `eye_open` float32 [T] in [0,1], plus `identity` and `motion` ids. Reference images `refs/X.png`
 have `refs/X.npz` with `mask` uint8 [H,W] x255 and `face_box` float32 [4]."""
 
@@ -154,6 +155,18 @@ def _write_clip(root: Path, rel: str, idn: Identity, mo: Motion, frames: int, si
               joints=ann["joints"], joint_names=np.array(JOINTS), root=ann["root"], yaw=ann["yaw"],
               mouth_open=ann["mouth_open"], smile=ann["smile"], eye_open=ann["eye_open"],
               identity=np.array(idn.name), motion=np.array(mo.name))
+
+
+def _preview(people, dances, ids, mos, frames, size, rows=4, columns=6) -> np.ndarray:
+    """A contact sheet: per row a reference and evenly spaced frames of one train clip."""
+    picks = np.linspace(0, frames - 1, columns).round().astype(int)
+    out = []
+    for r, i in enumerate(ids[:rows]):
+        m = mos[r % len(mos)]
+        ref = render_reference(people[i], dances[m], frames, size)[0]
+        video = render_clip(people[i], dances[m], frames, size)[0]
+        out.append(np.concatenate([ref] + [video[k] for k in picks], 1))
+    return np.concatenate(out, 0)
 
 
 def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf):
@@ -269,6 +282,7 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
                 progress(done / total, f"rendering {row['reference']}")
         bar.close()
         write_metadata(tmp, rows)
+        _write_png(tmp / "preview.png", _preview(people, dances, split_ids["train"], split_mos["train"], frames, size))
         world = {
             "generator": "python -m trainers.synthetic", "seed": seed, "frames": frames, "size": size, "fps": fps,
             "crf": crf, "splits": {s: {"identities": [people[i].name for i in split_ids[s]],
@@ -308,6 +322,8 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
 _CARD_SECTION = """
 ## The synthetic world
 
+![reference and frames of a few train clips](preview.png)
+
 People are drawn with OpenCV (anti-aliased polygons at 2x, area-downsampled): a 3D stick skeleton turned by
 a yaw angle and projected, body parts painted back to front (so arms pass behind the body and turns show the
 back of the head), identity = proportions, skin, hair style and colour, clothes (colours, stripes/checks/dots,
@@ -315,8 +331,10 @@ sleeves, pants/shorts/skirt), face (eye spacing and colour, brows, nose, mouth w
 (gradient, shapes, stripes, room). A motion = joint angles as sums of sinusoids, turns (none, a full spin, or to
 the back and round again), a root path (position and scale across the frame) and expressions (mouth opening,
 smile, blinks). Every identity performs every motion of its split, and `pseudo_driving` lists the same motion
-performed by other identities: exact cross-ID ground truth. `world.json` lists each video's identity and
-motion and the parameters of every identity.
+performed by other identities: exact cross-ID ground truth (the generator renders them itself; no
+`trainers.pseudo` run is needed). `world.json` lists each video's identity and motion and the parameters of every
+identity. Train clips and their pseudo driving videos use train identities and motions only; test rows use
+held-out identities and motions (their extra pseudo drivers may be train identities performing a test motion).
 
 """
 

@@ -214,7 +214,7 @@ def make_identity(seed: int, idx: int) -> Identity:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare motions by index and seed, not by value
 class Motion:
     """How one synthetic dance goes. Time is the clip phase ``u`` in [0, 1] (the whole clip).
 
