@@ -2,7 +2,7 @@
 
 Per-stage ms/frame of ``extract_cues`` for a 49-frame 512x512 clip with the offline backends (MediaPipe), and the
 pose-cue low-pass (batched torch.fft, pruned to the kept disc) against straightforward per-frame NumPy
-(``np.fft.rfft2``) and OpenCV (``cv2.dft``) implementations of the same ideal disc filter, in the same run.
+(``np.fft.rfft2``) and OpenCV (``cv2.dft``) implementations of the same disc filter, in the same run.
 
     python bench/bench_cues.py [--threads N] [--repeats 5] [--lowpass 0.5] [--synthetic]
 
@@ -49,23 +49,24 @@ def synthetic_clip(num=NUM_FRAMES, size=SIZE) -> np.ndarray:
     return frames
 
 
-def numpy_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
-    """The same ideal disc filter, one frame at a time with np.fft (the straightforward implementation)."""
-    height, width = gray.shape[1:]
+def disc_weights(fy: np.ndarray, fx: np.ndarray, strength: float) -> np.ndarray:
+    """The raised-cosine disc of ``pose.lowpass`` on a frequency grid (1.0 = Nyquist)."""
     cutoff = cutoff_for_strength(strength)
-    fy = np.fft.fftfreq(height)[:, None] * 2.0
-    fx = np.fft.rfftfreq(width)[None, :] * 2.0
-    disc = (fy**2 + fx**2) <= cutoff**2
+    radius = np.sqrt(fy**2 + fx**2)
+    return np.where(radius <= cutoff, 0.5 * (1.0 + np.cos(np.pi * radius / cutoff)), 0.0).astype(np.float32)
+
+
+def numpy_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
+    """The same disc filter, one frame at a time with np.fft (the straightforward implementation)."""
+    height, width = gray.shape[1:]
+    disc = disc_weights(np.fft.fftfreq(height)[:, None] * 2.0, np.fft.rfftfreq(width)[None, :] * 2.0, strength)
     return np.stack([np.fft.irfft2(np.fft.rfft2(frame) * disc, s=(height, width)) for frame in gray])
 
 
 def opencv_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
-    """The same ideal disc filter, one frame at a time with cv2.dft / cv2.idft (CCS packed complex spectrum)."""
+    """The same disc filter, one frame at a time with cv2.dft / cv2.idft (full complex spectrum)."""
     height, width = gray.shape[1:]
-    cutoff = cutoff_for_strength(strength)
-    fy = np.fft.fftfreq(height)[:, None] * 2.0
-    fx = np.fft.fftfreq(width)[None, :] * 2.0
-    disc = ((fy**2 + fx**2) <= cutoff**2).astype(np.float32)
+    disc = disc_weights(np.fft.fftfreq(height)[:, None] * 2.0, np.fft.fftfreq(width)[None, :] * 2.0, strength)
     disc2 = np.ascontiguousarray(np.repeat(disc[..., None], 2, axis=-1))
     out = np.empty_like(gray)
     for i, frame in enumerate(gray):

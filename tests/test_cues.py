@@ -234,6 +234,7 @@ def test_preview(cues, tmp_path):
 
     flagged = rebuild_cues(cues, dropped=np.array([False, True] + [False] * (cues.num_frames - 2)),
                            face_boxes={0: None})
+    before = flagged.driving.copy(), flagged.face_cue.copy()
     frame = preview_frame(flagged, 1)
     assert frame.shape == (SIZE, 4 * SIZE, 3) and frame.dtype == np.uint8
     pose_panel = frame[:, SIZE : 2 * SIZE]
@@ -246,3 +247,6 @@ def test_preview(cues, tmp_path):
     assert frames.shape == (cues.num_frames, SIZE, 4 * SIZE, 3)
     video = read_video(path)
     assert video.frames.shape[:3] == (cues.num_frames, SIZE, 4 * SIZE) and video.fps == pytest.approx(cues.fps)
+    # drawing the labels leaves the cues untouched
+    np.testing.assert_array_equal(flagged.driving, before[0])
+    np.testing.assert_array_equal(flagged.face_cue, before[1])

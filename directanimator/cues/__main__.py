@@ -64,11 +64,15 @@ def _run(args) -> int:
         raise InputError(f"{out} exists and is not a cue folder; choose another --out folder or remove it")
     bar = tqdm(total=1000, desc="cues", unit="", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
                file=sys.stderr)
+    extract_share = 1.0 if args.no_preview else 0.9  # the preview takes the last tenth of the bar
+
+    def advance(fraction, desc=""):
+        if desc and desc != bar.desc:
+            bar.set_description_str(desc, refresh=False)
+        bar.update(max(0, int(round(fraction * bar.total)) - bar.n))
 
     def progress(fraction, desc=""):
-        bar.set_description_str(desc or "cues")
-        bar.n = int(round(fraction * (900 if not args.no_preview else 1000)))
-        bar.refresh()
+        advance(fraction * extract_share, desc)
 
     try:
         cues = extract_cues(
@@ -84,15 +88,14 @@ def _run(args) -> int:
 
                 start = time.perf_counter()
                 render_preview(cues, tmp / "preview.mp4",
-                               progress=lambda f, d="": progress(0.9 + 0.1 * f, d))
+                               progress=lambda f, d="": advance(0.9 + 0.1 * f, d))
                 cues.settings["timings_ms"]["preview"] = round((time.perf_counter() - start) * 1000.0, 2)
                 cues.write_into(tmp)  # so that cues.json records the preview time too
             replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        bar.n = bar.total
-        bar.refresh()
+        advance(1.0, "done")
     finally:
         bar.close()
 

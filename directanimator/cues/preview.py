@@ -23,9 +23,9 @@ WHITE = (255, 255, 255)
 def _label(img: np.ndarray, text: str, row: int, colour=WHITE) -> None:
     """Draw ``text`` at the top-left of ``img`` in line ``row`` with a dark outline, readable on any content."""
     height = img.shape[0]
-    scale = max(0.35, height / 720.0)
-    thickness = max(1, int(round(scale * 2)))
-    y = int(round((row + 1) * 26 * scale + 4))
+    scale = max(0.35, height / 480.0)
+    thickness = max(1, int(round(scale * 1.5)))
+    y = int(round((row + 1) * 28 * scale + 4))
     org = (int(round(8 * scale)), y)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
@@ -33,10 +33,10 @@ def _label(img: np.ndarray, text: str, row: int, colour=WHITE) -> None:
 
 def location_overlay(reference: np.ndarray, body: np.ndarray, face: np.ndarray) -> np.ndarray:
     """The reference (dimmed) with the body mask in green and the face mask in magenta, blended by mask value."""
-    out = reference.astype(np.float32) * 0.55
-    body_alpha = body[..., None].astype(np.float32) * 0.6
+    out = reference.astype(np.float32) * 0.45
+    body_alpha = body[..., None].astype(np.float32) * 0.65
     out = out * (1.0 - body_alpha) + BODY_COLOUR * body_alpha
-    face_alpha = face[..., None].astype(np.float32) * 0.6
+    face_alpha = face[..., None].astype(np.float32) * 0.65
     out = out * (1.0 - face_alpha) + FACE_COLOUR * face_alpha
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
@@ -52,9 +52,10 @@ def preview_frame(cues, t: int) -> np.ndarray:
     if not -num <= t < num:
         raise IndexError(f"frame {t} is out of range for {num} frames")
     t = t % num
-    driving = np.ascontiguousarray(cues.driving[t])
-    pose = np.ascontiguousarray(np.repeat(cues.pose_cue[t][..., None], 3, axis=-1))
-    face = np.ascontiguousarray(cues.face_cue[t])
+    # Copies: the labels are drawn in place and must not end up in the cues themselves.
+    driving = cues.driving[t].copy()
+    pose = np.repeat(cues.pose_cue[t][..., None], 3, axis=-1)
+    face = cues.face_cue[t].copy()
     location = location_overlay(cues.reference, cues.body_location[t], cues.face_location[t])
     panels = [driving, pose, face, location]
     for panel, name in zip(panels, PANELS):
