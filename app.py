@@ -42,6 +42,7 @@ MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tili
 RESOLUTIONS = {TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
 MAX_FRAMES = {TINY_MODEL: 17, FOLDER_MODEL: 81}
 PREVIEW_HEIGHT = 256
+EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
 MAX_SEED = 2**31 - 1
 TRAINER_MODULES = {"same-ID": "trainers.same_id", "Same2X": "trainers.same2x"}
 
@@ -192,9 +193,8 @@ def frame_outputs(session, i):
 
 
 def mask_editor(image, mask):
-    """Editor update with the canvas at the image's own size: gradio places layers in canvas coordinates, so a
-    canvas larger than the image would shift the mask layer off the person."""
-    return gr.update(value=H.editor_value(image, mask), canvas_size=(image.shape[1], image.shape[0]))
+    """Mask editor value for an image (padded to the editor's square canvas)."""
+    return H.editor_value(image, mask)
 
 
 def all_outputs(session, frame=0):
@@ -625,12 +625,13 @@ def build_ui():
                         with gr.Column():
                             ref_editor = gr.ImageEditor(label="Reference mask (brush adds, eraser removes)",
                                                         type="numpy", brush=brush, height=360, sources=[],
-                                                        format="png", transforms=[], layers=False)
+                                                        format="png", canvas_size=EDITOR_CANVAS,
+                                                        transforms=[], layers=False)
                             ref_mask_btn = gr.Button("Apply reference mask")
                         with gr.Column():
                             frame_editor = gr.ImageEditor(label="Mask of the shown driving frame", type="numpy",
                                                           brush=brush, height=360, sources=[], transforms=[],
-                                                          format="png", layers=False)
+                                                          format="png", canvas_size=EDITOR_CANVAS, layers=False)
                             frame_mask_btn = gr.Button("Apply frame mask")
                 gr.Markdown("## Generate")
                 with gr.Row():
@@ -656,8 +657,9 @@ def build_ui():
                     cancel_btn = gr.Button("Cancel", variant="stop")
                 info = gr.Markdown(elem_id="gen-info")
                 with gr.Row():
-                    result = gr.Video(label="Result", interactive=False, elem_id="result")
-                    side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False, elem_id="side")
+                    result = gr.Video(label="Result", interactive=False, height=360, elem_id="result")
+                    side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False, height=360,
+                                    elem_id="side")
                 cue_zip = gr.File(label="Cue folder (zip)", height=80, elem_id="cue-zip")
 
             with gr.Tab("Train", id="train"):

@@ -108,18 +108,25 @@ def frame_report(dropped, no_face, num_frames: int, fps: float) -> str:
 
 
 def editor_value(image: np.ndarray, mask: np.ndarray, color=MASK_COLOR, alpha: int = 140) -> dict:
-    """An ImageEditor value: the image as background and the mask as a painted RGBA layer. Users add to the mask
-    with the brush and remove with the eraser; ``mask_from_editor`` reads the layer back."""
-    layer = np.zeros(image.shape[:2] + (4,), np.uint8)
-    on = np.asarray(mask) > 0.5
+    """An ImageEditor value: the image as background and the mask as a painted RGBA layer, both padded to a
+    centred square. Users add to the mask with the brush and remove with the eraser; ``mask_from_editor`` reads
+    the layer back. The square matches the editor's square canvas: gradio 6 draws a layer off-place when the
+    background is smaller than the canvas."""
+    side = max(image.shape[:2])
+    top, left = (side - image.shape[0]) // 2, (side - image.shape[1]) // 2
+    background = np.full((side, side, 3), 255, np.uint8)
+    background[top : top + image.shape[0], left : left + image.shape[1]] = image
+    layer = np.zeros((side, side, 4), np.uint8)
+    on = np.zeros((side, side), bool)
+    on[top : top + image.shape[0], left : left + image.shape[1]] = np.asarray(mask) > 0.5
     layer[on, :3] = color
     layer[on, 3] = alpha
-    return {"background": image, "layers": [layer], "composite": None}
+    return {"background": background, "layers": [layer], "composite": None}
 
 
 def mask_from_editor(value, hw) -> np.ndarray | None:
-    """The edited mask [H,W] float32 in {0,1} from an ImageEditor value (union of the alpha of all layers),
-    resized to ``hw``; None when the editor holds no layers."""
+    """The edited mask [H,W] float32 in {0,1} from an ImageEditor value (union of the alpha of all layers, the
+    centred square of ``editor_value`` cropped back to ``hw``); None when the editor holds no layers."""
     if not value or not value.get("layers"):
         return None
     alpha = None
@@ -131,7 +138,11 @@ def mask_from_editor(value, hw) -> np.ndarray | None:
         alpha = a if alpha is None else np.maximum(alpha, fit_to(a, alpha.shape))
     if alpha is None:
         return None
-    return (fit_to(alpha.astype(np.uint8), hw) > 0).astype(np.float32)
+    h, w = int(hw[0]), int(hw[1])
+    side = max(h, w)
+    alpha = fit_to(alpha.astype(np.uint8), (side, side))
+    top, left = (side - h) // 2, (side - w) // 2
+    return (alpha[top : top + h, left : left + w] > 0).astype(np.float32)
 
 
 # --- generation settings ----------------------------------------------------------------------------------------

@@ -153,8 +153,9 @@ def test_mask_editor_round_trip():
     mask[5:20, 4:10] = 1
     value = H.editor_value(image, mask)
     assert np.array_equal(H.mask_from_editor(value, (40, 30)), mask)
-    value["layers"][0][30:35, 20:25, 3] = 255  # brush stroke
-    value["layers"][0][5:10, 4:10, 3] = 0  # eraser
+    assert value["background"].shape == (40, 40, 3)  # padded to the editor's square canvas, 5 px each side
+    value["layers"][0][30:35, 25:30, 3] = 255  # brush stroke
+    value["layers"][0][5:10, 9:15, 3] = 0  # eraser
     edited = H.mask_from_editor(value, (40, 30))
     assert edited[32, 22] == 1 and edited[7, 5] == 0 and edited[15, 5] == 1
     assert H.mask_from_editor({"background": image, "layers": [], "composite": None}, (40, 30)) is None
