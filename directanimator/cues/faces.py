@@ -95,18 +95,19 @@ def upper_body_square(mask: np.ndarray, frac: float = 0.45) -> tuple[float, floa
     return cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
 
 
+def _centre_in(box: np.ndarray, mask: np.ndarray) -> bool:
+    h, w = mask.shape
+    cx = int(np.clip((box[0] + box[2]) / 2, 0, w - 1))
+    cy = int(np.clip((box[1] + box[3]) / 2, 0, h - 1))
+    return bool(mask[cy, cx] > 0.5)
+
+
 def _pick(cands: list[tuple[np.ndarray, float]], mask: np.ndarray | None) -> tuple[np.ndarray, float] | None:
     """Most confident candidate, preferring those whose centre lies inside the person mask."""
     if not cands:
         return None
     if mask is not None and (mask > 0.5).any():
-        h, w = mask.shape
-        inside = []
-        for box, score in cands:
-            cx = int(np.clip((box[0] + box[2]) / 2, 0, w - 1))
-            cy = int(np.clip((box[1] + box[3]) / 2, 0, h - 1))
-            if mask[cy, cx] > 0.5:
-                inside.append((box, score))
+        inside = [c for c in cands if _centre_in(c[0], mask)]
         if inside:
             cands = inside
     return max(cands, key=lambda c: c[1])
@@ -116,6 +117,7 @@ class _CropSearch:
     """Shared logic: look in the upscaled upper-body crop first (small faces), then the whole frame."""
 
     crop_size = 256
+    full_frame_fallback = True
 
     def _detect_image(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         raise NotImplementedError
@@ -137,10 +139,13 @@ class _CropSearch:
                 cands.append((np.array([box[0] / s + x0, box[1] / s + y0, box[2] / s + x0, box[3] / s + y0],
                                        np.float32), score))
             picked = _pick(cands, mask)
-            if picked is not None:
+            if picked is not None or not self.full_frame_fallback:
                 return picked
-        cands = self._detect_image(frame)
-        return _pick(cands, mask)
+            # BlazeFace sometimes finds a profile / turned head at the original scale that it misses upscaled;
+            # only faces on the person count here (a bystander's face is worse than none).
+            inside = [c for c in self._detect_image(frame) if _centre_in(c[0], mask)]
+            return max(inside, key=lambda c: c[1]) if inside else None
+        return _pick(self._detect_image(frame), mask)
 
     def detect(self, frames: np.ndarray, masks: np.ndarray | None = None, progress: Progress = None) -> FaceTrack:
         """One face box per frame: the most confident, preferring faces inside the person mask.
@@ -173,16 +178,20 @@ class MediaPipeFaceDetector(_CropSearch):
         min_confidence: minimum detection score.
         model_selection: 1 = full-range model (faces up to ~5 m, the default), 0 = short-range (selfies).
         crop_size: side of the upscaled upper-body crop used for small people.
+        full_frame_fallback: when the crop finds no face, also look at the whole frame (faces on the person
+            only); finds more turned heads, costs a second detection on faceless frames.
     """
 
     name = "mediapipe"
 
-    def __init__(self, min_confidence: float = 0.5, model_selection: int = 1, crop_size: int = 256):
+    def __init__(self, min_confidence: float = 0.5, model_selection: int = 1, crop_size: int = 256,
+                 full_frame_fallback: bool = True):
         import mediapipe as mp
 
         if model_selection not in (0, 1):
             raise InputError(f"model_selection must be 0 or 1, got {model_selection}")
         self.crop_size = int(crop_size)
+        self.full_frame_fallback = bool(full_frame_fallback)
         self._fd = mp.solutions.face_detection.FaceDetection(
             min_detection_confidence=float(min_confidence), model_selection=model_selection
         )
@@ -240,6 +249,7 @@ class InsightFaceDetector(_CropSearch):
         input_size: square network input size (SCRFD is trained at 640).
         nms_iou: IoU above which overlapping boxes are merged.
         crop_size: side of the upscaled upper-body crop used for small people.
+        full_frame_fallback: when the crop finds no face, also look at the whole frame (faces on the person only).
         providers: onnxruntime execution providers (default: CUDA when available, else CPU).
     """
 
@@ -252,6 +262,7 @@ class InsightFaceDetector(_CropSearch):
         input_size: int = 640,
         nms_iou: float = 0.4,
         crop_size: int = 256,
+        full_frame_fallback: bool = True,
         providers: list[str] | None = None,
     ):
         path = os.path.expanduser(model_dir)
@@ -288,6 +299,7 @@ class InsightFaceDetector(_CropSearch):
         self.input_size = int(input_size)
         self.nms_iou = float(nms_iou)
         self.crop_size = int(crop_size)
+        self.full_frame_fallback = bool(full_frame_fallback)
         self._centers: dict[tuple[int, int, int], np.ndarray] = {}
 
     def _anchor_centers(self, fh: int, fw: int, stride: int) -> np.ndarray:
