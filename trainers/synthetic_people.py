@@ -259,7 +259,8 @@ def make_motion(seed: int, idx: int) -> Motion:
         idx: motion index (>= 0).
     """
     rng = _rng(seed, 2, idx)
-    tempo = float(rng.choice([1.0, 1.5, 2.0]))
+    # At most 3 cycles of any joint per clip: with 25 frames the fastest swing still spans about 8 frames.
+    tempo = float(rng.choice([0.75, 1.0, 1.5]))
     k = 3
     base, amp, freq, phase = (np.zeros((len(CHANNELS), k)) for _ in range(4))
     ranges = {  # base range, total amplitude
@@ -356,7 +357,8 @@ def sample_motion(motion: Motion, frames: int, size: int) -> MotionTrack:
     smile = np.clip(_wave(motion.smile, u), 0.0, 1.0)
     eye = np.ones_like(u)
     for b in motion.blinks:
-        eye = np.minimum(eye, np.clip(np.abs(u - b) / 0.04, 0.0, 1.0))
+        # Wide enough that a 25-frame clip shows every blink with the eyes closed in at least one frame.
+        eye = np.minimum(eye, np.clip(np.abs(u - b) / 0.07, 0.0, 1.0))
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
     return MotionTrack(f32(angles), f32(root_x), f32(root_y), f32(px), f32(yaw), f32(mouth), f32(smile), f32(eye))
 
