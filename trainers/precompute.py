@@ -237,12 +237,19 @@ def _reference_for(clip, settings: PrecomputeSettings):
     return video.frames[index]
 
 
-def _extract(reference, driving_path, settings: PrecomputeSettings):
-    """The app's cue extraction; the working size follows the reference's aspect (long side ``long_side``)."""
+def _extract(reference, driving_path, settings: PrecomputeSettings, backends=None):
+    """The app's cue extraction; the working size follows the reference's aspect (long side ``long_side``).
+
+    ``backends``: (segmenter, face detector) objects to reuse across clips (model loading is most of the cost
+    of a short clip); by default they are made from the names in ``settings``.
+    """
     from directanimator.cues import extract_cues
 
+    kwargs = settings.cue_kwargs()
+    if backends is not None:
+        kwargs["segmenter"], kwargs["face_detector"] = backends
     return extract_cues(reference, str(driving_path), size=settings.long_side, fps=settings.fps,
-                        num_frames=settings.num_frames, **settings.cue_kwargs())
+                        num_frames=settings.num_frames, **kwargs)
 
 
 def _storage(t: torch.Tensor, settings: PrecomputeSettings) -> torch.Tensor:
@@ -269,6 +276,16 @@ class Precomputer:
         self.models = [model_fingerprint(vae), model_fingerprint(text_encoder),
                        getattr(tokenizer, "name_or_path", type(tokenizer).__name__)]
         self._digests: dict[str, str] = {}
+        self._backends = None
+
+    def backends(self):
+        """The (segmenter, face detector) pair, made once and reused for every clip."""
+        if self._backends is None:
+            from directanimator.cues.faces import get_face_detector
+            from directanimator.cues.segment import get_segmenter
+
+            self._backends = (get_segmenter(self.settings.segmenter), get_face_detector(self.settings.face_detector))
+        return self._backends
 
     def _digest(self, path) -> str:
         if path is None:
@@ -297,7 +314,7 @@ class Precomputer:
     def compute_sample(self, clip, path: Path, cues_dir: Path | None = None) -> None:
         """Extract cues of a clip with its own reference and write its same-ID entry."""
         reference = _reference_for(clip, self.settings)
-        cues = _extract(reference, clip.path, self.settings)
+        cues = _extract(reference, clip.path, self.settings, self.backends())
         vae = self.vae
         tensors = {
             "latents": encode_video(vae, cues.driving),
@@ -321,7 +338,7 @@ class Precomputer:
     def compute_pseudo(self, clip, pseudo, key: str, path: Path) -> None:
         """Cues of a pseudo driving video (the clip's reference, same grid), pose cue misaligned (A.2)."""
         reference = _reference_for(clip, self.settings)
-        cues = _extract(reference, pseudo.path, self.settings)
+        cues = _extract(reference, pseudo.path, self.settings, self.backends())
         scale, shift = random_misalignment(key, cues.height, cues.width, self.settings.misalign_scale,
                                            self.settings.misalign_shift)
         pose = misalign_frames(cues.pose_cue, scale, shift)

@@ -1,0 +1,99 @@
+"""The precompute cache on real cue extraction (mediapipe backends on drawn synthetic people), and both stages
+trained from it with a validation video."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from test_trainers import _save_tiny_pipeline
+from trainers.dataset import load_dataset
+from trainers.loop import load_components, main
+from trainers.precompute import (
+    Precomputer, PrecomputeSettings, load_entry, misalign_frames, random_misalignment, read_metadata)
+
+
+def test_misalign_frames_scales_about_centre_and_shifts():
+    frames = np.zeros((2, 32, 32), np.uint8)
+    frames[:, 12:20, 12:20] = 255
+    moved = misalign_frames(frames, 1.0, (3.0, -2.0))
+    assert moved[0, 10:18, 15:23].min() == 255 and moved[0, :10].max() == 0
+    small = misalign_frames(frames, 0.5, (0.0, 0.0))
+    assert abs((small[0] > 127).sum() - 16) <= 4  # 8x8 square -> about 4x4, still centred
+    ys, xs = np.nonzero(small[0] > 127)
+    assert abs(ys.mean() - 15.5) < 1 and abs(xs.mean() - 15.5) < 1
+    s, (dx, dy) = random_misalignment("ab" * 16, 64, 96, 0.15, 0.1)
+    assert 0.85 <= s <= 1.15 and abs(dx) <= 9.6 and abs(dy) <= 6.4
+    assert random_misalignment("ab" * 16, 64, 96, 0.15, 0.1) == (s, (dx, dy))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from trainers.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("pre")
+    _save_tiny_pipeline(root / "pipe")
+    generate_dataset(root / "ds", identities=3, motions=2, frames=9, size=64, pseudo_per_clip=1,
+                     test_identities=1, test_motions=1, show_progress=False)
+    return root
+
+
+def test_real_precompute_keys_ranks_and_resume(synthetic):
+    ds = load_dataset(synthetic / "ds", require_pseudo=True)
+    train = ds.split("train")
+    c = load_components(str(synthetic / "pipe"))
+    settings = PrecomputeSettings(num_frames=9, long_side=64, max_text_length=8, storage_dtype="float32")
+    pre = Precomputer(synthetic / "cache", settings, c.vae, c.tokenizer, c.text_encoder)
+
+    # rank 0 of 2 computes only clip 0 (and its pseudo entry); the index needs everything, so it says so
+    with pytest.raises(Exception, match="missing after precompute"):
+        pre.run(train, with_pseudo=True, rank=0, world_size=2)
+    assert pre.path_for(pre.sample_key(train[0])).is_file()
+    assert not pre.path_for(pre.sample_key(train[1])).is_file()
+    entries = pre.run(train, with_pseudo=True, rank=1, world_size=2)  # the other rank's share
+
+    stamps = {e.path: e.path.stat().st_mtime_ns for e in entries}
+    again = pre.run(train, with_pseudo=True)  # resumable: nothing recomputed
+    assert {e.path: e.path.stat().st_mtime_ns for e in again} == stamps
+
+    first = load_entry(entries[0].path)
+    assert entries[0].bucket == (9, 64, 64)
+    assert first["latents"].shape == (3, 4, 8, 8) and first["image_latents"].shape == (1, 4, 8, 8)
+    assert first["body_mask"].shape == (3, 1, 8, 8) and first["prompt_embeds"].shape == (8, 16)
+    assert first["body_mask"].max() > 0.2  # mediapipe found the drawn person
+    meta = read_metadata(entries[0].pseudo_paths[0])
+    assert meta["kind"] == "pseudo" and 0.85 <= meta["misalign"][0] <= 1.15
+    pseudo = load_entry(entries[0].pseudo_paths[0])
+    assert not torch.equal(pseudo["pose_latents"], first["pose_latents"])
+
+    # a changed setting never reuses an entry; a changed misalignment only touches pseudo entries
+    other = Precomputer(synthetic / "cache", PrecomputeSettings(**{**settings.__dict__, "lowpass": 0.7}),
+                        c.vae, c.tokenizer, c.text_encoder)
+    assert other.sample_key(train[0]) != pre.sample_key(train[0])
+    shifted = Precomputer(synthetic / "cache", PrecomputeSettings(**{**settings.__dict__, "misalign_shift": 0.2}),
+                          c.vae, c.tokenizer, c.text_encoder)
+    assert shifted.sample_key(train[0]) == pre.sample_key(train[0])
+    assert shifted.pseudo_key(train[0], train[0].pseudo_driving[0]) != pre.pseudo_key(train[0], train[0].pseudo_driving[0])
+    torch.manual_seed(1)
+    c.vae.decoder.conv_in.conv.weight.data.add_(0.01)  # other VAE weights, same config
+    assert Precomputer(synthetic / "cache", settings, c.vae, c.tokenizer, c.text_encoder).sample_key(train[0]) \
+        != pre.sample_key(train[0])
+
+
+def test_both_stages_on_real_cues_with_validation_video(synthetic):
+    common = ["--hub-dataset", str(synthetic / "ds"), "--cache-dir", str(synthetic / "cache"), "--num-frames", "9",
+              "--long-side", "64", "--cache-dtype", "float32", "--dataloader-num-workers", "0",
+              "--report-to", "none", "--max-steps", "2", "--checkpointing-steps", "2"]
+    out = synthetic / "s1"
+    assert main("same_id", common + ["--pretrained", str(synthetic / "pipe"), "--output-dir", str(out),
+                                     "--validation-steps", "2", "--validation-inference-steps", "2"]) == 0
+    video = out / "validation" / "step-0000002.mp4"
+    assert video.is_file()
+    from directanimator.video import read_video
+
+    assert read_video(str(video)).frames.shape[1:3] == (64, 64)
+    assert main("same2x", common + ["--same-id-checkpoint", str(out), "--output-dir", str(synthetic / "s2"),
+                                    "--align-depth", "1"]) == 0
+    logs = [json.loads(line) for line in (synthetic / "s2" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs] == [1, 2] and all(-1 <= r["loss/s2x"] <= 1 for r in logs)
