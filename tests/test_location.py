@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from directanimator.cues.location import (SimilarityTransform, box_masks, estimate_alignment, mask_box, soften_grid,
-                                          warp_masks)
+from directanimator.cues.location import (SimilarityTransform, align_and_soften, box_masks, estimate_alignment, mask_box,
+                                          soften_grid, transform_boxes, warp_masks)
 from directanimator.errors import InputError
 
 
@@ -108,3 +108,28 @@ def test_box_masks():
     boxes = np.array([[2.0, 3.0, 6.0, 8.0], [np.nan] * 4], np.float32)
     out = box_masks(boxes, (10, 10))
     assert out[0].sum() == 4 * 5 and out[0, 3:8, 2:6].all() and out[1].sum() == 0
+
+
+@pytest.mark.parametrize("transform,hw,grid", [(SimilarityTransform(0.7, 30.3, -12.2), (240, 200), 12),
+                                               (SimilarityTransform(1.3, -60.0, 5.0), (256, 192), 16),
+                                               (SimilarityTransform(1.0, 0.0, 0.0), (256, 256), 0)])
+def test_align_and_soften_matches_warp_then_soften(transform, hw, grid):
+    masks = np.stack([_figure((256, 256), 120 + 5 * t, 128, 0.8) for t in range(3)])
+    expected = soften_grid(warp_masks(masks, transform, hw), grid)
+    got = align_and_soften(masks, transform, hw, grid)
+    assert got.shape == expected.shape == (3,) + hw
+    assert np.abs(got - expected).max() < 0.03
+    assert abs(got.sum() - expected.sum()) < 0.01 * expected.sum()
+
+
+def test_transform_boxes_matches_warped_box_masks():
+    boxes = np.array([[40.0, 30.0, 80.0, 90.0], [np.nan] * 4], np.float32)
+    tr = SimilarityTransform(1.5, -10.0, 20.0)
+    moved = transform_boxes(boxes, tr)
+    assert np.isnan(moved[1]).all()
+    warped = warp_masks(box_masks(boxes, (128, 128)), tr, (200, 200))
+    direct = box_masks(moved, (200, 200))
+    assert ((warped[0] > 0.5) != (direct[0] > 0.5)).sum() <= 2 * (60 + 90)  # at most the one-pixel rim differs
+    x0, x1, y0, y1 = mask_box(direct[0])
+    # T acts on pixel centres: edge 40 is centre 39.5 -> 1.5 * 39.5 - 10 = 49.25 -> edge 49.75 (pixel 49 on)
+    assert (x0, y0) == (49, 64) and (x1 + 1, y1 + 1) == (110, 155)

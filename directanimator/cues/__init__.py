@@ -444,7 +444,7 @@ def _fill_from_nearest(masks: np.ndarray, keep: np.ndarray) -> np.ndarray:
 def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transform) -> DrivingCues:
     """Compute the three cues from frames, masks and boxes (shared by extract_cues and rebuild_cues)."""
     from .face import face_cue
-    from .location import box_masks, estimate_alignment, soften_grid, warp_masks
+    from .location import align_and_soften, box_masks, estimate_alignment, transform_boxes
     from .pose import pose_cue
 
     height, width = ref.shape[:2]
@@ -461,9 +461,8 @@ def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transfor
     if transform is None:
         transform = estimate_alignment(ref_mask, masks, valid=~dropped)
     # A dropped frame's mask is what made it fail; its location comes from the nearest kept frame instead.
-    body = soften_grid(warp_masks(_fill_from_nearest(masks, ~dropped), transform, (height, width)),
-                       settings["grid"])
-    face_loc = warp_masks(box_masks(boxes, masks.shape[1:]), transform, (height, width))
+    body = align_and_soften(_fill_from_nearest(masks, ~dropped), transform, (height, width), settings["grid"])
+    face_loc = box_masks(transform_boxes(boxes, transform), (height, width))
     timings["location"] = _ms(start)
     return DrivingCues(
         reference=ref, reference_mask=ref_mask, driving=frames, driving_masks=masks, pose_cue=pose,

@@ -133,7 +133,7 @@ def grid_shape(height: int, width: int, grid: int) -> tuple[int, int]:
     return max(1, int(round(grid * height / width))), grid
 
 
-def soften_grid(masks: np.ndarray, grid: int = 16) -> np.ndarray:
+def soften_grid(masks: np.ndarray, grid: int = 16, out_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Grid-based softening: coarse per-cell coverage, smoothed over neighbouring cells, upsampled bilinearly.
 
     The result keeps where the person is and roughly how big (the silhouette at cell resolution) but not the
@@ -143,25 +143,81 @@ def soften_grid(masks: np.ndarray, grid: int = 16) -> np.ndarray:
         masks: ``[T, H, W]`` (or ``[H, W]``) float32 in [0, 1].
         grid: number of cells along the longer side (the shorter side gets proportionally fewer, so cells are
             about square); 0 turns softening off (hard masks, the paper's ablation S7).
+        out_hw: size of the result (default: the input size); the cells are computed on the input and upsampled
+            to this size, so a reduced-resolution input gives (nearly) the same result for less work.
 
     Returns:
-        Float32 masks of the same shape in [0, 1].
+        Float32 masks ``[T, *out_hw]`` (or ``out_hw``) in [0, 1].
     """
     masks = np.asarray(masks, dtype=np.float32)
-    if grid is None or int(grid) <= 0:
-        return masks.copy()
     squeeze = masks.ndim == 2
     if squeeze:
         masks = masks[None]
-    num, height, width = masks.shape
+    height, width = out_hw if out_hw is not None else masks.shape[1:]
+    if grid is None or int(grid) <= 0:
+        if (height, width) == masks.shape[1:]:
+            out = masks.copy()
+        else:
+            out = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in masks])
+        return out[0] if squeeze else out
     rows, cols = grid_shape(height, width, int(grid))
     cells = np.stack([cv2.resize(m, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols) for m in masks])
     cells = _blur_cells(cells)
-    out = np.empty_like(masks)
+    out = np.empty((len(masks), height, width), dtype=np.float32)
     for i, cell in enumerate(cells):
         cv2.resize(cell, (width, height), dst=out[i], interpolation=cv2.INTER_LINEAR)
     np.clip(out, 0.0, 1.0, out=out)
     return out[0] if squeeze else out
+
+
+def align_and_soften(masks: np.ndarray, transform: SimilarityTransform, out_hw: tuple[int, int],
+                     grid: int = 16) -> np.ndarray:
+    """``soften_grid(warp_masks(masks, transform, out_hw), grid)``, computed at a reduced resolution.
+
+    The softening only keeps per-cell coverage, so the warp runs on masks downscaled until a grid cell is about
+    8 px (exact area averaging, then one composed affine warp); only the final bilinear upsampling of the cells
+    touches every output pixel. About 4x less work than warping at full size, with the same result to within
+    ~1 % of a cell's coverage. With ``grid`` 0 (hard masks) it is exactly ``warp_masks``.
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    out_h, out_w = out_hw
+    if grid is None or int(grid) <= 0:
+        return warp_masks(masks, transform, out_hw)
+    rows, cols = grid_shape(out_h, out_w, int(grid))
+    factor = max(1, int(min(out_h / rows, out_w / cols) // 8))
+    in_h, in_w = masks.shape[-2:]
+    if factor == 1 or min(in_h, in_w) < 4 * factor:
+        return soften_grid(warp_masks(masks, transform, out_hw), grid)
+    small_in = (max(1, round(in_h / factor)), max(1, round(in_w / factor)))
+    small_out = (max(1, round(out_h / factor)), max(1, round(out_w / factor)))
+    # Pixel-centre maps between sizes: x_big = (x_small + 0.5) * big / small - 0.5.
+    sx_in, sy_in = in_w / small_in[1], in_h / small_in[0]
+    sx_out, sy_out = out_w / small_out[1], out_h / small_out[0]
+    s = transform.scale
+    a_x, a_y = s * sx_in / sx_out, s * sy_in / sy_out
+    b_x = (s * (0.5 * sx_in - 0.5) + transform.tx + 0.5) / sx_out - 0.5
+    b_y = (s * (0.5 * sy_in - 0.5) + transform.ty + 0.5) / sy_out - 0.5
+    matrix = np.array([[a_x, 0.0, b_x], [0.0, a_y, b_y]], dtype=np.float64)
+    squeeze = masks.ndim == 2
+    frames = masks[None] if squeeze else masks
+    small = np.empty((len(frames),) + small_out, dtype=np.float32)
+    for i, mask in enumerate(frames):
+        reduced = cv2.resize(mask, (small_in[1], small_in[0]), interpolation=cv2.INTER_AREA)
+        cv2.warpAffine(reduced, matrix, (small_out[1], small_out[0]), dst=small[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    out = soften_grid(small, grid, out_hw=out_hw)
+    return out[0] if squeeze else out
+
+
+def transform_boxes(boxes: np.ndarray, transform: SimilarityTransform) -> np.ndarray:
+    """Map boxes ``[T, 4]`` (continuous x0, y0, x1, y1; NaN rows stay NaN) with ``transform``.
+
+    A similarity transform keeps boxes axis-aligned, so this is exact. ``transform`` works on pixel-centre
+    coordinates (OpenCV's), boxes on continuous ones (pixel i spans [i, i + 1)), hence the half-pixel shifts.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    shift = np.array([transform.tx, transform.ty, transform.tx, transform.ty])
+    return ((boxes - 0.5) * transform.scale + shift + 0.5).astype(np.float32)
 
 
 def _blur_cells(cells: np.ndarray) -> np.ndarray:
