@@ -169,7 +169,10 @@ def _preview(people, dances, ids, mos, frames, size, rows=4, columns=6) -> np.nd
     return np.concatenate(out, 0)
 
 
-def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf):
+def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf,
+                        seed=0):
+    if not isinstance(seed, (int, np.integer)):
+        raise InputError(f"seed must be an integer, got {seed!r}")
     ints = dict(identities=identities, motions=motions, frames=frames, size=size, pseudo_per_clip=pseudo_per_clip,
                 test_identities=test_identities, test_motions=test_motions, crf=crf)
     for name, value in ints.items():
@@ -220,7 +223,8 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
     Returns:
         the dataset folder.
     """
-    _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf)
+    _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf,
+                        seed)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError(f"output {str(out)!r} already exists and is not empty; pass --overwrite or choose another "
