@@ -328,6 +328,8 @@ class MediaPipeSegmenter:
                 else:
                     lost_for = 0
                     masks[t], new_box, scores[t] = out
+                    if not masks[t].max() > 0.5:  # lost in resampling back to the frame
+                        scores[t] = 0.0
                     # Damp crop motion so the crop does not chase mask noise.
                     box = new_box if box is None else tuple(0.5 * a + 0.5 * b for a, b in zip(box, new_box))
                     if mode == "crop" and (new_box[3] - new_box[1]) > 1.3 * self.small_person * h:
@@ -337,8 +339,7 @@ class MediaPipeSegmenter:
         finally:
             full.close()
             crop.close()
-        np.clip(masks, 0.0, 1.0, out=masks)
-        scores[(masks > 0.5).sum(axis=(1, 2)) == 0] = 0.0
+        # Masks are in [0, 1] already: MediaPipe's are clipped in _run and bilinear resampling keeps the range.
         return Segmentation(masks=masks, scores=scores)
 
     def segment_image(self, image: np.ndarray) -> Segmentation:
