@@ -133,21 +133,25 @@ def main(argv=None) -> int:
     gray_np = gray_t.numpy()
     _disc.cache_clear()
     lowpass(gray_t[:2], args.lowpass)  # builds the cached disc outside the timing, as a second call would
-    ours = best_ms(lambda: lowpass(gray_t, args.lowpass), args.repeats)
     numpy_ms = best_ms(lambda: numpy_lowpass(gray_np, args.lowpass), max(1, args.repeats // 2))
     opencv_ms = best_ms(lambda: opencv_lowpass(gray_np, args.lowpass), max(1, args.repeats // 2))
-    cue_ms = best_ms(lambda: pose_cue(cues.driving, cues.driving_masks, args.lowpass), args.repeats)
-    err_np = float(np.abs(lowpass(gray_t, args.lowpass).numpy() - numpy_lowpass(gray_np, args.lowpass)).max())
-    err_cv = float(np.abs(lowpass(gray_t, args.lowpass).numpy() - opencv_lowpass(gray_np, args.lowpass)).max())
+    ours_out = lowpass(gray_t, args.lowpass).numpy()
+    err_np = float(np.abs(ours_out - numpy_lowpass(gray_np, args.lowpass)).max())
+    err_cv = float(np.abs(ours_out - opencv_lowpass(gray_np, args.lowpass)).max())
     print(f"\nlow-pass, strength {args.lowpass} (cutoff {cutoff_for_strength(args.lowpass):.3f} x Nyquist), "
           f"{num} frames {gray_np.shape[1]}x{gray_np.shape[2]}, best of {args.repeats}:")
-    print(f"  torch batched (ours)   {ours / num:7.3f} ms/frame   target <= 1 ms/frame "
-          f"({'met' if ours / num <= 1 else 'NOT met'})")
-    print(f"  numpy per frame        {numpy_ms / num:7.3f} ms/frame   ours is {numpy_ms / ours:5.1f}x faster "
-          f"(max abs diff {err_np:.2e})")
-    print(f"  opencv per frame       {opencv_ms / num:7.3f} ms/frame   ours is {opencv_ms / ours:5.1f}x faster "
-          f"(max abs diff {err_cv:.2e})")
-    print(f"  whole pose cue (gray x mask + low-pass + uint8): {cue_ms / num:.3f} ms/frame")
+    print(f"  numpy per frame (np.fft.rfft2/irfft2)   {numpy_ms / num:7.3f} ms/frame   (max abs diff to ours {err_np:.1e})")
+    print(f"  opencv per frame (cv2.dft/idft)         {opencv_ms / num:7.3f} ms/frame   (max abs diff to ours {err_cv:.1e})")
+    default_threads = torch.get_num_threads()
+    for threads in sorted({1, default_threads}):
+        torch.set_num_threads(threads)
+        ours = best_ms(lambda: lowpass(gray_t, args.lowpass), args.repeats)
+        cue_ms = best_ms(lambda: pose_cue(cues.driving, cues.driving_masks, args.lowpass), args.repeats)
+        print(f"  torch batched (ours), {threads} thread(s)     {ours / num:7.3f} ms/frame   "
+              f"{numpy_ms / ours:5.1f}x numpy, {opencv_ms / ours:5.1f}x opencv; target <= 1 ms/frame "
+              f"({'met' if ours / num <= 1 else 'NOT met'}); whole pose cue {cue_ms / num:.3f} ms/frame")
+    torch.set_num_threads(default_threads)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (timings on a shared CPU vary with it)")
     return 0
 
 

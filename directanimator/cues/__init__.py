@@ -186,8 +186,7 @@ class DrivingCues:
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise InputError(f"{arrays_path} is incomplete (missing {', '.join(missing)}); re-extract the cues")
-        values = {name: arrays[name].astype(bool) if dtype is np.bool_ else arrays[name]
-                  for name, dtype in _ARRAYS.items()}
+        values = {name: arrays[name].astype(dtype, copy=False) for name, dtype in _ARRAYS.items()}
         try:
             transform = SimilarityTransform(**{k: float(meta["transform"][k]) for k in ("scale", "tx", "ty")})
             cues = cls(**values, transform=transform, fps=float(meta["fps"]), settings=dict(meta.get("settings", {})))
@@ -512,8 +511,8 @@ def rebuild_cues(
     """
     from .location import estimate_alignment
 
+    # Segmentation and face timings stay those of the original extraction; pose/face/location are re-timed.
     settings = json.loads(json.dumps(cues.settings, default=_json_default))
-    settings["timings_ms"] = {}
     for name, value in (("lowpass", lowpass), ("face_enlarge", face_enlarge), ("grid", grid)):
         if value is not None:
             settings[name] = value
