@@ -119,13 +119,13 @@ def main(argv=None) -> int:
     timings = cues.settings["timings_ms"]
     print(f"\nextract_cues (mediapipe segmenter + mediapipe faces, lowpass {args.lowpass}, grid 16), "
           f"working size {cues.height}x{cues.width}:")
-    print(f"  {'stage':<10} {'ms total':>9} {'ms/frame':>9}")
+    print(f"  {'stage':<17} {'ms total':>9} {'ms/frame':>9}")
     for stage, value in timings.items():
-        print(f"  {stage:<10} {value:9.1f} {value / num:9.2f}")
+        print(f"  {stage:<17} {value:9.1f} {value / num:9.2f}")
     triplet = sum(timings[s] for s in TRIPLET)
-    print(f"  {'triplet':<10} {triplet:9.1f} {triplet / num:9.2f}   target <= 31 ms/frame "
+    print(f"  {'triplet':<17} {triplet:9.1f} {triplet / num:9.2f}   target <= 31 ms/frame "
           f"({'met' if triplet / num <= 31 else 'NOT met'})")
-    print(f"  {'end to end':<10} {total_ms:9.1f} {total_ms / num:9.2f}   (incl. reading, reference segmentation)")
+    print(f"  {'end to end':<17} {total_ms:9.1f} {total_ms / num:9.2f}   (incl. reading, reference segmentation)")
     print(f"  dropped {int(cues.dropped.sum())}/{num}, no face {int(cues.no_face.sum())}/{num}")
 
     # 2. The low-pass alone, three implementations of the same filter on the same foreground frames.

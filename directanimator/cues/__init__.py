@@ -370,6 +370,8 @@ def extract_cues(
     ref_mask = np.asarray(seg_model.segment_image(ref).masks[0], dtype=np.float32)
     if not (ref_mask > 0.5).any():
         raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
+    timings["segment_reference"] = _ms(start)
+    start = time.perf_counter()
     if progress:
         progress(0.05, "segmenting the driving video")
     seg = seg_model.segment_video(frames, progress=_report(progress, 0.05, 0.65))

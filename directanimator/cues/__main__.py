@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-STAGES = ("read", "segment", "faces", "pose", "face", "location", "preview")
+STAGES = ("read", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,9 +105,9 @@ def _run(args) -> int:
     print("stage timings (ms total, ms/frame):")
     for stage in STAGES:
         if stage in timings:
-            print(f"  {stage:<9} {timings[stage]:9.1f} {timings[stage] / max(num, 1):8.2f}")
+            print(f"  {stage:<17} {timings[stage]:9.1f} {timings[stage] / max(num, 1):8.2f}")
     triplet = sum(timings.get(s, 0.0) for s in ("segment", "faces", "pose", "face", "location"))
-    print(f"  {'triplet':<9} {triplet:9.1f} {triplet / max(num, 1):8.2f}   (segment + faces + pose + face + location)")
+    print(f"  {'triplet':<17} {triplet:9.1f} {triplet / max(num, 1):8.2f}   (segment + faces + pose + face + location)")
     print(f"dropped frames: {int(cues.dropped.sum())}/{num}; frames without a face: {int(cues.no_face.sum())}/{num}")
     t = cues.transform
     print(f"alignment: scale {t.scale:.3f}, offset ({t.tx:.1f}, {t.ty:.1f}) px")
