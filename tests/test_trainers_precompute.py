@@ -97,3 +97,30 @@ def test_both_stages_on_real_cues_with_validation_video(synthetic):
                                     "--align-depth", "1"]) == 0
     logs = [json.loads(line) for line in (synthetic / "s2" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs] == [1, 2] and all(-1 <= r["loss/s2x"] <= 1 for r in logs)
+
+
+def test_pseudo_videos_are_generated_filtered_and_written_as_a_dataset(synthetic):
+    from trainers.pseudo import main as pseudo_main
+
+    out = synthetic / "pseudo"
+    common = ["--hub-dataset", str(synthetic / "ds"), "--same-id-checkpoint", str(synthetic / "pipe" / "transformer"),
+              "--pretrained", str(synthetic / "pipe"), "--per-clip", "1", "--num-inference-steps", "2",
+              "--num-frames", "9", "--long-side", "64", "--output-dir", str(out)]
+    assert pseudo_main(common + ["--min-mask-iou", "0", "--no-appearance-check"]) == 0
+    report = json.loads((out / "pseudo_report.json").read_text())
+    assert len(report) == 2 and all(r["accepted"] for r in report.values())
+    ds = load_dataset(out, require_pseudo=True)
+    for clip in ds.split("train"):
+        ours = [p for p in clip.pseudo_driving if "__" in p.file_name]
+        assert len(ours) == 1 and ours[0].identity != clip.identity and ours[0].path.is_file()
+    assert "pseudo cross-ID" in (out / "README.md").read_text()
+
+    # an untrained model draws no person: a real motion threshold rejects every candidate, from the stored
+    # scores (nothing is generated again)
+    videos = {p: p.stat().st_mtime_ns for p in (out / "pseudo").iterdir()}
+    assert pseudo_main(common + ["--min-mask-iou", "0.5"]) == 0
+    report = json.loads((out / "pseudo_report.json").read_text())
+    assert all(r["mask_iou"] < 0.5 and not r["accepted"] for r in report.values())
+    assert {p: p.stat().st_mtime_ns for p in (out / "pseudo").iterdir()} == videos
+    ds = load_dataset(out)
+    assert not any("__" in p.file_name for c in ds.clips for p in c.pseudo_driving)

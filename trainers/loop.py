@@ -327,7 +327,7 @@ def write_validation_video(accelerator, components: Components, transformer, cue
     with torch.random.fork_rng(devices=[accelerator.device] if accelerator.device.type == "cuda" else []):
         generator = torch.Generator(device="cpu").manual_seed(seed)
         out = pipe(image=cues.reference, cues=cues, prompt=caption, num_inference_steps=steps,
-                   generator=generator, output_type="np")
+                   generator=generator, output_type="np", window_frames=cues.num_frames)
     model.train(was_training)
     frames = out.frames[0] if hasattr(out, "frames") else out[0]
     frames = (frames * 255).round().clip(0, 255).astype("uint8") if frames.dtype != "uint8" else frames

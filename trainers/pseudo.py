@@ -1,0 +1,250 @@
+"""Pseudo cross-ID driving videos made with our own stage-1 model, filtered automatically.
+
+    python -m trainers.pseudo --hub-dataset ID_OR_DIR --same-id-checkpoint STAGE1_OUT --output-dir NEW_DATASET \
+        [--per-clip 2 --min-mask-iou 0.5 --num-inference-steps 25 --seed 0]
+
+The paper (A.3) renders other identities performing each training clip's motion with external skeleton-driven
+models (StableAnimator, MimicMotion) and filters the results by hand. Here the stage-1 DirectAnimator model does the
+rendering: for each train clip A, a reference image of another identity B is animated with A's own driving cues
+(cues extracted against A's reference, so the location cue keeps the person where A is: the pseudo video stays
+spatially aligned with A's clip, as A.2 requires; the trainer adds the synthetic misalignment later).
+
+Automatic filters (the paper leaves automatic filtering to future work):
+- motion: mean per-frame IoU between the person masks of the generated video and of A's clip (the segmenter of the
+  cue extraction), at least ``--min-mask-iou``;
+- identity: the colour statistics of the generated person (HSV histogram of the masked pixels) must be closer to
+  B's reference than to A's (``--appearance-check``): catches renders that copied the driver's appearance.
+
+Output: a new dataset folder with the original files (hard links where possible, else copies), every candidate
+video in ``pseudo/``, a ``metadata.jsonl`` whose train rows gain the ACCEPTED ``pseudo_driving`` entries, the
+dataset card, and ``pseudo_report.json`` with every candidate's scores. Resumable: candidates already in the report
+are not generated again, and the filters are re-applied from the stored scores on every run (so thresholds can be
+changed without regenerating).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from directanimator.errors import InputError
+
+REPORT = "pseudo_report.json"
+
+
+def mask_iou(generated: np.ndarray, driving: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean IoU over frames of two [T,H,W] mask videos (frames empty in both are left out; 0 if all are)."""
+    a, b = generated > threshold, driving > threshold
+    inter = (a & b).reshape(len(a), -1).sum(1)
+    union = (a | b).reshape(len(a), -1).sum(1)
+    valid = union > 0
+    return float((inter[valid] / union[valid]).mean()) if valid.any() else 0.0
+
+
+def appearance_histogram(frames: np.ndarray, masks: np.ndarray, bins=(16, 8)) -> np.ndarray | None:
+    """Normalised HSV (hue, saturation) histogram of the masked person pixels of [T,H,W,3] frames (None if empty)."""
+    import cv2
+
+    frames = frames.reshape(-1, *frames.shape[-3:])
+    masks = masks.reshape(-1, *masks.shape[-2:])
+    hist = np.zeros(bins, np.float32)
+    for frame, mask in zip(frames, masks):
+        m = (mask > 0.5).astype(np.uint8)
+        if m.any():
+            hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)
+            hist += cv2.calcHist([hsv], [0, 1], m, list(bins), [0, 180, 0, 256])
+    total = hist.sum()
+    return hist / total if total > 0 else None
+
+
+def _similarity(h1, h2) -> float:
+    import cv2
+
+    if h1 is None or h2 is None:
+        return -1.0
+    return float(cv2.compareHist(h1, h2, cv2.HISTCMP_CORREL))
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _identity_references(clips) -> dict[str, object]:
+    """identity -> a reference image (its first clip's reference file, else that clip's first frame)."""
+    from directanimator.video import read_image, read_video
+
+    refs = {}
+    for clip in clips:
+        if clip.identity in refs:
+            continue
+        if clip.reference_path is not None:
+            refs[clip.identity] = read_image(str(clip.reference_path))
+        else:
+            refs[clip.identity] = read_video(str(clip.path), max_frames=1).frames[0]
+    return refs
+
+
+def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
+    """Generate, filter and write the pseudo cross-ID dataset; return its folder. See the module docstring."""
+    import torch
+
+    from directanimator.cues import extract_cues
+    from directanimator.pipeline import DirectAnimatorPipeline
+    from directanimator.video import read_image, read_video, write_video
+    from trainers.dataset import clip_to_row, load_dataset, write_dataset_card, write_metadata
+    from trainers.loop import load_components, resolve_same_id_checkpoint
+
+    dataset = load_dataset(args.hub_dataset, revision=args.hub_revision)
+    train = dataset.split("train")
+    identities = sorted({c.identity for c in train})
+    if len(identities) < 2:
+        raise InputError("pseudo cross-ID videos need at least two identities in the train split")
+    transformer_path, recorded = resolve_same_id_checkpoint(args.same_id_checkpoint)
+    pretrained = args.pretrained or recorded
+    if not pretrained:
+        raise InputError("pass --pretrained (the pipeline folder used by stage 1); the checkpoint does not record it")
+    out = Path(args.output_dir)
+    if out.resolve() == dataset.root.resolve():
+        raise InputError("--output-dir must be a new folder, not the source dataset")
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    comp = load_components(pretrained, transformer_path=transformer_path)
+    pipe = DirectAnimatorPipeline(tokenizer=comp.tokenizer, text_encoder=comp.text_encoder, vae=comp.vae,
+                                  transformer=comp.transformer.eval(), scheduler=comp.scheduler).to(device, dtype)
+    pipe.set_progress_bar_config(disable=True)
+
+    from directanimator.cues.faces import get_face_detector
+    from directanimator.cues.segment import get_segmenter
+
+    segmenter, detector = get_segmenter(args.segmenter), get_face_detector(args.face_detector)
+    refs = _identity_references(train)
+    report_path = out / REPORT
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    rng = np.random.default_rng(args.seed)
+    plan = []
+    for clip in train:
+        others = [i for i in identities if i != clip.identity]
+        picks = rng.permutation(len(others))[: args.per_clip]
+        plan.extend((clip, others[int(k)]) for k in picks)
+
+    from tqdm.auto import tqdm
+
+    for n, (clip, other) in enumerate(tqdm(plan, desc="pseudo", disable=progress is not None)):
+        if progress is not None:
+            progress(n / max(1, len(plan)), f"{clip.file_name} as {other}")
+        rel = f"pseudo/{Path(clip.file_name).stem}__{other}.mp4"
+        if rel in report:
+            continue
+        own_reference = read_image(str(clip.reference_path)) if clip.reference_path else read_video(
+            str(clip.path), max_frames=1).frames[0]
+        cues = extract_cues(own_reference, str(clip.path), segmenter=segmenter, face_detector=detector,
+                            lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid,
+                            size=args.long_side, num_frames=args.num_frames)
+        generator = torch.Generator(device="cpu").manual_seed(args.seed + n)
+        # one window over the whole clip: the model was trained on clips of exactly this length
+        result = pipe(image=refs[other], cues=cues, prompt=clip.caption, num_inference_steps=args.num_inference_steps,
+                      guidance_scale=args.guidance_scale, generator=generator, output_type="np",
+                      window_frames=cues.num_frames)
+        frames = (np.asarray(result.frames[0]) * 255).round().clip(0, 255).astype(np.uint8)
+        masks = segmenter.segment_video(frames).masks
+        iou = mask_iou(np.asarray(masks), cues.driving_masks)
+        gen_hist = appearance_histogram(frames, np.asarray(masks))
+        other_mask = segmenter.segment_image(refs[other]).masks
+        sim_new = _similarity(gen_hist, appearance_histogram(refs[other][None], np.asarray(other_mask)))
+        sim_driver = _similarity(gen_hist, appearance_histogram(cues.reference[None], cues.reference_mask[None]))
+        # every candidate is kept on disk so another threshold can be applied later without regenerating
+        write_video(str(out / rel), frames, fps=cues.fps or 8)
+        report[rel] = {"clip": clip.file_name, "identity": other, "mask_iou": iou, "similarity_new_identity": sim_new,
+                       "similarity_driver": sim_driver}
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = report_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report, indent=2))
+        os.replace(tmp, report_path)
+
+    # the filters are applied here, from the stored scores, so a rerun with other thresholds re-filters at once
+    for r in report.values():
+        r["accepted"] = bool(r["mask_iou"] >= args.min_mask_iou
+                             and (not args.appearance_check or r["similarity_new_identity"] >= r["similarity_driver"]))
+    tmp = report_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, report_path)
+
+    # the new dataset: original files, the pseudo videos, a new metadata.jsonl (accepted ones only) and card
+    rows = []
+    for clip in dataset.clips:
+        _link_or_copy(clip.path, out / clip.file_name)
+        if clip.reference_path is not None:
+            _link_or_copy(clip.reference_path, out / clip.reference)
+        for p in clip.pseudo_driving:
+            _link_or_copy(p.path, out / p.file_name)
+        row = clip_to_row(clip)
+        new = [{"file_name": rel, "identity": r["identity"]} for rel, r in sorted(report.items())
+               if r["clip"] == clip.file_name and r["accepted"]]
+        if new:
+            row["pseudo_driving"] = row.get("pseudo_driving", []) + new
+        rows.append(row)
+    write_metadata(out, rows)
+    accepted = sum(r["accepted"] for r in report.values())
+    write_dataset_card(
+        out, pretty_name="DirectAnimator clips with pseudo cross-ID driving videos",
+        description=f"Made from `{dataset.source}` by `python -m trainers.pseudo` with the stage-1 model "
+                    f"`{transformer_path}`.",
+        extra_sections=(
+            "## Pseudo driving videos\n\n"
+            f"{accepted} of {len(report)} generated candidates kept (mask IoU >= {args.min_mask_iou}"
+            f"{', appearance closer to the new identity than to the driver' if args.appearance_check else ''}); "
+            f"scores of every candidate are in `{REPORT}`."
+        ),
+    )
+    if progress is not None:
+        progress(1.0, "done")
+    return out
+
+
+def main(argv=None) -> int:
+    """CLI entry: parse, generate, print one-line errors (exit code 2)."""
+    parser = argparse.ArgumentParser(prog="python -m trainers.pseudo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hub-dataset", required=True, help="dataset folder or Hub dataset repo id")
+    parser.add_argument("--hub-revision", default=None)
+    parser.add_argument("--same-id-checkpoint", required=True, help="stage-1 output folder or checkpoint")
+    parser.add_argument("--pretrained", default=None, help="pipeline folder (default: the one stage 1 used)")
+    parser.add_argument("--output-dir", required=True, help="the new dataset folder")
+    parser.add_argument("--per-clip", type=int, default=2, help="other identities tried per train clip")
+    parser.add_argument("--min-mask-iou", type=float, default=0.5, help="motion filter threshold")
+    parser.add_argument("--appearance-check", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep only renders that look more like the new identity than the driver")
+    parser.add_argument("--num-inference-steps", type=int, default=25)
+    parser.add_argument("--guidance-scale", type=float, default=1.0)
+    parser.add_argument("--num-frames", type=int, default=49)
+    parser.add_argument("--long-side", type=int, default=512)
+    parser.add_argument("--segmenter", default="mediapipe")
+    parser.add_argument("--face-detector", default="mediapipe")
+    parser.add_argument("--lowpass", type=float, default=0.5)
+    parser.add_argument("--face-enlarge", type=float, default=1.6)
+    parser.add_argument("--grid", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        out = make_pseudo_dataset(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"done: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
