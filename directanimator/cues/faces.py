@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -118,6 +119,8 @@ class _CropSearch:
 
     crop_size = 256
     full_frame_fallback = True
+    # MediaPipe graphs / onnxruntime sessions are used by one caller at a time (the app may serve two users).
+    _lock = threading.Lock()
 
     def _detect_image(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         raise NotImplementedError
@@ -157,6 +160,10 @@ class _CropSearch:
             progress: optional ``progress(fraction, desc)`` callback.
         """
         frames, masks = _check(frames, masks)
+        with self._lock:
+            return self._detect(frames, masks, progress)
+
+    def _detect(self, frames, masks, progress):
         t_len, h, w = frames.shape[:3]
         boxes = np.full((t_len, 4), np.nan, np.float32)
         scores = np.zeros(t_len, np.float32)

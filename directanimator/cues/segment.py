@@ -15,6 +15,7 @@ Two backends sit behind one small protocol, chosen by name with :func:`get_segme
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -141,6 +142,8 @@ class MediaPipeSegmenter:
         self.reacquire_every = max(1, int(reacquire_every))
         self._static = None
         self._hog = None
+        # MediaPipe graphs are not thread-safe (the app may serve two users at once).
+        self._lock = threading.Lock()
 
     # -- MediaPipe graphs --------------------------------------------------------------------------------------
     def _pose(self, static: bool):
@@ -160,9 +163,10 @@ class MediaPipeSegmenter:
 
     def close(self) -> None:
         """Free the MediaPipe graph kept for static images."""
-        if self._static is not None:
-            self._static.close()
-            self._static = None
+        with self._lock:
+            if self._static is not None:
+                self._static.close()
+                self._static = None
 
     # -- one MediaPipe call, turned into a clean mask, a person box and a score ---------------------------------
     @staticmethod
@@ -297,6 +301,10 @@ class MediaPipeSegmenter:
             progress: optional ``progress(fraction, desc)`` callback.
         """
         frames = _check_frames(frames, 4, "frames")
+        with self._lock:
+            return self._segment_video(frames, progress)
+
+    def _segment_video(self, frames, progress):
         t_len, h, w = frames.shape[:3]
         masks = np.zeros((t_len, h, w), np.float32)
         scores = np.zeros(t_len, np.float32)
@@ -346,12 +354,13 @@ class MediaPipeSegmenter:
         """Segment the person in one uint8 ``[H, W, 3]`` RGB image (static mode); returns ``T == 1``."""
         image = _check_frames(image, 3, "image")
         h, w = image.shape[:2]
-        pose = self._static_pose()
-        out = self._run_full(pose, image)
-        if out is not None and (out[1][3] - out[1][1]) < self.small_person * h:
-            out = self._segment_crop(pose, image, out[1]) or out
-        if out is None:
-            out = self._acquire(image, pose)
+        with self._lock:
+            pose = self._static_pose()
+            out = self._run_full(pose, image)
+            if out is not None and (out[1][3] - out[1][1]) < self.small_person * h:
+                out = self._segment_crop(pose, image, out[1]) or out
+            if out is None:
+                out = self._acquire(image, pose)
         mask = np.zeros((h, w), np.float32)
         score = 0.0
         if out is not None:
