@@ -109,6 +109,19 @@ def test_no_person_errors(walk_frames):
         extract_cues(np.full((200, 160, 3), 60, np.uint8), walk_frames[:2], size=128)
 
 
+def test_grayscale_alpha_reference(walk_frames, tmp_path):
+    from PIL import Image
+
+    # a grayscale photo with an alpha channel (LA): composited on gray, converted to RGB, person still found
+    photo = Image.open(ASTRONAUT).convert("LA")
+    path = tmp_path / "gray_alpha.png"
+    photo.save(path)
+    cues = extract_cues(str(path), walk_frames[:2], size=128)
+    assert cues.reference.shape == (128, 128, 3)
+    assert np.array_equal(cues.reference[..., 0], cues.reference[..., 1])  # gray stays gray
+    assert (cues.reference_mask > 0.5).mean() > 0.2
+
+
 def test_bad_settings():
     frames = np.zeros((2, 64, 64, 3), np.uint8)
     for kwargs in ({"lowpass": 1.5}, {"face_enlarge": 0.2}, {"grid": -1}, {"size": 8}):

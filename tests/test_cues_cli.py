@@ -63,6 +63,11 @@ def test_cli_corrupt_files(tmp_path, capsys):
     image = tmp_path / "broken.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
     _bad(tmp_path, capsys, [str(image), str(WALK)])
+    from PIL import Image
+
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1)).save(tiny)
+    assert "tiny.png" in _bad(tmp_path, capsys, [str(tiny), str(WALK)])
     unsupported = tmp_path / "notes.txt"
     unsupported.write_text("hello")
     _bad(tmp_path, capsys, [str(ASTRONAUT), str(unsupported)])
