@@ -186,7 +186,8 @@ def real_size_bench(args) -> None:
         device, dtype = "cuda", torch.bfloat16
         config = {**COGVIDEOX15_I2V, **CUE_ARGS}
         print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | CogVideoX1.5-5B-I2V size, random bf16 "
-              f"weights, {args.frames} frames {args.height}x{args.width}, SDPA")
+              f"weights, {args.frames} frames {args.height}x{args.width}, SDPA"
+              + (", torch.compile" if args.compile else ""))
     t0 = time.perf_counter()
     torch.manual_seed(0)
     with torch.device(device):
@@ -206,6 +207,18 @@ def real_size_bench(args) -> None:
         base = base.to(dtype).eval()
         base.load_state_dict(cf.state_dict(), strict=False)
         models["base"] = (base, strip_cues(inputs))
+    if args.compile:
+        # regional compilation (one block compiled, reused 42 times); the warm-up forwards pay the compile
+        t0 = time.perf_counter()
+        cf.compile_repeated_blocks(fullgraph=True)
+        if not args.no_base:
+            for block in base.transformer_blocks:
+                block.compile(fullgraph=True)
+        with torch.no_grad():
+            for model, kwargs in models.values():
+                model(**kwargs)
+        sync(device)
+        print(f"  torch.compile (regional, inductor): first forwards took {time.perf_counter() - t0:.1f} s")
     reset_peak()
     t = time_forwards(models, inputs, args.repeats, 2, device)
     line = f"  one forward (CFG batch 2): CF-DiT {t['cf']:.3f} s"
@@ -298,6 +311,8 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=50, help="real size: denoising steps of the loop (0 = skip)")
     p.add_argument("--no-base", action="store_true", help="real size: skip the plain-model forward")
     p.add_argument("--smoke", action="store_true", help="run the --real-size code path on a CPU at toy size")
+    p.add_argument("--compile", action="store_true",
+                   help="real size: torch.compile the transformer blocks (regional) before timing")
     args = p.parse_args(argv)
     big = args.real_size or args.smoke
     args.frames = args.frames or (9 if args.smoke else 49 if big else 17)

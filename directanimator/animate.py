@@ -102,14 +102,7 @@ def _progress_bar(desc: str):
 
 
 def _run(args) -> int:
-    import torch
-
-    from directanimator.cues import DrivingCues, extract_cues
-    from directanimator.latents import check_frame_count
-    from directanimator.modeling import resolve_model_folder
-    from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
-    from directanimator.video import read_image, read_video, resample_video, write_video
-
+    # cheap checks first, so a wrong command fails before torch and the models are imported
     out = os.path.abspath(args.out)
     if os.path.isdir(out):
         raise InputError(f"--out {args.out} is a folder; give a file path such as {os.path.join(args.out, 'out.mp4')}")
@@ -118,8 +111,18 @@ def _run(args) -> int:
     if args.frames is not None and args.frames < 1:
         raise InputError(f"--frames must be at least 1, got {args.frames}")
     cue_scale = _cue_scale(args.cue_scale)
-    if args.window_frames is not None:
-        check_frame_count(args.window_frames, what="--window-frames")
+    if args.window_frames is not None and (args.window_frames < 5 or (args.window_frames - 1) % 4):
+        raise InputError(f"--window-frames must be 1 + 4k (e.g. 49, 81), got {args.window_frames}")
+    if not os.path.isdir(args.driving) and args.reference is None:
+        raise InputError("--reference is needed when --driving is a video (only cue folders carry one)")
+
+    import torch
+
+    from directanimator.cues import DrivingCues, extract_cues
+    from directanimator.modeling import resolve_model_folder
+    from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
+    from directanimator.video import read_image, read_video, resample_video, write_video
+
     # check the model folder before the (slow) cue extraction
     model_dir = resolve_model_folder(args.model, component="pipeline")
     check_pipeline_folder(model_dir)
@@ -131,8 +134,6 @@ def _run(args) -> int:
             cues = _first_frames(cues, args.frames)
         audio = cues.settings.get("driving_path")
     else:
-        if args.reference is None:
-            raise InputError("--reference is needed when --driving is a video (only cue folders carry one)")
         video = read_video(args.driving, max_side=1024)
         if args.fps:
             video = resample_video(video, fps=args.fps)

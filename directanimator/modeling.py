@@ -17,8 +17,9 @@ starts at once: the gradient of ``gain`` at step 0 is ``LN(e) * dL/dh`` (non-zer
 MLP and the patch embeddings receive gradients too. A full ``dim x dim`` zero projection would add ``2 * 42 * dim^2``
 (~0.8 B) parameters at CogVideoX1.5 size; the vector costs ``2 * 42 * dim``.
 
-Tested with diffusers 0.42.1 (the block's forward is adapted from it); the base-class API used here (constructor
-arguments, ``CogVideoXBlock`` attributes, ``_gradient_checkpointing_func``) has been stable since diffusers 0.32.
+Written against diffusers 0.42.1 (the block's and the model's forward are adapted from it; requirements pin
+``diffusers>=0.42.1,<0.43``): the subclass relies on the base constructor's arguments, ``CogVideoXBlock``'s attribute
+names and ``_gradient_checkpointing_func``, which a later diffusers may change.
 """
 
 from __future__ import annotations
@@ -275,6 +276,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
     """
 
     _no_split_modules = ["CueFusionBlock", "CogVideoXBlock", "CogVideoXPatchEmbed", "CuePatchEmbed"]
+    # regional compilation: ``model.compile_repeated_blocks(fullgraph=True)`` compiles one block and reuses it
+    _repeated_blocks = ["CueFusionBlock"]
 
     @register_to_config
     def __init__(

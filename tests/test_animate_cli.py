@@ -70,6 +70,7 @@ def test_cli_video_without_reference_and_module_entry_point(folders):
     assert not np.any([p.name == "x.mp4" for p in folders.iterdir()])
 
 
+@pytest.mark.slow
 def test_cli_on_a_driving_video_extracts_cues_and_keeps_audio(folders):
     out = folders / "from_video.mp4"
     code = main(["--reference", os.path.join(ROOT, "examples", "reference_synthetic.png"),

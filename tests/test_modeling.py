@@ -238,6 +238,18 @@ def test_torch_compile_fullgraph_no_graph_breaks():
         torch.testing.assert_close(compiled(**inputs).sample, model(**inputs).sample)
 
 
+def test_regional_compile_of_repeated_blocks():
+    model = _perturb_cues(tiny_transformer("1.5"))
+    inputs = tiny_forward_inputs(model)
+    with torch.no_grad():
+        expected = model(**inputs).sample
+    model.compile_repeated_blocks(backend="eager", fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).sample, expected)
+        torch.testing.assert_close(model(**inputs, cue_scale=(1.0, 0.5)).sample,
+                                   model(**inputs, cue_scale=(1.0, 0.5)).sample)
+
+
 def test_bad_cue_shape_is_a_clear_error():
     model = tiny_transformer("1.5")
     inputs = tiny_forward_inputs(model)
