@@ -88,7 +88,7 @@ def _losses(out):
 
 
 def test_same_id_resume_is_exact_then_same2x(world):
-    pipe = ["--pretrained", str(world / "pipe")]
+    pipe = ["--pretrained", str(world / "pipe"), "--gradient-accumulation-steps", "2"]
     full, cut = world / "full", world / "cut"
     assert main("same_id", _args(world, full, *pipe, "--max-steps", "5", "--checkpointing-steps", "2")) == 0
     # "killed" after step 3 (last checkpoint at step 2), then resumed
@@ -102,6 +102,8 @@ def test_same_id_resume_is_exact_then_same2x(world):
     assert len({r["loss/denoise"] for r in a}) == 5
     ckpts = sorted(p.name for p in (full / "checkpoints").iterdir())
     assert ckpts == ["checkpoint-0000002", "checkpoint-0000004", "checkpoint-0000005"]
+    state = json.loads((full / "checkpoints/checkpoint-0000005/trainer_state.json").read_text())
+    assert state["micro_step"] == 10  # 2 micro-batches per optimizer step, across epochs of 3 batches
 
     from directanimator.modeling import CueFusionTransformer3DModel
 

@@ -123,13 +123,15 @@ class Components:
     root: str
 
 
-def load_components(pretrained: str, transformer_path: str | None = None) -> Components:
+def load_components(pretrained: str, transformer_path: str | None = None, encoder_dtype=None) -> Components:
     """Load the parts of a CogVideoX(1.5) I2V or DirectAnimator pipeline folder (or cached repo id).
 
     Args:
         pretrained: folder with vae/, text_encoder/, tokenizer/, scheduler/ and transformer/.
         transformer_path: a transformer folder that replaces the pipeline's (stage-1 checkpoint for stage 2).
             A plain CogVideoX transformer is turned into a CueFusion one (``from_cogvideox``).
+        encoder_dtype: dtype of the frozen VAE and text encoder (bf16 on GPUs halves T5-XXL's 19 GB); the
+            transformer keeps its float32 master weights (mixed precision runs the matmuls in bf16).
     """
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
     from transformers import AutoTokenizer, T5EncoderModel
@@ -142,8 +144,10 @@ def load_components(pretrained: str, transformer_path: str | None = None) -> Com
             raise InputError(
                 f"{pretrained} has no {part}/ folder; pass a CogVideoX1.5 I2V or DirectAnimator pipeline folder"
             )
-    vae = AutoencoderKLCogVideoX.from_pretrained(root, subfolder="vae", use_safetensors=True)
-    text_encoder = T5EncoderModel.from_pretrained(os.path.join(root, "text_encoder"), use_safetensors=True)
+    vae = AutoencoderKLCogVideoX.from_pretrained(root, subfolder="vae", use_safetensors=True,
+                                                 torch_dtype=encoder_dtype)
+    text_encoder = T5EncoderModel.from_pretrained(os.path.join(root, "text_encoder"), use_safetensors=True,
+                                                  dtype=encoder_dtype)
     tokenizer = AutoTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
     scheduler = CogVideoXDPMScheduler.from_pretrained(root, subfolder="scheduler")
     tpath = resolve_model_folder(transformer_path or root, component="transformer")
@@ -402,7 +406,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         args.pretrained = args.pretrained or recorded
         if not args.pretrained:
             raise InputError("pass --pretrained (the pipeline folder used by stage 1); the checkpoint does not record it")
-    components = load_components(args.pretrained, transformer_path=teacher_path)
+    components = load_components(args.pretrained, transformer_path=teacher_path, encoder_dtype=weight_dtype)
     transformer = components.transformer
     teacher = None
     if same2x:
@@ -435,9 +439,11 @@ def train(args: argparse.Namespace, stage: str) -> Path:
                       world_size=accelerator.num_processes, progress=progress, barrier=accelerator.wait_for_everyone)
     bar.close()
     validation_clip = (dataset.split("test") or train_clips)[0]
-    validation_cues = output_dir / "validation" / "cues"
+    # keyed like the cache, so a changed setting never validates on stale cues
+    validation_key = pre.sample_key(validation_clip)
+    validation_cues = Path(cache_dir) / "validation" / f"cues-{validation_key}"
     if args.validation_steps and accelerator.is_main_process and not (validation_cues / "cues.json").exists():
-        pre.compute_sample(validation_clip, Path(cache_dir) / "validation" / f"{pre.sample_key(validation_clip)}.safetensors",
+        pre.compute_sample(validation_clip, Path(cache_dir) / "validation" / f"{validation_key}.safetensors",
                            cues_dir=validation_cues)
     accelerator.wait_for_everyone()
     # the encoders are only needed again for validation: keep them off the accelerator
