@@ -40,6 +40,7 @@ META_FILE = "cues.json"
 FORMAT = "directanimator-cues"
 FORMAT_VERSION = 1
 DEFAULT_SIZE = 512
+DEFAULTS = {"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16}
 
 _ARRAYS = {  # name -> (dtype, trailing shape after T or None for per-clip arrays)
     "reference": np.uint8,
@@ -518,6 +519,7 @@ def rebuild_cues(
     for name, value in (("lowpass", lowpass), ("face_enlarge", face_enlarge), ("grid", grid)):
         if value is not None:
             settings[name] = value
+        settings.setdefault(name, DEFAULTS[name])  # cues built by hand may not record every setting
     _check_settings(settings["lowpass"], settings["face_enlarge"], settings["grid"])
     settings["lowpass"], settings["face_enlarge"] = float(settings["lowpass"]), float(settings["face_enlarge"])
     settings["grid"] = int(settings["grid"])
