@@ -82,6 +82,7 @@ class Session:
         self.auto_transform = None  # the eq. 9-12 alignment before the user's override
         self.cancel = threading.Event()
         self.lock = threading.Lock()  # edits in one session apply one after another (each builds on the last)
+        self.editor_frame = None  # the driving frame whose mask is in the frame mask editor
         self.version = 0  # bumps on every cue change so file names never collide with a cached video
 
     def path(self, name: str) -> str:
@@ -167,29 +168,17 @@ def cue_videos(session, which=("pose", "face", "location", "silhouette")):
 
 
 def frame_panels(cues, i, pose_frame=None):
-    """One frame of everything, side by side: the cues package's labelled preview (driving | pose cue | face cue |
-    location), with the person mask outline and face box drawn on the driving panel, plus the aligned silhouette."""
-    from directanimator.cues.preview import preview_frame
-
+    """One frame of every cue side by side, at preview size (see ``app_helpers.compose_preview``)."""
     i = int(np.clip(i, 0, cues.num_frames - 1))
-    if pose_frame is not None:  # live low-pass preview: only this frame's pose cue was recomputed
-        pose = cues.pose_cue.copy()
-        pose[i] = pose_frame
-        cues = replace(cues, pose_cue=pose)
-    strip = preview_frame(cues, i)
-    strip[:, : cues.width] = H.draw_box(H.draw_outline(strip[:, : cues.width], cues.driving_masks[i]),
-                                        cues.face_boxes[i], H.FACE_COLOR)
-    warped = warped_silhouettes(cues, i)
-    silhouette = H.silhouette_overlay(cues.reference, warped, cues.reference_mask)[0]
-    return H.hstack([strip, H.label(silhouette, "alignment")], PREVIEW_HEIGHT)
+    return H.compose_preview(cues, i, PREVIEW_HEIGHT, pose_frame, warped_silhouettes(cues, i)[0])
 
 
 def frame_outputs(session, i):
-    """Preview image, the frame's face box (for the override boxes) and the frame's mask editor value."""
+    """Preview image and the frame's face box (for the override boxes)."""
     c = session.cues
     i = int(np.clip(i, 0, c.num_frames - 1))
     box = [None if np.isnan(v) else round(float(v), 1) for v in c.face_boxes[i]]
-    return [frame_panels(c, i), *box, mask_editor(c.driving[i], c.driving_masks[i])]
+    return [frame_panels(c, i), *box]
 
 
 def mask_editor(image, mask):
@@ -240,7 +229,8 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
     session.cues, session.auto_transform = cues, cues.transform
     for warning in cues.settings.get("warnings", []):
         gr.Warning(warning)
-    return [*all_outputs(session), 1.0, 0.0, 0.0]
+    session.editor_frame = None
+    return [*all_outputs(session), None, 1.0, 0.0, 0.0]
 
 
 @ui_errors
@@ -264,8 +254,9 @@ def rebuild(session, frame, which, **changes):
     from directanimator.cues import rebuild_cues
 
     with session.lock:
-        session.cues = rebuild_cues(session.cues, **changes)
-        return [*cue_videos(session, which), *frame_outputs(session, frame)]
+        session.cues = c = rebuild_cues(session.cues, **changes)
+        report = H.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
+        return [*cue_videos(session, which), report, *frame_outputs(session, frame)]
 
 
 def alignment(session, scale, dx, dy, reference_mask=None, driving_masks=None, dropped=None):
@@ -334,13 +325,21 @@ def set_reference_mask(session, editor, scale, dx, dy, frame):
 
 
 @ui_errors
+def load_frame_mask(session, frame):
+    """Put the shown driving frame and its person mask into the mask editor."""
+    c = need_cues(session)
+    session.editor_frame = i = int(np.clip(frame, 0, c.num_frames - 1))
+    return gr.update(value=mask_editor(c.driving[i], c.driving_masks[i]), label=f"Mask of driving frame {i}")
+
+
+@ui_errors
 def set_frame_mask(session, editor, scale, dx, dy, frame):
-    """Use the painted mask for the shown driving frame (an empty mask drops the frame)."""
+    """Use the painted mask for the driving frame loaded in the editor (an empty mask drops the frame)."""
     c = need_cues(session)
     mask = H.mask_from_editor(editor, c.driving_masks.shape[1:])
-    if mask is None:
-        raise gr.Error("Nothing to apply: the editor holds no mask layer.")
-    i = int(frame)
+    if mask is None or session.editor_frame is None:
+        raise gr.Error("Nothing to apply: press 'Edit the mask of the shown frame' first.")
+    i = session.editor_frame
     masks, dropped = c.driving_masks.copy(), c.dropped.copy()
     masks[i], dropped[i] = mask, mask.sum() == 0
     if dropped.all():
@@ -612,9 +611,9 @@ def build_ui():
                         face_enlarge = gr.Slider(1.0, 3.0, value=1.6, step=0.05, label="Face crop enlarge")
                         grid = gr.Slider(1, 64, value=16, step=1, label="Location grid size")
                     with gr.Row():
-                        align_scale = gr.Slider(0.5, 2.0, value=1.0, step=0.01, label="Alignment scale ×")
-                        align_dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset x (× width)")
-                        align_dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset y (× height)")
+                        align_scale = gr.Slider(0.5, 2.0, value=1.0, step=0.01, label="Alignment scale ×", elem_id="align_scale")
+                        align_dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset x (× width)", elem_id="align_dx")
+                        align_dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset y (× height)", elem_id="align_dy")
                     with gr.Row():
                         box = [gr.Number(label=n, precision=1) for n in ("face x0", "face y0", "face x1", "face y1")]
                         box_all = gr.Checkbox(label="apply to all frames")
@@ -629,7 +628,8 @@ def build_ui():
                                                         transforms=[], layers=False)
                             ref_mask_btn = gr.Button("Apply reference mask")
                         with gr.Column():
-                            frame_editor = gr.ImageEditor(label="Mask of the shown driving frame", type="numpy",
+                            load_mask_btn = gr.Button("Edit the mask of the shown frame")
+                            frame_editor = gr.ImageEditor(label="Driving frame mask", type="numpy",
                                                           brush=brush, height=360, sources=[], transforms=[],
                                                           format="png", canvas_size=EDITOR_CANVAS, layers=False)
                             frame_mask_btn = gr.Button("Apply frame mask")
@@ -694,28 +694,31 @@ def build_ui():
 
         # Wiring. Light preview events run unqueued-fast (no concurrency limit); heavy ones are queued.
         videos = [pose_video, face_video, location_video, silhouette_video]
-        frame_outs = [preview, *box, frame_editor]
+        frame_outs = [preview, *box]
+        edit_outs = [*videos, report, *frame_outs]
         extract_btn.click(extract_cues, [reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid,
                                          max_frames, fps, session],
-                          [session, *videos, report, frame, ref_editor, *frame_outs, align_scale, align_dx,
-                           align_dy], api_name="extract_cues", concurrency_limit=2)
+                          [session, *videos, report, frame, ref_editor, *frame_outs, frame_editor, align_scale,
+                           align_dx, align_dy], api_name="extract_cues", concurrency_limit=2)
         frame.change(show_frame, [session, frame], frame_outs, api_name="show_frame", show_progress="hidden",
-                     trigger_mode="always_last", concurrency_limit=None)
+                     trigger_mode="always_last", queue=False)
         lowpass.input(preview_lowpass, [session, lowpass, frame], preview, api_name="preview_lowpass",
-                      show_progress="hidden", trigger_mode="always_last", concurrency_limit=None)
-        lowpass.release(set_lowpass, [session, lowpass, frame], videos + frame_outs, api_name="set_lowpass",
+                      show_progress="hidden", trigger_mode="always_last", queue=False)
+        lowpass.release(set_lowpass, [session, lowpass, frame], edit_outs, api_name="set_lowpass",
                         concurrency_limit=4)
-        face_enlarge.release(set_face_enlarge, [session, face_enlarge, frame], videos + frame_outs,
+        face_enlarge.release(set_face_enlarge, [session, face_enlarge, frame], edit_outs,
                              api_name="set_face_enlarge", concurrency_limit=4)
         align_in = [session, align_scale, align_dx, align_dy, grid, frame]
-        for s in (align_scale, align_dx, align_dy, grid):
-            s.release(set_alignment, align_in, videos + frame_outs, api_name="set_alignment" if s is grid else None,
+        for s in (grid, align_scale, align_dx, align_dy):  # grid first: it owns the public api_name
+            s.release(set_alignment, align_in, edit_outs,
+                      api_name="set_alignment" if s is grid else f"set_alignment_{s.elem_id}",
                       api_visibility="public" if s is grid else "private", concurrency_limit=4)
-        box_btn.click(set_face_box, [session, frame, *box, box_all], videos + frame_outs, api_name="set_face_box")
+        box_btn.click(set_face_box, [session, frame, *box, box_all], edit_outs, api_name="set_face_box")
         ref_mask_btn.click(set_reference_mask, [session, ref_editor, align_scale, align_dx, align_dy, frame],
-                           videos + frame_outs, api_name="set_reference_mask")
+                           edit_outs, api_name="set_reference_mask")
+        load_mask_btn.click(load_frame_mask, [session, frame], frame_editor, api_name="load_frame_mask")
         frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
-                             videos + frame_outs, api_name="set_frame_mask")
+                             edit_outs, api_name="set_frame_mask")
         model.change(model_changed, model, [model_path, resolution, num_frames], api_visibility="private")
         gen = gen_btn.click(generate, [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
                                        randomize, num_frames, resolution, pose_scale, face_scale, memory],

@@ -302,12 +302,51 @@ def draw_outline(image: np.ndarray, mask: np.ndarray, color=MASK_COLOR) -> np.nd
     return out
 
 
-def label(image: np.ndarray, text: str) -> np.ndarray:
-    """A copy of ``image`` with ``text`` at the top left, outlined so it reads on any content."""
+def label(image: np.ndarray, text: str, color=(255, 255, 255)) -> np.ndarray:
+    """A copy of ``image`` with ``text`` at the top left (a leading newline: second line), outlined so it reads on
+    any content."""
     out = np.ascontiguousarray(image).copy()
     scale = max(0.35, image.shape[0] / 720.0)
     thick = max(1, round(scale * 2))
-    org = (round(8 * scale), round(26 * scale + 4))
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    row = 1 if text.startswith("\n") else 0
+    org = (round(8 * scale), round((row + 1) * 26 * scale + 4))
+    cv2.putText(out, text.strip(), org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(out, text.strip(), org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
     return out
+
+
+# Panel colours of the location cue, as in directanimator.cues.preview (body green, face magenta).
+BODY_LOCATION_COLOR = (40, 220, 90)
+FACE_LOCATION_COLOR = (255, 60, 200)
+RED = (235, 30, 30)
+
+
+def compose_preview(cues, i: int, height: int, pose_frame: np.ndarray | None = None, warped_mask=None):
+    """One frame of every cue side by side, built at preview size (everything is shrunk first, so a frame costs a
+    few milliseconds): driving (mask outline, face box) | pose cue | face cue | location cues over the reference |
+    aligned driving silhouette over the reference. ``pose_frame`` replaces frame ``i``'s pose cue (live low-pass
+    preview); ``warped_mask`` is frame ``i``'s driving mask warped onto the reference."""
+    scale = height / cues.height
+    w = max(2, round(cues.width * scale))
+
+    def small(a):
+        return cv2.resize(np.ascontiguousarray(a), (w, height), interpolation=cv2.INTER_AREA)
+
+    driving = draw_outline(small(cues.driving[i]), small(cues.driving_masks[i]))
+    driving = draw_box(driving, np.asarray(cues.face_boxes[i], np.float32) * scale, FACE_COLOR)
+    pose = to_rgb(small(cues.pose_cue[i] if pose_frame is None else pose_frame))
+    face = small(cues.face_cue[i])
+    ref = small(cues.reference)
+    location = overlay_mask(overlay_mask((ref * 0.6).astype(np.uint8), small(cues.body_location[i]),
+                                         BODY_LOCATION_COLOR, 0.6), small(cues.face_location[i]),
+                            FACE_LOCATION_COLOR, 0.6)
+    panels = [label(driving, f"driving {i + 1}/{cues.num_frames}"), label(pose, "pose cue"),
+              label(face, "face cue"), label(location, "location")]
+    if warped_mask is not None:
+        panels.append(label(silhouette_overlay(ref, small(warped_mask)[None], small(cues.reference_mask))[0],
+                            "alignment"))
+    if cues.dropped[i]:
+        panels[1] = label(panels[1], "\nDROPPED", RED)
+    if cues.no_face[i]:
+        panels[2] = label(panels[2], "\nNO FACE", RED)
+    return hstack(panels, height)

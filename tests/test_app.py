@@ -198,3 +198,23 @@ def test_side_by_side_and_sizes():
     assert out.shape == (3, 64, 48 + 4 + 64, 3)
     assert H.working_hw(512, 384, 64) == (64, 48)
     assert H.frame_choices(17) == [9, 13, 17]
+
+
+def test_frame_mask_edit_through_the_api(extracted, tmp_path):
+    """Load a frame's mask into the editor, erase it all, apply: the frame is reported as dropped."""
+    from PIL import Image
+
+    client, _ = extracted
+    value = client.predict(5, api_name="/load_frame_mask")
+    value = value.get("value", value)  # an update (value + label) arrives as a dict with "value"
+    layer = np.array(Image.open(value["layers"][0]["path"] if isinstance(value["layers"][0], dict)
+                                else value["layers"][0]))
+    assert layer[..., 3].any()  # the person mask is in the layer
+    layer[..., 3] = 0  # the eraser over everything
+    erased = tmp_path / "layer.png"
+    Image.fromarray(layer).save(erased)
+    bg = value["background"]["path"] if isinstance(value["background"], dict) else value["background"]
+    out = client.predict({"background": handle_file(bg), "layers": [handle_file(str(erased))], "composite": None},
+                         1.0, 0.0, 0.0, 5, api_name="/set_frame_mask")
+    report = out[4]
+    assert "Dropped (bad or empty person mask, pose cue blank): **1** (5)" in report, report
