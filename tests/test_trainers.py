@@ -216,3 +216,19 @@ def test_hub_cache_offline_and_two_process_accelerate_launch(world, tmp_path):
     finally:
         constants.HF_HUB_CACHE = old
     assert [r["step"] for r in _losses(tmp_path / "s2")] == [1, 2]
+
+
+def test_plain_cogvideox_transformer_becomes_cuefusion(tmp_path):
+    from diffusers import CogVideoXTransformer3DModel
+
+    from directanimator.modeling import CueFusionTransformer3DModel
+
+    _save_tiny_pipeline(tmp_path)
+    base = tiny_transformer(cls=CogVideoXTransformer3DModel)
+    base.save_pretrained(tmp_path / "transformer", safe_serialization=True)  # a CogVideoX checkpoint
+    c = load_components(str(tmp_path))
+    assert isinstance(c.transformer, CueFusionTransformer3DModel)
+    assert c.transformer.config.cue_in_channels == c.vae.config.latent_channels
+    own = dict(c.transformer.named_parameters())
+    for name, p in base.named_parameters():
+        assert torch.equal(own[name], p), name

@@ -479,7 +479,15 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         ds = accelerator.state.deepspeed_plugin.deepspeed_config
         ds["train_micro_batch_size_per_gpu"] = args.train_batch_size
     transformer, optimizer, lr_scheduler = accelerator.prepare(transformer, optimizer, lr_scheduler)
+    # FSDP2 swaps the parameters for sharded ones: clip what the optimizer now holds
+    params = [p for p in transformer.parameters() if p.requires_grad]
     ema = None
+    sharded = accelerator.distributed_type == DistributedType.FSDP or (
+        accelerator.distributed_type == DistributedType.DEEPSPEED
+        and accelerator.state.deepspeed_plugin.zero_stage == 3)
+    if args.use_ema and sharded:
+        raise InputError("--use-ema needs whole weights on each process: use it with one GPU, DDP or ZeRO-2, "
+                         "not FSDP or ZeRO-3")
     if args.use_ema:
         from diffusers.training_utils import EMAModel
 
