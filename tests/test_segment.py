@@ -224,7 +224,12 @@ def make_tiny_grounded_sam(root):
         memory_attention_feed_forward_hidden_size=32, memory_attention_rope_feat_sizes=[8, 8],
         memory_encoder_hidden_size=hid, memory_encoder_output_channels=64, mask_downsampler_embed_dim=hid,
         memory_fuser_num_layers=1, memory_fuser_embed_dim=hid, memory_fuser_intermediate_dim=32)
-    Sam2VideoModel(sam_cfg).save_pretrained(sam)
+    sam_model = Sam2VideoModel(sam_cfg)
+    # Random weights put SAM2's "object present" logit near 0 and it then blanks every mask; a positive bias makes
+    # the tiny model report the object so that masks (random shapes) flow through propagation and scoring.
+    with torch.no_grad():
+        sam_model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(4.0)
+    sam_model.save_pretrained(sam)
     return det, sam
 
 
@@ -243,6 +248,10 @@ def test_grounded_sam_tiny_end_to_end(tiny_grounded_sam):
     assert seg.scores.shape == (3,) and seg.scores.dtype == np.float32
     assert np.isfinite(seg.masks).all() and 0.0 <= seg.masks.min() and seg.masks.max() <= 1.0
     assert ((seg.scores >= 0) & (seg.scores <= 1)).all()
+    # Non-empty masks get a positive score, empty ones 0.
+    nonempty = (seg.masks > 0.5).any(axis=(1, 2))
+    assert nonempty.any()
+    assert ((seg.scores > 0) == nonempty).all()
     # The box was found and the mask propagated through every frame (forward and backward from the key frame).
     assert any("SAM2" in d for _, d in calls) and calls[-1][0] == pytest.approx(1.0)
     assert sum("SAM2" in d for _, d in calls) == 3

@@ -527,7 +527,7 @@ class GroundedSamSegmenter:
             _report(progress, 0.1 * (i + 1) / len(candidates), "detecting person (Grounding DINO)")
         if best is None:
             return Segmentation(masks=masks, scores=scores)
-        key, box, det_score = best
+        key, box, _ = best
 
         session = Sam2VideoInferenceSession(
             video=self._pixel_values(frames), video_height=h, video_width=w, inference_device=self.device,
@@ -555,9 +555,9 @@ class GroundedSamSegmenter:
             on = prob > 0.5
             if on.any():
                 masks[t] = prob
-                # Quality: is the object there (SAM2's occlusion head), how sure is the mask, how sure the box.
-                scores[t] = np.clip(present * float(prob[on].mean()) * min(1.0, det_score / self.box_threshold),
-                                    0.0, 1.0)
+                # Quality: is the object there (SAM2's occlusion head) and how sure is the mask where it says
+                # "person". (The detection score only chose the key frame.)
+                scores[t] = np.clip(present * float(prob[on].mean()), 0.0, 1.0)
             else:
                 masks[t] = 0.0
                 scores[t] = 0.0
