@@ -48,8 +48,12 @@ def base_of(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in CUE_ARGS}
 
 
-def make_inputs(config: dict, batch: int, frames: int, height: int, width: int, device, dtype, cues=True) -> dict:
-    """Random forward inputs as the pipeline builds them (padded latent frames, RoPE, ofs, cue latents + masks)."""
+def make_inputs(config: dict, batch: int, frames: int, height: int, width: int, device, dtype, cues=True,
+                shared: bool = False) -> dict:
+    """Random forward inputs as the pipeline builds them (padded latent frames, RoPE, ofs, cue latents + masks).
+
+    ``shared``: the pipeline's CFG layout: one timestep and one set of cues for the whole batch (cond + uncond).
+    """
     latents = (frames - 1) // 4 + 1
     p_t = config["patch_size_t"]
     latents += latents % p_t  # CogVideoX1.5 pads to a multiple of patch_size_t
@@ -64,17 +68,18 @@ def make_inputs(config: dict, batch: int, frames: int, height: int, width: int, 
         hidden_states=torch.randn(batch, latents, config["in_channels"], h, w, device=device, dtype=dtype),
         encoder_hidden_states=torch.randn(batch, config["max_text_seq_length"], config["text_embed_dim"],
                                           device=device, dtype=dtype),
-        timestep=torch.full((batch,), 500, device=device, dtype=torch.long),
+        timestep=torch.full((1 if shared else batch,), 500, device=device, dtype=torch.long),
         ofs=torch.full((1,), 2.0, device=device, dtype=dtype),
         image_rotary_emb=(cos.to(device), sin.to(device)),
     )
     if cues:
         c = CUE_ARGS["cue_in_channels"]
+        cb = 1 if shared else batch
         inputs.update(
-            pose_latents=torch.randn(batch, latents, c, h, w, device=device, dtype=dtype),
-            body_mask=torch.rand(batch, latents, 1, h, w, device=device, dtype=dtype),
-            face_latents=torch.randn(batch, latents, c, h, w, device=device, dtype=dtype),
-            face_mask=torch.rand(batch, latents, 1, h, w, device=device, dtype=dtype),
+            pose_latents=torch.randn(cb, latents, c, h, w, device=device, dtype=dtype),
+            body_mask=torch.rand(cb, latents, 1, h, w, device=device, dtype=dtype),
+            face_latents=torch.randn(cb, latents, c, h, w, device=device, dtype=dtype),
+            face_mask=torch.rand(cb, latents, 1, h, w, device=device, dtype=dtype),
         )
     return inputs
 
@@ -199,7 +204,7 @@ def real_size_bench(args) -> None:
                 p.normal_(0, 0.02)
     print(f"  built CF-DiT ({count_params(cf) / 1e9:.3f} B params) in {time.perf_counter() - t0:.1f} s")
 
-    inputs = make_inputs(config, 2, args.frames, args.height, args.width, device, dtype)
+    inputs = make_inputs(config, 2, args.frames, args.height, args.width, device, dtype, shared=True)
     models = {"cf": (cf, inputs)}
     if not args.no_base:
         with torch.device(device):
@@ -221,7 +226,7 @@ def real_size_bench(args) -> None:
         print(f"  torch.compile (regional, inductor): first forwards took {time.perf_counter() - t0:.1f} s")
     reset_peak()
     t = time_forwards(models, inputs, args.repeats, 2, device)
-    line = f"  one forward (CFG batch 2): CF-DiT {t['cf']:.3f} s"
+    line = f"  one forward (CFG batch 2, shared cues and timestep as in the pipeline): CF-DiT {t['cf']:.3f} s"
     if "base" in t:
         line += f", plain {t['base']:.3f} s, ratio {t['cf'] / t['base']:.3f}x"
     print(line + f"; peak memory {peak_gib():.1f} GiB (both models resident)")

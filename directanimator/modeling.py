@@ -155,8 +155,9 @@ class CueFusion(nn.Module):
         Returns:
             ``(norm_hidden_states + sum_k gain_k * scale_k * e^M_k, e + gamma * e^M)``.
         """
-        b = cue_tokens.shape[1]
-        mod = self.linear(self.silu(temb)).view(b, self.num_cues, 3, 1, self.dim)
+        # the modulation follows temb's batch: cue streams of batch 1 with a batch-1 temb stay batch 1 (the CFG
+        # passes share cues and timestep, so the pipeline computes the cue streams once for both)
+        mod = self.linear(self.silu(temb)).view(temb.shape[0], self.num_cues, 3, 1, self.dim)
         if tuple(cue_ids) != tuple(range(self.num_cues)):
             mod = mod[:, list(cue_ids)]
         mod = mod.transpose(0, 1)  # [K, B, 3, 1, D]
@@ -457,7 +458,7 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         """Patch-embed the cues present into stacked tokens ``[K, B, N, D]`` and their ids (indices in ``CUE_NAMES``).
 
         Returns ``(None, ())`` when no cue is given or the model has no cue modules. A missing mask counts as all
-        zeros (no location information); cues with batch 1 are broadcast to ``batch_size``.
+        zeros (no location information). Cues of batch 1 are shared by the whole batch (broadcast, not copied).
         """
         if self.pose_patch_embed is None or (pose_latents is None and face_latents is None):
             return None, ()
@@ -475,13 +476,13 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                 )
             if mask is None:
                 mask = latents.new_zeros(latents.shape[0], latents.shape[1], 1, *latents.shape[3:])
+            if latents.shape[0] not in (1, batch_size):
+                raise InputError(f"{name}_latents has batch {latents.shape[0]}; give 1 (shared) or {batch_size}")
             if mask.shape[0] != latents.shape[0]:
                 mask = mask.expand(latents.shape[0], *mask.shape[1:])
             cue = torch.cat([latents, mask.to(latents.dtype)], dim=2)
             if dtype is not None:
                 cue = cue.to(dtype)
-            if cue.shape[0] != batch_size:
-                cue = cue.expand(batch_size, *cue.shape[1:])
             tokens.append(embed(cue))
             ids.append(cue_id)
         return torch.stack(tokens), tuple(ids)
@@ -514,7 +515,9 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                 concatenated on channels, as CogVideoX I2V does).
             encoder_hidden_states: text embeddings [B, L, text_embed_dim].
             timestep: diffusion timestep(s) [B] or scalar.
-            pose_latents: VAE latents of the pose cue video [B, F, cue_in_channels, H, W], or ``None``.
+            pose_latents: VAE latents of the pose cue video [B, F, cue_in_channels, H, W], or ``None``. Cues (and
+                masks) of batch 1 are shared by all B samples; with a batch-1 ``timestep`` too (same t for all, as
+                in CFG) the cue streams are computed once instead of B times.
             body_mask: body location mask on the latent grid [B, F, 1, H, W] (``None`` = zeros).
             face_latents: VAE latents of the face cue video [B, F, cue_in_channels, H, W], or ``None``.
             face_mask: face location mask on the latent grid [B, F, 1, H, W] (``None`` = zeros).

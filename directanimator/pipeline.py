@@ -565,11 +565,11 @@ class DirectAnimatorPipeline(DiffusionPipeline):
                     x = torch.cat([x] * batch) if batch > 1 else x
                     x = self.scheduler.scale_model_input(x, t)
                     x = torch.cat([x, image_inputs[len(idx)].expand(batch, -1, -1, -1, -1)], dim=2)
-                    cue_inputs = {k: v.expand(batch, *v.shape[1:]) for k, v in inputs.items()}
                     with self.transformer.cache_context("cond_uncond"):
+                        # batch-1 cues and timestep: both CFG passes share them, so the cue streams run once
                         noise = self.transformer(
-                            hidden_states=x, encoder_hidden_states=text, timestep=t.expand(batch),
-                            **cue_inputs, cue_scale=cue_scale, ofs=ofs, image_rotary_emb=rotary[len(idx)],
+                            hidden_states=x, encoder_hidden_states=text, timestep=t.reshape(1),
+                            **inputs, cue_scale=cue_scale, ofs=ofs, image_rotary_emb=rotary[len(idx)],
                             attention_kwargs=attention_kwargs, return_dict=False,
                         )[0].float()
                     if use_dynamic_cfg:

@@ -75,6 +75,26 @@ def test_cues_change_output_once_trained_and_cue_scale_switches_them(style):
     assert (half - full).abs().max() > 1e-4
 
 
+def test_shared_batch1_cues_and_timestep_equal_the_expanded_batch():
+    """CFG shares cues and t: batch-1 cues with a batch-1 timestep give what the expanded batch gives."""
+    model = _perturb_cues(tiny_transformer("1.5"))
+    inputs = tiny_forward_inputs(model, batch=2)
+    shared = {**inputs, "timestep": inputs["timestep"][:1]}
+    for key in CUE_KEYS:
+        shared[key] = inputs[key][:1]
+    expanded = {**inputs}
+    for key in CUE_KEYS:
+        expanded[key] = inputs[key][:1].expand_as(inputs[key])
+    with torch.no_grad():
+        a = model(**shared).sample
+        b = model(**expanded).sample
+        c = model(**{**shared, "timestep": inputs["timestep"]}).sample  # batch-1 cues, per-sample timesteps
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(c, b)
+    with pytest.raises(InputError, match="batch"):
+        model(**{**inputs, "pose_latents": torch.cat([inputs["pose_latents"]] * 2)[:3]})
+
+
 def test_state_dict_keys_are_base_keys_plus_cue_keys():
     model = tiny_transformer("1.5")
     base = CogVideoXTransformer3DModel(**base_config(tiny_transformer_config("1.5")))
