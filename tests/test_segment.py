@@ -146,6 +146,26 @@ def test_mediapipe_rejects_bad_input(segmenter):
         segmenter.segment_image(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(InputError):
         get_segmenter("nope")
+    with pytest.raises(InputError):
+        MediaPipeSegmenter(model_complexity=3)
+
+
+def test_mediapipe_model_not_in_wheel_is_input_error(monkeypatch):
+    import mediapipe as mp
+
+    lite = os.path.join(os.path.dirname(mp.__file__), "modules", "pose_landmark", "pose_landmark_lite.tflite")
+    if os.path.exists(lite):
+        pytest.skip("the lite pose model is installed here")
+    # Offline the fetch fails at once; make sure of it even where a network exists.
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(InputError, match="model_complexity=1"):
+        MediaPipeSegmenter(model_complexity=0)
+    assert not os.path.exists(lite)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -125,13 +125,6 @@ class MediaPipeSegmenter:
 
         if model_complexity not in (0, 1, 2):
             raise InputError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
-        files = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
-        model_file = os.path.join(os.path.dirname(mp.__file__), "modules", "pose_landmark", files[model_complexity])
-        if not os.path.exists(model_file) and os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise InputError(
-                f"MediaPipe pose model_complexity={model_complexity} is not in the mediapipe wheel ({model_file}); "
-                "use model_complexity=1 offline"
-            )
         self._mp = mp
         self.model_complexity = model_complexity
         self.max_side = int(max_side)
@@ -144,6 +137,14 @@ class MediaPipeSegmenter:
         self._hog = None
         # MediaPipe graphs are not thread-safe (the app may serve two users at once).
         self._lock = threading.Lock()
+        try:
+            # Built now so that a missing model fails here, before any long work.
+            self._static_pose()
+        except Exception as exc:  # mediapipe fetches the lite/heavy models over the network (URLError offline)
+            raise InputError(
+                f"MediaPipe pose model_complexity={model_complexity} is not in the mediapipe wheel and could not be "
+                f"downloaded ({type(exc).__name__}); use model_complexity=1, which ships with mediapipe"
+            ) from exc
 
     # -- MediaPipe graphs --------------------------------------------------------------------------------------
     def _pose(self, static: bool):
