@@ -8,13 +8,15 @@ overshoot around every edge and corner of the silhouette. Nothing beyond the dis
 Strength -> cutoff: ``cutoff = CUTOFF_AT_FULL_STRENGTH ** strength`` as a fraction of the Nyquist frequency
 (0.5 cycles/pixel), the disc being round in cycles/pixel whatever the aspect. So strength 0 keeps everything
 (the filter is skipped), 0.5 keeps frequencies up to 0.3 x Nyquist (half amplitude at 0.15 x Nyquist: details
-finer than ~13 px go), 1 keeps up to 0.09 x Nyquist (half amplitude at a ~44 px wavelength: blobs only). The cutoff is in pixels of the working frame, so the
-same strength blurs the same number of pixels at any working size.
+finer than ~13 px go), 1 keeps up to 0.09 x Nyquist (half amplitude at a ~44 px wavelength: blobs only). The
+cutoff is in pixels of the working frame, so the same strength blurs the same number of pixels at any size.
 
 Speed: the disc only touches the lowest ``kx`` columns of the half spectrum, so instead of a full rfft2/irfft2
 the filter runs an rfft along the rows, keeps ``kx`` bins, transforms those columns, masks, and goes back
 (exactly the same result, about half the work). Frames are processed a few at a time so that the working set
-stays in cache, which matters more on small CPUs than the thread count.
+stays in cache. The FFTs use torch's intra-op threads as the caller set them; on a CPU shared with other busy
+processes one thread is several times faster than two (OpenMP threads wait for each other), so set
+``torch.set_num_threads(1)`` there.
 """
 
 from __future__ import annotations
