@@ -71,7 +71,8 @@ def _build(workdir: Path, preset: str, clips: int, layers=None, frames=None, siz
                      "pseudo_driving": [{"file_name": f"pseudo/{i:04d}.mp4", "identity": f"id_{(i + 1) % clips:04d}"}]})
     write_metadata(ds, rows)
 
-    c = load_components(str(pipe))
+    # the loop loads the encoders in bf16 on GPUs, and the cache keys include that (bf16 latents differ)
+    c = load_components(str(pipe), encoder_dtype=torch.bfloat16 if torch.cuda.is_available() else None)
     settings = PrecomputeSettings(num_frames=frames, long_side=max(height, width),
                                   max_text_length=cfg["max_text_seq_length"], storage_dtype="bfloat16")
     pre = Precomputer(workdir / "cache", settings, c.vae, c.tokenizer, c.text_encoder)

@@ -273,8 +273,24 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
 
 
+def save_transformer(model, state_dict: dict, folder: Path) -> None:
+    """Write a ``from_pretrained``-loadable transformer folder (config + safetensors shards) from a FULL state dict.
+
+    diffusers' ``save_pretrained`` reads ``model.state_dict()`` itself, which under FSDP2 / ZeRO-3 holds only this
+    process's shards; ``accelerator.get_state_dict`` gathers the whole one, written here in diffusers' layout.
+    """
+    from huggingface_hub import save_torch_state_dict
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_config(str(folder))
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    save_torch_state_dict(tensors, folder, filename_pattern="diffusion_pytorch_model{suffix}.safetensors",
+                          max_shard_size="10GB", metadata={"format": "pt"})
+
+
 def _params_finite(model) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    """Every parameter finite (this process's shards for FSDP2 DTensors)."""
+    return all(bool(torch.isfinite(p.to_local() if hasattr(p, "to_local") else p).all()) for p in model.parameters())
 
 
 def save_checkpoint(accelerator, transformer, ema, output_dir: Path, state: dict, total_limit: int) -> Path | None:
@@ -294,7 +310,7 @@ def save_checkpoint(accelerator, transformer, ema, output_dir: Path, state: dict
     accelerator.save_state(str(tmp / "accelerate"))
     state_dict = accelerator.get_state_dict(transformer)
     if accelerator.is_main_process:
-        unwrapped.save_pretrained(str(tmp / "transformer"), state_dict=state_dict, safe_serialization=True)
+        save_transformer(unwrapped, state_dict, tmp / "transformer")
         if ema is not None:
             ema.store(unwrapped.parameters())
             ema.copy_to(unwrapped.parameters())
@@ -634,10 +650,11 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     if global_step >= args.max_steps:
         unwrapped = accelerator.unwrap_model(transformer)
         state_dict = accelerator.get_state_dict(transformer)
-        if accelerator.is_main_process and _params_finite(unwrapped):
+        if accelerator.is_main_process and all(bool(torch.isfinite(v).all()) for v in state_dict.values()
+                                               if v.is_floating_point()):
             tmp = output_dir / ".tmp-transformer"
             shutil.rmtree(tmp, ignore_errors=True)
-            unwrapped.save_pretrained(str(tmp), state_dict=state_dict, safe_serialization=True)
+            save_transformer(unwrapped, state_dict, tmp)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
     accelerator.wait_for_everyone()
