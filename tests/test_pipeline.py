@@ -244,3 +244,14 @@ def test_latent_helpers():
     assert pad_latent_frames(x, None)[1] == 0
     with pytest.raises(InputError, match="use 49 or 53"):
         check_frame_count(50)
+
+
+def test_vae_tiling_and_slicing_keep_the_output_shape(cues):
+    pipe = make_tiny_pipeline()
+    # tiles of 32 px with overlap over a 64x96 video: encoding and decoding both go through several tiles
+    pipe.vae.enable_tiling(tile_sample_min_height=32, tile_sample_min_width=32, tile_overlap_factor_height=0.25,
+                           tile_overlap_factor_width=0.25)
+    pipe.vae.enable_slicing()
+    assert pipe.vae.use_tiling and pipe.vae.use_slicing
+    out = pipe(cues=cues, height=64, width=96, num_inference_steps=1, generator=_seed())
+    assert out.frames.shape == (1, 9, 64, 96, 3) and np.isfinite(out.frames).all()
