@@ -180,8 +180,13 @@ class MediaPipeSegmenter:
             return None
         h, w = image.shape[:2]
         lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float32)
-        mask = np.clip(result.segmentation_mask, 0.0, 1.0).astype(np.float32)
-        binary = (mask > 0.5).astype(np.uint8)
+        # Own copy (the result is a view into MediaPipe's packet); the model's sigmoid keeps it in [0, 1].
+        mask = np.array(result.segmentation_mask, dtype=np.float32)
+        # Blob analysis on a ~128 px grid: it only decides which blobs to keep, and full-size connected
+        # components would cost as much as a fifth of the MediaPipe call.
+        step = max(1, min(h, w) // 128)
+        coarse = mask[::step, ::step]
+        binary = (coarse > 0.5).astype(np.uint8)
         if not binary.any():
             return None
         # Landmarks the model sees: their box says where the tracked person is.
@@ -195,19 +200,22 @@ class MediaPipeSegmenter:
             mx, my = 0.1 * (lx1 - lx0) + 2, 0.1 * (ly1 - ly0) + 2
             keep = np.zeros(n, dtype=bool)
             for i in range(1, n):
-                x, y, bw, bh = stats[i, :4]
+                x, y, bw, bh = stats[i, :4] * step
                 keep[i] = x <= lx1 + mx and x + bw >= lx0 - mx and y <= ly1 + my and y + bh >= ly0 - my
             if not keep.any():
                 return None
-            # Soft edges stay: only the far-away blobs (and their soft halo) are cut.
-            region = cv2.dilate(keep[labels].astype(np.uint8), np.ones((7, 7), np.uint8))
-            mask = mask * region
-            binary = binary * keep[labels]
+            if not keep[1:].all():
+                # Soft edges stay: only the far-away blobs (and their soft halo) are cut.
+                region = cv2.dilate(keep[labels].astype(np.uint8), np.ones((3, 3), np.uint8))
+                region = cv2.resize(region, (w, h), interpolation=cv2.INTER_NEAREST)
+                mask *= region
+                binary = binary * keep[labels]
         box = _mask_bbox(binary > 0)
         if box is None:
             return None
+        box = tuple(v * step for v in box)
         # Quality: how sure the mask is where it says "person", and whether the torso is really seen.
-        mask_conf = float(mask[binary > 0].mean())
+        mask_conf = float(coarse[binary > 0].mean())
         torso = float(np.clip(lm[list(_TORSO), 2], 0, 1).mean())
         score = float(np.clip(0.5 * mask_conf + 0.5 * torso, 0.0, 1.0))
         bx0, by0, bx1, by1 = box
