@@ -114,7 +114,8 @@ def main():
         kept = int((~drop_bad_frames(seg)).sum())
         cols = [f"{1000 * a / n:6.1f} ({1000 * b / n:5.1f})" for a, b in
                 ((t_seg, c_seg), (t_face, c_face), (t_plain, c_plain))]
-        print(f"{name:32s} {cols[0]:>15s} {cols[1]:>15s} {cols[2]:>15s}  {kept:2d}/{n}  {int(track.found.sum()):2d}/{n}")
+        found = int(track.found.sum())
+        print(f"{name:32s} {cols[0]:>15s} {cols[1]:>15s} {cols[2]:>15s}  {kept:2d}/{n}  {found:2d}/{n}")
         print(f"{'':34s} one image (static mode): "
               f"{1000 * timed(lambda: segmenter.segment_image(frames[0]), args.repeats)[0]:.1f} ms")
 
