@@ -376,7 +376,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
                 may return a new ``"latents"`` tensor. Setting ``pipe._interrupt = True`` stops early.
             callback_on_step_end_tensor_inputs: names from ``_callback_tensor_inputs`` passed to the callback.
             window_frames: frames per generation window, 1 + 4k (default: the transformer's ``sample_frames``).
-                Longer videos are generated in overlapping, blended windows.
+                Longer videos are generated in overlapping, blended windows (at least 13 frames each).
             window_overlap: frames shared by neighbouring windows, a multiple of 4, at least 8 and below
                 ``window_frames`` (default: 16, or about half a short window).
             use_dynamic_cfg: CogVideoX's cosine-ramped guidance scale.
@@ -447,6 +447,11 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         explicit_overlap = window_overlap is not None
         if window_overlap is None:
             window_overlap = max(2 * tc, min(16, (window_frames - 1) // 2 // tc * tc))
+        if total_latents > window_latents and window_frames < 4 * tc + 1:
+            raise InputError(
+                f"{num_frames} frames need several windows, but windows of {window_frames} frames are too short to "
+                f"overlap; use window_frames >= {4 * tc + 1} or num_frames <= {window_frames}"
+            )
         if total_latents > window_latents or explicit_overlap:
             # the overlap's first latent gets weight 0 (see plan_windows), so a cross-fade needs two latents
             if window_overlap % tc or not 2 * tc <= window_overlap <= window_frames - 1 - tc:

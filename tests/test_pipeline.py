@@ -211,8 +211,9 @@ def test_bad_model_paths_are_clear(tmp_path):
     (dict(num_frames=0), "at least 1"),
     (dict(height=20), "multiples of 16"),
     (dict(window_frames=8), "window_frames must be 1 \\+ 4k"),
-    (dict(window_frames=5, window_overlap=6), "window_overlap"),
-    (dict(window_frames=5, window_overlap=4), "window_overlap"),
+    (dict(window_frames=5, window_overlap=6), "too short to overlap"),
+    (dict(window_frames=13, window_overlap=4), "window_overlap"),
+    (dict(window_frames=13, window_overlap=6), "window_overlap"),
     (dict(output_type="gif"), "output_type"),
     (dict(num_inference_steps=0), "num_inference_steps"),
 ])
