@@ -6,7 +6,6 @@ loop is tested on its own; tests/test_trainers_precompute.py runs the real cue e
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,11 +130,7 @@ def test_s2x_teacher_gets_no_gradient_and_agrees_with_itself(world):
     teacher = tiny_transformer().eval().requires_grad_(False)
     teacher.load_state_dict(student.state_dict())
     sched = tiny_scheduler()
-    entry = next((world / "cache").rglob("*.safetensors"))
-    item = load_entry(entry)
-    if "latents" not in item:
-        entry = [p for p in (world / "cache").rglob("*.safetensors") if "latents" in load_entry(p)][0]
-        item = load_entry(entry)
+    item = next(e for e in map(load_entry, sorted((world / "cache").rglob("*.safetensors"))) if "latents" in e)
     batch = pad_batch_frames({k: v[None] for k, v in item.items()}, student.config.patch_size_t)
     step = prepare_step(batch, sched, torch.float32, generator=torch.Generator().manual_seed(1))
     rope = rotary_embedding(student.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -331,24 +330,38 @@ def save_checkpoint(accelerator, transformer, ema, output_dir: Path, state: dict
 # ------------------------------------------------------------------------------------------------ validation
 
 def write_validation_video(accelerator, components: Components, transformer, cues_dir: Path, caption: str,
-                           path: Path, steps: int, seed: int) -> None:
-    """Run the pipeline on the held-out sample's cues and write an mp4 (main process, RNG untouched)."""
+                           path: Path, steps: int, seed: int, ema=None) -> None:
+    """Run the pipeline on the held-out sample's cues and write an mp4 (main process, RNG untouched; the EMA
+    weights when EMA is on)."""
     from directanimator.cues import DrivingCues
     from directanimator.pipeline import DirectAnimatorPipeline
     from directanimator.video import write_video
 
     cues = DrivingCues.load(str(cues_dir))
     model = accelerator.unwrap_model(transformer)
+    # the encoders wait on the CPU between validations; the pipeline needs them beside the transformer
+    components.vae.to(accelerator.device)
+    components.text_encoder.to(accelerator.device)
     pipe = DirectAnimatorPipeline(tokenizer=components.tokenizer, text_encoder=components.text_encoder,
                                   vae=components.vae, transformer=model, scheduler=components.scheduler)
     pipe.set_progress_bar_config(disable=True)
     was_training = model.training
     model.eval()
-    with torch.random.fork_rng(devices=[accelerator.device] if accelerator.device.type == "cuda" else []):
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        out = pipe(image=cues.reference, cues=cues, prompt=caption, num_inference_steps=steps,
-                   generator=generator, output_type="np", window_frames=cues.num_frames)
-    model.train(was_training)
+    if ema is not None:
+        ema.store(model.parameters())
+        ema.copy_to(model.parameters())
+    try:
+        with torch.random.fork_rng(devices=[accelerator.device] if accelerator.device.type == "cuda" else []), \
+                accelerator.autocast():
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+            out = pipe(image=cues.reference, cues=cues, prompt=caption, num_inference_steps=steps,
+                       generator=generator, output_type="np", window_frames=cues.num_frames)
+    finally:
+        if ema is not None:
+            ema.restore(model.parameters())
+        model.train(was_training)
+    components.vae.to("cpu")
+    components.text_encoder.to("cpu")
     frames = out.frames[0] if hasattr(out, "frames") else out[0]
     frames = (frames * 255).round().clip(0, 255).astype("uint8") if frames.dtype != "uint8" else frames
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -469,9 +482,12 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         torch.cuda.empty_cache()
 
     samples = CachedSamples(entries, with_pseudo=same2x, seed=args.seed)
-    sampler = BucketBatchSampler([e.bucket for e in entries], args.train_batch_size,
-                                 num_replicas=accelerator.num_processes, rank=accelerator.process_index,
-                                 seed=args.seed)
+    try:
+        sampler = BucketBatchSampler([e.bucket for e in entries], args.train_batch_size,
+                                     num_replicas=accelerator.num_processes, rank=accelerator.process_index,
+                                     seed=args.seed)
+    except ValueError as exc:
+        raise InputError(f"--train-batch-size {args.train_batch_size}: {exc}") from exc
     loader = torch.utils.data.DataLoader(
         samples, batch_sampler=ContinuousBatches(sampler, start=0), collate_fn=collate, num_workers=args.dataloader_num_workers,
         pin_memory=device.type == "cuda", persistent_workers=args.dataloader_num_workers > 0,
@@ -641,7 +657,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
                         write_validation_video(accelerator, components, transformer, validation_cues,
                                                validation_clip.caption,
                                                output_dir / "validation" / f"step-{global_step:07d}.mp4",
-                                               args.validation_inference_steps, args.seed)
+                                               args.validation_inference_steps, args.seed, ema=ema)
                     accelerator.wait_for_everyone()
     progress_bar.close()
     del batches  # stops the dataloader workers
