@@ -8,8 +8,9 @@ Conventions (the pipeline and the trainers must agree on them, or a trained mode
 - The CogVideoX VAE encodes ``T = 1 + 4k`` frames into ``F = 1 + k`` latents: latent 0 is frame 0 alone, latent
   ``j >= 1`` covers frames ``4j-3 .. 4j``; spatially it downsamples 8x.
 - Pose cues are grayscale; they are repeated to 3 channels before encoding (the VAE takes RGB).
-- The reference image latent follows CogVideoX I2V exactly, including ``invert_scale_latents`` (CogVideoX1.5's
-  VAE config sets it: the image latent is divided by the scaling factor instead of multiplied).
+- The reference image latent follows CogVideoX I2V, including ``invert_scale_latents`` (CogVideoX1.5's VAE config
+  sets it: the image latent is divided by the scaling factor instead of multiplied). The pipeline and the trainers
+  both take the posterior mode (deterministic) for the reference and the cues.
 - Location masks go to the latent grid with :func:`masks_to_latent_grid`: the same temporal grouping as the VAE
   (frame 0 alone, then groups of 4 averaged) and 8x8 area averaging, so a soft mask stays soft.
 - CogVideoX1.5 (``patch_size_t=2``) needs an even latent count. Like diffusers' CogVideoX1.5 I2V pipeline, one

@@ -370,7 +370,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             guidance_scale: classifier-free guidance on the prompt; <= 1 (or prompt == negative_prompt) runs one
                 pass per step.
             cue_scale: strength of the cues: one number or a (pose, face) pair; 0 switches a cue off.
-            generator: ``torch.Generator`` for the noise (and the image latent sample): same seed, same video.
+            generator: ``torch.Generator`` for the initial noise: same seed, same video.
             output_type: ``"np"``, ``"pil"``, ``"pt"`` or ``"latent"``.
             callback_on_step_end: ``callback(pipe, step, timestep, callback_kwargs) -> dict`` after each step; it
                 may return a new ``"latents"`` tensor. Setting ``pipe._interrupt = True`` stops early.
@@ -447,10 +447,10 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         explicit_overlap = window_overlap is not None
         if window_overlap is None:
             window_overlap = max(2 * tc, min(16, (window_frames - 1) // 2 // tc * tc))
-        if total_latents > window_latents and window_frames < 4 * tc + 1:
+        if total_latents > window_latents and window_frames < 3 * tc + 1:
             raise InputError(
                 f"{num_frames} frames need several windows, but windows of {window_frames} frames are too short to "
-                f"overlap; use window_frames >= {4 * tc + 1} or num_frames <= {window_frames}"
+                f"overlap; use window_frames >= {3 * tc + 1} or num_frames <= {window_frames}"
             )
         if total_latents > window_latents or explicit_overlap:
             # the overlap's first latent gets weight 0 (see plan_windows), so a cross-fade needs two latents
@@ -483,7 +483,8 @@ class DirectAnimatorPipeline(DiffusionPipeline):
 
         report(0.0, "encoding the reference and the cues")
         ref = _resize(reference, height, width) * 2 - 1
-        image_latent = encode_image_latents(self.vae, ref, generator=generator, device=device).to(dtype)
+        # posterior mode, as the trainers encode the reference (diffusers' I2V pipeline samples it instead)
+        image_latent = encode_image_latents(self.vae, ref, sample=False, device=device).to(dtype)
         p_t = cfg.patch_size_t
         padded = {}
         for name, a in arrays.items():
