@@ -95,6 +95,18 @@ def test_shared_batch1_cues_and_timestep_equal_the_expanded_batch():
         model(**{**inputs, "pose_latents": torch.cat([inputs["pose_latents"]] * 2)[:3]})
 
 
+def test_per_sample_cue_scale():
+    model = _perturb_cues(tiny_transformer("1.5"))
+    base = _base_twin(model, "1.5")
+    inputs = tiny_forward_inputs(model, batch=2)
+    with torch.no_grad():
+        mixed = model(**inputs, cue_scale=torch.tensor([0.0, 1.0])).sample
+        full = model(**inputs).sample
+        ref = base(**_no_cues(inputs)).sample
+    torch.testing.assert_close(mixed[0], ref[0])
+    torch.testing.assert_close(mixed[1], full[1])
+
+
 def test_state_dict_keys_are_base_keys_plus_cue_keys():
     model = tiny_transformer("1.5")
     base = CogVideoXTransformer3DModel(**base_config(tiny_transformer_config("1.5")))
