@@ -56,15 +56,24 @@ def _disc(height: int, width: int, strength: float) -> tuple[torch.Tensor, int]:
     return disc[:, :kx].T.to(torch.complex64).contiguous(), kx
 
 
-def _lowpass_block(block: torch.Tensor, disc: torch.Tensor, kx: int) -> torch.Tensor:
-    """Low-pass a few frames ``[t, H, W]`` with precomputed transposed disc weights (see ``_disc``)."""
+def _lowpass_block(block: torch.Tensor, disc: torch.Tensor, kx: int, half: torch.Tensor | None = None) -> torch.Tensor:
+    """Low-pass a few frames ``[t, H, W]`` with precomputed transposed disc weights (see ``_disc``).
+
+    ``half``: optional zeroed ``[t, H, W // 2 + 1]`` complex64 buffer, reused across calls (only its first ``kx``
+    columns are ever written, so the rest stays zero).
+    """
+    num, height, width = block.shape
     spec = torch.fft.rfft(block, dim=-1)[..., :kx]
     # The column transforms run on the transposed [t, kx, H] block: contiguous rows are ~5x faster in MKL than
     # strided columns, and the block is small (kx << W/2).
     spec = torch.fft.fft(spec.transpose(-1, -2).contiguous(), dim=-1)
     spec *= disc
     spec = torch.fft.ifft(spec, dim=-1).transpose(-1, -2)
-    return torch.fft.irfft(spec, n=block.shape[-1], dim=-1)
+    if half is None or half.shape[0] != num:
+        half = torch.zeros((num, height, width // 2 + 1), dtype=spec.dtype, device=spec.device)
+    # irfft(n=W) from only kx bins pads internally and is ~1.7x slower than from a full-width zeroed spectrum.
+    half[..., :kx] = spec
+    return torch.fft.irfft(half, n=width, dim=-1)
 
 
 def lowpass(gray: torch.Tensor, strength: float) -> torch.Tensor:
@@ -94,8 +103,9 @@ def lowpass(gray: torch.Tensor, strength: float) -> torch.Tensor:
     disc, kx = _disc(height, width, strength)
     disc = disc.to(gray.device)  # works on GPU tensors too (training-time cue building)
     out = torch.empty((num, height, width), dtype=torch.float32, device=gray.device)
+    half = torch.zeros((min(num, _CHUNK), height, width // 2 + 1), dtype=torch.complex64, device=gray.device)
     for i in range(0, num, _CHUNK):
-        out[i : i + _CHUNK] = _lowpass_block(gray[i : i + _CHUNK], disc, kx)
+        out[i : i + _CHUNK] = _lowpass_block(gray[i : i + _CHUNK], disc, kx, half)
     return out[0] if squeeze else out
 
 
@@ -139,6 +149,7 @@ def pose_cue(
     cue = np.zeros((num, height, width), dtype=np.uint8)
     if strength > 0.0:
         disc, kx = _disc(height, width, strength)
+        half = torch.zeros((_CHUNK, height, width // 2 + 1), dtype=torch.complex64)
     # Colour conversion, masking, filtering and quantisation run chunk by chunk so the working set stays in
     # cache; dropped frames are not computed at all.
     index = np.flatnonzero(keep)
@@ -146,6 +157,6 @@ def pose_cue(
         chunk = index[i : i + _CHUNK]
         gray = foreground_gray(frames[chunk], masks[chunk])
         if strength > 0.0:
-            gray = _lowpass_block(gray, disc, kx)
+            gray = _lowpass_block(gray, disc, kx, half)
         cue[chunk] = gray.round_().clamp_(0, 255).to(torch.uint8).numpy()
     return cue
