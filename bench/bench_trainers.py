@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=12, help="optimizer steps per stage (incl. warm-up)")
     parser.add_argument("--warmup", type=int, default=3, help="first steps left out of the figures")
     parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="dataloader workers")
+    parser.add_argument("--workers", type=int, default=None, help="dataloader workers (default: the trainer's)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--layers", type=int, default=None, help="override the preset's block count")
     parser.add_argument("--frames", type=int, default=None, help="override the preset's frame count (4k+1)")
@@ -127,7 +127,9 @@ def main(argv=None) -> int:
         common = ["--hub-dataset", str(ds), "--cache-dir", str(work / "cache"), "--num-frames", str(frames),
                   "--long-side", str(long_side), "--max-steps", str(args.steps + 1), "--stop-at-step",
                   str(args.steps), "--checkpointing-steps", str(10**9), "--report-to", "none", "--no-verify-media",
-                  "--dataloader-num-workers", str(args.workers), "--lr-warmup-steps", "1", "--seed", "0"]
+                  "--lr-warmup-steps", "1", "--seed", "0"]
+        if args.workers is not None:
+            common += ["--dataloader-num-workers", str(args.workers)]
         if args.gradient_checkpointing:
             common.append("--gradient-checkpointing")
         setup_s = time.perf_counter() - t0

@@ -62,7 +62,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--grid", type=int, default=16, help="location cue softening grid")
     g.add_argument("--cache-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
                    help="dtype of cached latents")
-    g.add_argument("--dataloader-num-workers", type=int, default=2)
+    g.add_argument("--dataloader-num-workers", type=int, default=None,
+                   help="cache-reading worker processes (default: 2 with a GPU, 0 on CPU where they would compete "
+                        "with training for the same cores)")
     g.add_argument("--no-verify-media", action="store_true",
                    help="skip decoding one frame of every file during validation (large datasets you trust)")
 
@@ -482,6 +484,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
+    if args.dataloader_num_workers is None:
+        args.dataloader_num_workers = 2 if device.type == "cuda" else 0
     samples = CachedSamples(entries, with_pseudo=same2x, seed=args.seed)
     try:
         sampler = BucketBatchSampler([e.bucket for e in entries], args.train_batch_size,
