@@ -40,7 +40,9 @@ SEGMENTERS = ["mediapipe", "grounded-sam"]
 FACE_DETECTORS = ["mediapipe", "insightface"]
 MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tiling + slicing"]
 RESOLUTIONS = {TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
-MAX_FRAMES = {TINY_MODEL: 17, FOLDER_MODEL: 81}
+MAX_FRAMES = {TINY_MODEL: 17, FOLDER_MODEL: 121}
+DEFAULT_FRAMES = {TINY_MODEL: 9, FOLDER_MODEL: 49}
+DEFAULT_STEPS = {TINY_MODEL: 4, FOLDER_MODEL: 50}
 PREVIEW_HEIGHT = 256
 EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
 MAX_SEED = 2**31 - 1
@@ -58,15 +60,12 @@ except ImportError:
         return fn
 
 
-class ReferenceImage(gr.Image):
-    """``gr.Image`` that hands the uploaded file's path over unopened, so that a corrupt or unsupported file reaches
-    ``directanimator.video.read_image`` and gets its one-line message (gradio's own preprocessing would fail first
-    with a generic error)."""
-
-    is_template = True  # use gr.Image's frontend
-
-    def preprocess(self, payload):
-        return None if payload is None else payload.path
+def path_unopened(payload):
+    """Preprocess for the reference upload: hand the file's path over unopened, so that a corrupt or unsupported
+    file reaches ``directanimator.video.read_image`` and gets its one-line message (gr.Image's own preprocessing
+    opens it with PIL first and fails with a generic error). An instance attribute rather than a gr.Image subclass,
+    because gradio writes a ``.pyi`` stub next to any module that subclasses a component."""
+    return None if payload is None else payload.path
 
 
 # --- sessions and errors ------------------------------------------------------------------------------------------
@@ -550,6 +549,7 @@ def training_status():
 
 
 def poll_training():
+    """The run's plots, log tail, checkpoints and status; the timer keeps polling while the run is going."""
     running = TrainingRun.proc is not None and TrainingRun.proc.poll() is None
     return [*training_status(), gr.Timer(active=running)]
 
@@ -567,10 +567,11 @@ def use_checkpoint(path, pretrained):
 
 
 def model_changed(model):
+    """Presets that fit the chosen model: resolutions, frame counts (1 + 4k, the VAE's rule) and steps."""
     res = RESOLUTIONS[model]
     frames = H.frame_choices(MAX_FRAMES[model])
     return (gr.update(visible=model == FOLDER_MODEL), gr.update(choices=res, value=res[0]),
-            gr.update(choices=frames, value=frames[-1] if model == TINY_MODEL else min(frames[-1], 49)))
+            gr.update(choices=frames, value=DEFAULT_FRAMES[model]), gr.update(value=DEFAULT_STEPS[model]))
 
 
 def build_ui():
@@ -582,15 +583,17 @@ def build_ui():
         with gr.Tabs(selected="animate") as tabs:
             with gr.Tab("Animate", id="animate"):
                 with gr.Row():
-                    reference = ReferenceImage(label="Reference image", type="filepath", height=300, elem_id="reference")
+                    reference = gr.Image(label="Reference image", type="filepath", height=300, elem_id="reference")
                     driving = gr.Video(label="Driving video", height=300, elem_id="driving")
+                    reference.preprocess = path_unopened
                 if examples():
                     gr.Examples(examples(), [reference, driving], label="Examples", examples_per_page=4)
                 with gr.Accordion("Cue extraction settings", open=False):
                     with gr.Row():
                         segmenter = gr.Dropdown(SEGMENTERS, value="mediapipe", label="Person segmenter")
                         face_detector = gr.Dropdown(FACE_DETECTORS, value="mediapipe", label="Face detector")
-                        max_frames = gr.Number(49, precision=0, label="Max frames (0 = all)", minimum=0)
+                        max_frames = gr.Number(49, precision=0, label="Max frames (0 = all)", minimum=0,
+                                               elem_id="max_frames")
                         fps = gr.Number(0, label="Resample to fps (0 = keep)", minimum=0)
                 extract_btn = gr.Button("Extract cues", variant="primary", elem_id="extract")
                 report = gr.Markdown("Cues appear here after **Extract cues**.", elem_id="report")
@@ -601,9 +604,12 @@ def build_ui():
                                               interactive=False, loop=True, autoplay=True, elem_id="location-video")
                     silhouette_video = gr.Video(label="Aligned driving silhouette over the reference",
                                                 interactive=False, loop=True, autoplay=True, elem_id="silhouette-video")
-                frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
-                preview = gr.Image(label="Frame: driving (mask outline, face box) | pose cue | face cue | location "
-                                   "| alignment (driving silhouette, blue, on the reference outline)", type="numpy", format="jpeg", interactive=False, elem_id="preview")
+                frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame",
+                                  info="driving (mask outline, face box) | pose cue | face cue | location (body "
+                                       "green, face magenta) | alignment (driving silhouette blue, reference "
+                                       "outline pink)")
+                preview = gr.Image(show_label=False, type="numpy", format="jpeg", interactive=False,
+                                   elem_id="preview")
                 with gr.Accordion("Edit cues (no re-segmentation)", open=True):
                     with gr.Row():
                         lowpass = gr.Slider(0, 1, value=0.5, step=0.01, label="Pose cue low-pass strength",
@@ -640,14 +646,15 @@ def build_ui():
                     transformer_path = gr.Textbox(label="Trained transformer folder (optional)", scale=2)
                 prompt = gr.Textbox(label="Prompt", value="a person dancing, high quality")
                 with gr.Row():
-                    num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[TINY_MODEL]), value=17, label="Frames")
+                    num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[TINY_MODEL]), value=DEFAULT_FRAMES[TINY_MODEL],
+                                             label="Frames")
                     resolution = gr.Dropdown(RESOLUTIONS[TINY_MODEL], value=64, label="Resolution (long side)")
                     seed = gr.Number(42, precision=0, label="Seed")
                     randomize = gr.Checkbox(False, label="Randomise seed")
                 with gr.Accordion("Advanced", open=False):
                     negative = gr.Textbox(label="Negative prompt", value="blurry, distorted, low quality")
                     with gr.Row():
-                        steps = gr.Slider(1, 100, value=4, step=1, label="Steps")
+                        steps = gr.Slider(1, 100, value=DEFAULT_STEPS[TINY_MODEL], step=1, label="Steps")
                         guidance = gr.Slider(1.0, 12.0, value=6.0, step=0.5, label="Guidance (CFG)")
                         pose_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Pose cue strength")
                         face_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Face cue strength")
@@ -658,9 +665,10 @@ def build_ui():
                 info = gr.Markdown(elem_id="gen-info")
                 with gr.Row():
                     result = gr.Video(label="Result", interactive=False, height=360, elem_id="result")
-                    side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False, height=360,
-                                    elem_id="side")
-                cue_zip = gr.File(label="Cue folder (zip)", height=80, elem_id="cue-zip")
+                    with gr.Column():
+                        side = gr.Video(label="Driving | pose cue | face cue | result", interactive=False,
+                                        height=250, elem_id="side")
+                        cue_zip = gr.File(label="Cue folder (zip)", height=90, elem_id="cue-zip")
 
             with gr.Tab("Train", id="train"):
                 gr.Markdown("Runs the trainer CLI (`python -m trainers.same_id` / `trainers.same2x`) in a "
@@ -681,6 +689,7 @@ def build_ui():
                 with gr.Row():
                     start_btn = gr.Button("Start training", variant="primary")
                     stop_btn = gr.Button("Stop", variant="stop")
+                    refresh_btn = gr.Button("Refresh")
                 run_dir = gr.Textbox(label="Run folder", interactive=False)
                 status = gr.Markdown("No run yet.")
                 with gr.Row():
@@ -688,7 +697,8 @@ def build_ui():
                     s2x_plot = gr.LinePlot(x="step", y="value", color="loss", title="Same2X alignment loss")
                 log_tail = gr.Textbox(label="Log", lines=12, max_lines=12, autoscroll=True)
                 with gr.Row():
-                    ckpt = gr.Dropdown([], label="Checkpoints", scale=3)
+                    ckpt = gr.Dropdown([], label="Checkpoints (or type a transformer folder)", allow_custom_value=True,
+                                       scale=3)
                     use_btn = gr.Button("Use this checkpoint in Animate", scale=1)
                 timer = gr.Timer(2.0, active=False)
 
@@ -719,7 +729,7 @@ def build_ui():
         load_mask_btn.click(load_frame_mask, [session, frame], frame_editor, api_name="load_frame_mask")
         frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
                              edit_outs, api_name="set_frame_mask")
-        model.change(model_changed, model, [model_path, resolution, num_frames], api_visibility="private")
+        model.change(model_changed, model, [model_path, resolution, num_frames, steps], api_visibility="private")
         gen = gen_btn.click(generate, [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
                                        randomize, num_frames, resolution, pose_scale, face_scale, memory],
                             [result, side, cue_zip, seed, info], api_name="generate", concurrency_limit=1)
@@ -731,6 +741,7 @@ def build_ui():
                         concurrency_limit=1)
         stop_btn.click(stop_training, None, [*t_outputs, timer], api_name="train_stop")
         timer.tick(poll_training, None, [*t_outputs, timer], api_visibility="private", show_progress="hidden")
+        refresh_btn.click(poll_training, None, [*t_outputs, timer], api_name="train_status")
         use_btn.click(use_checkpoint, [ckpt, pretrained], [model, model_path, transformer_path, tabs],
                       api_name="use_checkpoint")
     return demo

@@ -8,6 +8,7 @@ including other users' sessions, stays usable).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,3 +219,42 @@ def test_frame_mask_edit_through_the_api(extracted, tmp_path):
                          1.0, 0.0, 0.0, 5, api_name="/set_frame_mask")
     report = out[4]
     assert "Dropped (bad or empty person mask, pose cue blank): **1** (5)" in report, report
+
+
+def test_train_tab_runs_the_trainer_cli(server, tmp_path):
+    """Start: the trainer CLI runs in a subprocess; a bad dataset ends it with its one-line error in the log tail.
+    Empty dataset: a message before anything starts."""
+    url, _ = server
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match="Give a dataset"):
+        client.predict("same-ID", "", "base", "", 10, 2e-5, 1, 10, 0.5, 5, api_name="/train_start")
+    missing = tmp_path / "no-such-dataset"
+    out = client.predict("same-ID", str(missing), str(tmp_path / "no-such-model"), "", 10, 2e-5, 1, 10, 0.5, 5,
+                         api_name="/train_start")
+    run_dir = out[0]
+    assert run_dir.startswith(str(Path(run_dir).parents[1]))
+    deadline = time.time() + 90
+    while True:
+        denoise, s2x, log, ckpts, status = client.predict(api_name="/train_status")[:5]
+        if "running" not in status or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert "exit code 2" in status, status
+    assert "trainers.same_id" in log and "error:" in log, log
+
+
+def test_generate_with_a_trained_transformer_folder(extracted, tmp_path):
+    """'Use this checkpoint': a transformer folder (as the trainers save it) replaces the tiny model's one."""
+    import app
+    from tiny import tiny_transformer
+
+    tiny_transformer(seed=3).save_pretrained(tmp_path / "transformer", safe_serialization=True)
+    client, _ = extracted
+    picked = client.predict(str(tmp_path / "transformer"), "", api_name="/use_checkpoint")
+    assert str(tmp_path / "transformer") in str(picked)
+    result = client.predict(app.TINY_MODEL, "", str(tmp_path / "transformer"), "", "", 1, 1.0, 1, False, 9, 64,
+                            1.0, 1.0, "none", api_name="/generate")[0]
+    assert count_frames(video_path(result)) == 9
+    with pytest.raises(AppError, match="not a transformer folder"):
+        client.predict(app.TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+                       api_name="/generate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,11 @@ def drag_slider(pg, elem_id: str, fraction: float):
 
 def test_animate_flow_in_browser(page):
     pg, shots, media = page
+    t0 = time.perf_counter()
+
+    def mark(what):
+        print(f"[{time.perf_counter() - t0:6.1f} s] {what}")
+
     expect(pg.get_by_role("button", name="Extract cues")).to_be_visible()
     pg.screenshot(path=str(shots / "01-loaded.png"), full_page=True)
 
@@ -66,6 +72,8 @@ def test_animate_flow_in_browser(page):
     pg.locator("#reference input[type=file]").set_input_files(ref)
     pg.locator("#driving input[type=file]").set_input_files(drv)
     expect(pg.locator("#driving video")).to_have_count(1)
+    pg.get_by_text("Cue extraction settings").click()  # open the accordion; 17 frames keep the test short
+    pg.locator("#max_frames input").fill("17")
     pg.locator("#extract").click()
     report = pg.locator("#report")
     expect(report).to_contain_text("frames at", timeout=120_000)
@@ -77,24 +85,30 @@ def test_animate_flow_in_browser(page):
     expect(preview).to_be_visible()
     first = preview.get_attribute("src")
     pg.screenshot(path=str(shots / "02-cues.png"), full_page=True)
+    mark("cues extracted and shown")
 
     drag_slider(pg, "frame", 0.8)
     expect(preview).not_to_have_attribute("src", first, timeout=30_000)
     scrubbed = preview.get_attribute("src")
     assert int(pg.locator("#frame input[type=number]").input_value()) > 0
 
+    start = time.perf_counter()
     drag_slider(pg, "lowpass", 0.95)
     expect(preview).not_to_have_attribute("src", scrubbed, timeout=30_000)
+    print(f"low-pass drag -> new preview shown: {1000 * (time.perf_counter() - start):.0f} ms")
     assert float(pg.locator("#lowpass input[type=number]").input_value()) > 0.8
     pg.screenshot(path=str(shots / "03-scrubbed-lowpass.png"), full_page=True)
+    mark("scrubbed and low-passed")
 
+    pg.locator("#generate").scroll_into_view_if_needed()
     pg.locator("#generate").click()
-    expect(pg.locator("#gen-info")).to_contain_text("Seed 42", timeout=180_000)
+    expect(pg.locator("#gen-info")).to_contain_text("Seed 42 · 9 frames", timeout=180_000)
     expect(pg.locator("#result video")).to_have_count(1)
     src = pg.locator("#result video").get_attribute("src")
     assert src and ".mp4" in src
     pg.locator("#result").scroll_into_view_if_needed()
     pg.screenshot(path=str(shots / "04-generated.png"), full_page=True)
+    mark("generated")
 
 
 def test_bad_input_shows_message_in_page(page, tmp_path):
