@@ -176,7 +176,7 @@ def align_and_soften(masks: np.ndarray, transform: SimilarityTransform, out_hw: 
 
     The softening only keeps per-cell coverage, so the warp runs on masks downscaled until a grid cell is about
     8 px (exact area averaging, then one composed affine warp); only the final bilinear upsampling of the cells
-    touches every output pixel. About 4x less work than warping at full size, with the same result to within
+    touches every output pixel. 2-4x less work than warping at full size, with the same result to within
     ~1 % of a cell's coverage. With ``grid`` 0 (hard masks) it is exactly ``warp_masks``.
     """
     masks = np.asarray(masks, dtype=np.float32)
