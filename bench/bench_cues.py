@@ -57,21 +57,26 @@ def disc_weights(fy: np.ndarray, fx: np.ndarray, strength: float) -> np.ndarray:
 
 
 def numpy_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
-    """The same disc filter, one frame at a time with np.fft (the straightforward implementation)."""
+    """The same filter (zero-padded, raised-cosine disc), one frame at a time with np.fft.rfft2/irfft2."""
     height, width = gray.shape[1:]
-    disc = disc_weights(np.fft.fftfreq(height)[:, None] * 2.0, np.fft.rfftfreq(width)[None, :] * 2.0, strength)
-    return np.stack([np.fft.irfft2(np.fft.rfft2(frame) * disc, s=(height, width)) for frame in gray])
+    _, _, p_height, p_width = _disc(height, width, strength)
+    disc = disc_weights(np.fft.fftfreq(p_height)[:, None] * 2.0, np.fft.rfftfreq(p_width)[None, :] * 2.0, strength)
+    return np.stack([np.fft.irfft2(np.fft.rfft2(frame, s=(p_height, p_width)) * disc,
+                                   s=(p_height, p_width))[:height, :width] for frame in gray])
 
 
 def opencv_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
-    """The same disc filter, one frame at a time with cv2.dft / cv2.idft (full complex spectrum)."""
+    """The same filter, one frame at a time with cv2.dft / cv2.idft (full complex spectrum)."""
     height, width = gray.shape[1:]
-    disc = disc_weights(np.fft.fftfreq(height)[:, None] * 2.0, np.fft.fftfreq(width)[None, :] * 2.0, strength)
+    _, _, p_height, p_width = _disc(height, width, strength)
+    disc = disc_weights(np.fft.fftfreq(p_height)[:, None] * 2.0, np.fft.fftfreq(p_width)[None, :] * 2.0, strength)
     disc2 = np.ascontiguousarray(np.repeat(disc[..., None], 2, axis=-1))
+    padded = np.zeros((p_height, p_width), np.float32)
     out = np.empty_like(gray)
     for i, frame in enumerate(gray):
-        spec = cv2.dft(frame, flags=cv2.DFT_COMPLEX_OUTPUT)
-        out[i] = cv2.idft(spec * disc2, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        padded[:height, :width] = frame
+        spec = cv2.dft(padded, flags=cv2.DFT_COMPLEX_OUTPUT)
+        out[i] = cv2.idft(spec * disc2, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:height, :width]
     return out
 
 

@@ -11,9 +11,12 @@ Strength -> cutoff: ``cutoff = CUTOFF_AT_FULL_STRENGTH ** strength`` as a fracti
 finer than ~13 px go), 1 keeps up to 0.09 x Nyquist (half amplitude at a ~44 px wavelength: blobs only). The
 cutoff is in pixels of the working frame, so the same strength blurs the same number of pixels at any size.
 
+Borders: the frame is zero-padded by two wavelengths of the cutoff before the FFT (``padding_for_strength``),
+so a person cut by one edge does not bleed into the opposite one (the FFT is periodic).
+
 Speed: the disc only touches the lowest ``kx`` columns of the half spectrum, so instead of a full rfft2/irfft2
-the filter runs an rfft along the rows, keeps ``kx`` bins, transforms those columns, masks, and goes back
-(exactly the same result, about half the work). Frames are processed a few at a time so that the working set
+the filter runs an rfft along the frame's rows, keeps ``kx`` bins, transforms those columns, weights, and goes
+back (exactly the same result, about half the work). Frames are processed a few at a time so that the working set
 stays in cache. The FFTs use torch's intra-op threads as the caller set them; on a CPU shared with other busy
 processes one thread is several times faster than two (OpenMP threads wait for each other), so set
 ``torch.set_num_threads(1)`` there.
@@ -22,6 +25,7 @@ processes one thread is several times faster than two (OpenMP threads wait for e
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -29,6 +33,9 @@ import torch
 
 CUTOFF_AT_FULL_STRENGTH = 0.09
 """Disc radius (fraction of Nyquist) at strength 1."""
+
+PAD_WAVELENGTHS = 2.0
+"""Zero padding around the frame, in wavelengths of the cutoff frequency (see ``padding_for_strength``)."""
 
 _CHUNK = 4  # frames per FFT batch: 4 x 512 x 512 float32 = 4 MB, cache-friendly.
 
@@ -41,39 +48,78 @@ def cutoff_for_strength(strength: float) -> float:
     return CUTOFF_AT_FULL_STRENGTH**strength
 
 
+def _fast_length(n: int) -> int:
+    """The smallest even ``2^a 3^b 5^c >= n``: FFT lengths that MKL and pocketfft handle fastest."""
+    best, p2 = None, 2
+    while True:
+        p3 = p2
+        while True:
+            p5 = p3
+            while p5 < n:
+                p5 *= 5
+            best = p5 if best is None else min(best, p5)
+            if p3 >= n:
+                break
+            p3 *= 3
+        if p2 >= n:
+            break
+        p2 *= 2
+    return best
+
+
+def padding_for_strength(strength: float) -> int:
+    """Zero padding (pixels, per axis) that keeps the filter from wrapping around the frame.
+
+    The FFT filters periodically: a person cut by the bottom edge would bleed into the top rows (a grey ghost
+    band). Padding by ``PAD_WAVELENGTHS`` wavelengths of the cutoff on each side makes it an ordinary (linear)
+    filtering with zeros outside the frame, like the black background of the foreground.
+    """
+    return int(math.ceil(PAD_WAVELENGTHS / (0.5 * cutoff_for_strength(strength))))
+
+
 @functools.lru_cache(maxsize=16)
-def _disc(height: int, width: int, strength: float) -> tuple[torch.Tensor, int]:
-    """The disc weights on the first ``kx`` columns of the rfft half spectrum, transposed to ``[kx, H]``
-    (complex64), and ``kx``."""
+def _disc(height: int, width: int, strength: float) -> tuple[torch.Tensor, int, int, int]:
+    """FFT plan for ``height x width`` frames: ``(disc, kx, padded_height, padded_width)``.
+
+    ``disc`` holds the weights of the first ``kx`` columns of the padded rfft half spectrum, transposed to
+    ``[kx, padded_height]`` (complex64).
+    """
     cutoff = cutoff_for_strength(strength)
-    fy = torch.fft.fftfreq(height, dtype=torch.float64).abs()[:, None] * 2.0  # 1.0 = Nyquist
-    fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :] * 2.0
+    pad = 2 * padding_for_strength(strength)
+    p_height, p_width = _fast_length(height + pad), _fast_length(width + pad)
+    fy = torch.fft.fftfreq(p_height, dtype=torch.float64).abs()[:, None] * 2.0  # 1.0 = Nyquist
+    fx = torch.fft.rfftfreq(p_width, dtype=torch.float64)[None, :] * 2.0
     radius = torch.sqrt(fy**2 + fx**2)
     # Raised-cosine (Hann) weights over the disc: a hard-edged disc rings (ripples and ~20 % overshoot around
     # every edge and corner of the silhouette, which the model would read as structure); this one does not.
     disc = torch.where(radius <= cutoff, 0.5 * (1.0 + torch.cos(torch.pi * radius / cutoff)), 0.0)
     kx = max(1, int((fx[0] <= cutoff).sum()))
-    return disc[:, :kx].T.to(torch.complex64).contiguous(), kx
+    return disc[:, :kx].T.to(torch.complex64).contiguous(), kx, p_height, p_width
 
 
-def _lowpass_block(block: torch.Tensor, disc: torch.Tensor, kx: int, half: torch.Tensor | None = None) -> torch.Tensor:
-    """Low-pass a few frames ``[t, H, W]`` with precomputed transposed disc weights (see ``_disc``).
+def _lowpass_block(block: torch.Tensor, plan, half: torch.Tensor | None = None) -> torch.Tensor:
+    """Low-pass a few frames ``[t, H, W]`` with a plan from ``_disc`` (moved to the block's device).
 
-    ``half``: optional zeroed ``[t, H, W // 2 + 1]`` complex64 buffer, reused across calls (only its first ``kx``
-    columns are ever written, so the rest stays zero).
+    The frame sits at the top-left of the zero-padded FFT domain (``n=`` pads at the end; with the padding at
+    least twice the kernel reach, one side is enough), and only the frame's own rows are transformed along the
+    rows in both directions.
+
+    ``half``: optional zeroed ``[t, H, padded_width // 2 + 1]`` complex64 buffer reused across calls (only its
+    first ``kx`` columns are ever written, so the rest stays zero).
     """
+    disc, kx, p_height, p_width = plan
     num, height, width = block.shape
-    spec = torch.fft.rfft(block, dim=-1)[..., :kx]
+    spec = torch.fft.rfft(block, n=p_width, dim=-1)[..., :kx]
     # The column transforms run on the transposed [t, kx, H] block: contiguous rows are ~5x faster in MKL than
     # strided columns, and the block is small (kx << W/2).
-    spec = torch.fft.fft(spec.transpose(-1, -2).contiguous(), dim=-1)
+    spec = torch.fft.fft(spec.transpose(-1, -2), n=p_height, dim=-1)
     spec *= disc
-    spec = torch.fft.ifft(spec, dim=-1).transpose(-1, -2)
+    spec = torch.fft.ifft(spec, dim=-1)[..., :height].transpose(-1, -2)
     if half is None or half.shape[0] != num:
-        half = torch.zeros((num, height, width // 2 + 1), dtype=spec.dtype, device=spec.device)
-    # irfft(n=W) from only kx bins pads internally and is ~1.7x slower than from a full-width zeroed spectrum.
+        half = torch.zeros((num, height, p_width // 2 + 1), dtype=spec.dtype, device=spec.device)
+    # irfft(n=...) from only kx bins pads internally and is ~1.7x slower than from a full-width zeroed spectrum.
     half[..., :kx] = spec
-    return torch.fft.irfft(half, n=width, dim=-1)
+    return torch.fft.irfft(half, n=p_width, dim=-1)[..., :width]
 
 
 def lowpass(gray: torch.Tensor, strength: float) -> torch.Tensor:
@@ -85,9 +131,10 @@ def lowpass(gray: torch.Tensor, strength: float) -> torch.Tensor:
             (see the module docstring for the mapping to the cutoff radius).
 
     Returns:
-        Float32 tensor of the same shape: the inverse FFT of the spectrum weighted by a raised cosine over the
-        disc of radius ``cutoff_for_strength(strength)`` x Nyquist and zero beyond it. The DC term (mean) is
-        always kept as it is.
+        Float32 tensor of the same shape: the frames zero-padded by ``padding_for_strength(strength)`` pixels
+        (so nothing wraps around the borders), their spectrum weighted by a raised cosine over the disc of
+        radius ``cutoff_for_strength(strength)`` x Nyquist and zero beyond it, transformed back and cropped.
+        A uniform frame keeps its value away from the borders (DC gain 1).
     """
     if gray.ndim not in (2, 3):
         raise ValueError(f"lowpass expects [T,H,W] or [H,W], got shape {tuple(gray.shape)}")
@@ -100,12 +147,12 @@ def lowpass(gray: torch.Tensor, strength: float) -> torch.Tensor:
     if squeeze:
         gray = gray[None]
     num, height, width = gray.shape
-    disc, kx = _disc(height, width, strength)
-    disc = disc.to(gray.device)  # works on GPU tensors too (training-time cue building)
+    disc, kx, p_height, p_width = _disc(height, width, strength)
+    plan = (disc.to(gray.device), kx, p_height, p_width)  # works on GPU tensors too (training-time cue building)
     out = torch.empty((num, height, width), dtype=torch.float32, device=gray.device)
-    half = torch.zeros((min(num, _CHUNK), height, width // 2 + 1), dtype=torch.complex64, device=gray.device)
+    half = torch.zeros((min(num, _CHUNK), height, p_width // 2 + 1), dtype=torch.complex64, device=gray.device)
     for i in range(0, num, _CHUNK):
-        out[i : i + _CHUNK] = _lowpass_block(gray[i : i + _CHUNK], disc, kx, half)
+        out[i : i + _CHUNK] = _lowpass_block(gray[i : i + _CHUNK], plan, half)
     return out[0] if squeeze else out
 
 
@@ -148,8 +195,8 @@ def pose_cue(
     keep = np.ones(num, dtype=bool) if dropped is None else ~np.asarray(dropped, dtype=bool).reshape(num)
     cue = np.zeros((num, height, width), dtype=np.uint8)
     if strength > 0.0:
-        disc, kx = _disc(height, width, strength)
-        half = torch.zeros((_CHUNK, height, width // 2 + 1), dtype=torch.complex64)
+        plan = _disc(height, width, strength)
+        half = torch.zeros((_CHUNK, height, plan[3] // 2 + 1), dtype=torch.complex64)
     # Colour conversion, masking, filtering and quantisation run chunk by chunk so the working set stays in
     # cache; dropped frames are not computed at all.
     index = np.flatnonzero(keep)
@@ -157,6 +204,6 @@ def pose_cue(
         chunk = index[i : i + _CHUNK]
         gray = foreground_gray(frames[chunk], masks[chunk])
         if strength > 0.0:
-            gray = _lowpass_block(gray, disc, kx, half)
+            gray = _lowpass_block(gray, plan, half)
         cue[chunk] = gray.round_().clamp_(0, 255).to(torch.uint8).numpy()
     return cue
