@@ -4,20 +4,23 @@ import cv2
 import numpy as np
 import pytest
 
-from directanimator.cues.location import (SimilarityTransform, align_and_soften, box_masks, estimate_alignment, mask_box,
-                                          soften_grid, transform_boxes, warp_masks)
+from directanimator.cues.location import (SimilarityTransform, align_and_soften, box_masks, estimate_alignment,
+                                          mask_box, soften_grid, transform_boxes, warp_masks)
 from directanimator.errors import InputError
 
 
 def _figure(hw, cx, cy, scale):
     """A stick-figure-ish person (head, torso, legs, arms) centred at (cx, cy), height ~ 200 * scale px."""
     mask = np.zeros(hw, np.uint8)
-    s = scale
-    cv2.circle(mask, (int(round(cx)), int(round(cy - 80 * s))), int(round(20 * s)), 1, -1)
-    cv2.rectangle(mask, (int(round(cx - 25 * s)), int(round(cy - 60 * s))), (int(round(cx + 25 * s)), int(round(cy + 20 * s))), 1, -1)
-    cv2.rectangle(mask, (int(round(cx - 20 * s)), int(round(cy + 20 * s))), (int(round(cx - 5 * s)), int(round(cy + 100 * s))), 1, -1)
-    cv2.rectangle(mask, (int(round(cx + 5 * s)), int(round(cy + 20 * s))), (int(round(cx + 20 * s)), int(round(cy + 100 * s))), 1, -1)
-    cv2.rectangle(mask, (int(round(cx - 60 * s)), int(round(cy - 55 * s))), (int(round(cx + 60 * s)), int(round(cy - 45 * s))), 1, -1)
+
+    def pt(dx, dy):
+        return int(round(cx + dx * scale)), int(round(cy + dy * scale))
+
+    cv2.circle(mask, pt(0, -80), int(round(20 * scale)), 1, -1)
+    cv2.rectangle(mask, pt(-25, -60), pt(25, 20), 1, -1)
+    cv2.rectangle(mask, pt(-20, 20), pt(-5, 100), 1, -1)
+    cv2.rectangle(mask, pt(5, 20), pt(20, 100), 1, -1)
+    cv2.rectangle(mask, pt(-60, -55), pt(60, -45), 1, -1)
     return mask.astype(np.float32)
 
 

@@ -525,8 +525,12 @@ def rebuild_cues(
     settings["grid"] = int(settings["grid"])
     num, height, width = cues.num_frames, cues.height, cues.width
 
-    ref_mask = cues.reference_mask if reference_mask is None else _as_mask(reference_mask, (height, width), "reference mask")
-    masks = cues.driving_masks if driving_masks is None else _as_mask(driving_masks, (num, height, width), "driving masks")
+    ref_mask = cues.reference_mask
+    if reference_mask is not None:
+        ref_mask = _as_mask(reference_mask, (height, width), "reference mask")
+    masks = cues.driving_masks
+    if driving_masks is not None:
+        masks = _as_mask(driving_masks, (num, height, width), "driving masks")
     boxes = cues.face_boxes.copy()
     if isinstance(face_boxes, dict):
         for index, box in face_boxes.items():

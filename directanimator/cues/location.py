@@ -225,7 +225,8 @@ def _blur_cells(cells: np.ndarray) -> np.ndarray:
     padded = np.pad(cells, ((0, 0), (1, 1), (0, 0)), mode="edge")
     cells = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
     padded = np.pad(cells, ((0, 0), (0, 0), (1, 1)), mode="edge")
-    return np.ascontiguousarray(0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:], dtype=np.float32)
+    cells = 0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:]
+    return np.ascontiguousarray(cells, dtype=np.float32)
 
 
 def box_masks(boxes: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
