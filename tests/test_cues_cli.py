@@ -33,7 +33,7 @@ def test_cli_writes_cue_folder_and_preview(tmp_path, capsys):
     assert [p.name for p in out.parent.iterdir()] == ["cues"]
     # running again replaces the earlier cue folder
     assert main([str(ASTRONAUT), str(WALK), "--out", str(out), "--frames", "3", "--size", "128",
-                 "--no-preview"]) == 0
+                 "--no-preview", "--threads", "1"]) == 0
     assert DrivingCues.load(out).num_frames == 3 and not (out / "preview.mp4").exists()
 
 

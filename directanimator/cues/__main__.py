@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for the low-pass FFTs (default: torch's choice; 1 is fastest on a CPU "
+                        "that other busy processes share)")
     return parser
 
 
@@ -59,6 +62,12 @@ def _run(args) -> int:
     from . import _is_replaceable, _temp_dir_beside, extract_cues, replace_dir
     from .preview import render_preview
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     if not _is_replaceable(out):
         raise InputError(f"{out} exists and is not a cue folder; choose another --out folder or remove it")
