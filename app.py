@@ -126,7 +126,8 @@ def need_cues(session):
 def examples():
     """[reference, driving] pairs from examples/: every image with every video (few files, so few pairs)."""
     images = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
-    videos = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".mp4", ".mov", ".webm", ".gif"))
+    videos = sorted((p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".mp4", ".mov", ".webm", ".gif")),
+                    key=lambda p: ("synthetic" in p.name, p.name))  # real footage first
     return [[str(i), str(v)] for v in videos for i in images][:8]
 
 
@@ -426,12 +427,14 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
     """Animate the reference with the current cues; returns the mp4 (driving audio kept), the side-by-side mp4,
     the cue folder zip, the seed used and a summary line."""
     c = need_cues(session)
+    session.cancel.clear()
     seed = random.randint(0, MAX_SEED) if randomize else int(seed)
     progress(0, desc="loading the model")
     pipe = load_pipeline(model, model_path, transformer_path, memory_mode)
+    if session.cancel.is_set():
+        raise gr.Error("Generation cancelled.", print_exception=False)
     num_frames = min(int(num_frames), c.num_frames)
     height, width = H.working_hw(c.height, c.width, int(resolution))
-    session.cancel.clear()
     start = time.monotonic()
 
     def report(fraction, desc):
@@ -461,6 +464,7 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
 
 
 def cancel_generation(session):
+    """Stop this session's generation at the next denoising step (gradio's cancel alone cannot stop a thread)."""
     if isinstance(session, Session):
         session.cancel.set()
 
@@ -598,12 +602,13 @@ def build_ui():
                 extract_btn = gr.Button("Extract cues", variant="primary", elem_id="extract")
                 report = gr.Markdown("Cues appear here after **Extract cues**.", elem_id="report")
                 with gr.Row():
-                    pose_video = gr.Video(label="Pose cue", interactive=False, loop=True, autoplay=True, elem_id="pose-video")
-                    face_video = gr.Video(label="Face cue", interactive=False, loop=True, autoplay=True, elem_id="face-video")
+                    shown = dict(interactive=False, loop=True, autoplay=True)
+                    pose_video = gr.Video(label="Pose cue", elem_id="pose-video", **shown)
+                    face_video = gr.Video(label="Face cue", elem_id="face-video", **shown)
                     location_video = gr.Video(label="Location masks over the reference (body green, face magenta)",
-                                              interactive=False, loop=True, autoplay=True, elem_id="location-video")
+                                              elem_id="location-video", **shown)
                     silhouette_video = gr.Video(label="Aligned driving silhouette over the reference",
-                                                interactive=False, loop=True, autoplay=True, elem_id="silhouette-video")
+                                                elem_id="silhouette-video", **shown)
                 frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame",
                                   info="driving (mask outline, face box) | pose cue | face cue | location (body "
                                        "green, face magenta) | alignment (driving silhouette blue, reference "
@@ -615,11 +620,14 @@ def build_ui():
                         lowpass = gr.Slider(0, 1, value=0.5, step=0.01, label="Pose cue low-pass strength",
                                             elem_id="lowpass")
                         face_enlarge = gr.Slider(1.0, 3.0, value=1.6, step=0.05, label="Face crop enlarge")
-                        grid = gr.Slider(1, 64, value=16, step=1, label="Location grid size")
+                        grid = gr.Slider(0, 64, value=16, step=1, label="Location grid size (0 = hard masks)")
                     with gr.Row():
-                        align_scale = gr.Slider(0.5, 2.0, value=1.0, step=0.01, label="Alignment scale ×", elem_id="align_scale")
-                        align_dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset x (× width)", elem_id="align_dx")
-                        align_dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset y (× height)", elem_id="align_dy")
+                        align_scale = gr.Slider(0.5, 2.0, value=1.0, step=0.01, label="Alignment scale ×",
+                                                elem_id="align_scale")
+                        align_dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset x (× width)",
+                                             elem_id="align_dx")
+                        align_dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.005, label="Offset y (× height)",
+                                             elem_id="align_dy")
                     with gr.Row():
                         box = [gr.Number(label=n, precision=1) for n in ("face x0", "face y0", "face x1", "face y1")]
                         box_all = gr.Checkbox(label="apply to all frames")
@@ -730,9 +738,10 @@ def build_ui():
         frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
                              edit_outs, api_name="set_frame_mask")
         model.change(model_changed, model, [model_path, resolution, num_frames, steps], api_visibility="private")
-        gen = gen_btn.click(generate, [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
-                                       randomize, num_frames, resolution, pose_scale, face_scale, memory],
-                            [result, side, cue_zip, seed, info], api_name="generate", concurrency_limit=1)
+        gen_inputs = [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
+                      randomize, num_frames, resolution, pose_scale, face_scale, memory]
+        gen = gen_btn.click(generate, gen_inputs, [result, side, cue_zip, seed, info], api_name="generate",
+                            concurrency_limit=1)
         cancel_btn.click(cancel_generation, session, None, cancels=[gen], api_name="cancel", queue=False)
 
         t_inputs = [stage, dataset, pretrained, same_id_ckpt, t_steps, t_lr, t_batch, t_block, t_lam, t_every]

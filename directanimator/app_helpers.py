@@ -165,7 +165,7 @@ def frame_choices(max_frames: int, temporal_compression: int = 4, available: int
 def working_hw(height: int, width: int, long_side: int, multiple: int = 16) -> tuple[int, int]:
     """(h, w) keeping the aspect of height x width, long side ``long_side``, both multiples of ``multiple``."""
     s = long_side / max(height, width)
-    return (max(multiple, round(height * s / multiple) * multiple), max(multiple, round(width * s / multiple) * multiple))
+    return tuple(max(multiple, round(v * s / multiple) * multiple) for v in (height, width))
 
 
 def eta_text(fraction: float, elapsed: float, desc: str = "") -> str:
@@ -267,11 +267,6 @@ def to_uint8_video(frames) -> np.ndarray:
     if frames.dtype == np.uint8:
         return frames
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
-
-
-def fit_video(frames: np.ndarray, hw) -> np.ndarray:
-    """Every frame resized to ``hw`` (h, w)."""
-    return np.stack([fit_to(f, hw) for f in frames])
 
 
 def draw_box(image: np.ndarray, box, color=FACE_COLOR) -> np.ndarray:

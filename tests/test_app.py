@@ -258,3 +258,21 @@ def test_generate_with_a_trained_transformer_folder(extracted, tmp_path):
     with pytest.raises(AppError, match="not a transformer folder"):
         client.predict(app.TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
                        api_name="/generate")
+
+
+def test_cancel_stops_generation_and_session_stays_usable(extracted):
+    import app
+
+    client, _ = extracted
+    job = client.submit(app.TINY_MODEL, "", "", "", "", 100, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+                        api_name="/generate")
+    deadline = time.time() + 60
+    while time.time() < deadline and not job.done():
+        progress = job.status().progress_data or []
+        if any("denoising" in (p.desc or "") for p in progress):
+            break
+        time.sleep(0.2)
+    client.predict(api_name="/cancel")
+    with pytest.raises(AppError, match="cancelled"):
+        job.result(timeout=60)
+    assert client.predict(1, api_name="/show_frame")[0]
