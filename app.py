@@ -54,7 +54,11 @@ try:  # On a ZeroGPU Space, GPU work must run inside a spaces.GPU function; else
     import spaces
 
     gpu = spaces.GPU(duration=240)
+    # ZeroGPU runs that function in another process and pickles what crosses over: no closures (progress and
+    # cancel callbacks) go there, so generation shows gradio's own progress bar and cannot stop half-way.
+    CROSS_PROCESS = bool(os.environ.get("SPACES_ZERO_GPU"))
 except ImportError:
+    CROSS_PROCESS = False
 
     def gpu(fn):
         return fn
@@ -356,8 +360,8 @@ _PIPELINE_LOCK = threading.Lock()
 
 
 def load_pipeline(model, path, transformer_path, memory_mode):
-    """The pipeline for a model choice, loaded once and cached (one at a time, to bound memory). A trained
-    transformer folder (a checkpoint of the Train tab) replaces the pipeline's transformer."""
+    """Load the pipeline for a model choice once and cache it (one at a time, to bound memory); returns its cache
+    key. A trained transformer folder (a checkpoint of the Train tab) replaces the pipeline's transformer."""
     import torch
 
     key = (model, (path or "").strip(), (transformer_path or "").strip(), memory_mode)
@@ -397,7 +401,7 @@ def load_pipeline(model, path, transformer_path, memory_mode):
                 pipe.vae.enable_tiling()
                 pipe.vae.enable_slicing()
             _PIPELINES[key] = pipe
-        return _PIPELINES[key]
+        return key
 
 
 def tiny_pipeline():
@@ -411,13 +415,14 @@ def tiny_pipeline():
 
 
 @gpu
-def run_pipeline(pipe, cues, settings, report, on_step):
-    """The GPU part of generation (a ZeroGPU slot on Spaces): denoise and decode."""
+def run_pipeline(key, cues, settings, report=None, on_step=None):
+    """The GPU part of generation (a ZeroGPU slot on Spaces): denoise and decode with the cached pipeline ``key``."""
     import torch
 
+    settings = dict(settings)
     generator = torch.Generator("cpu").manual_seed(settings.pop("seed"))
-    out = pipe(cues=cues, generator=generator, output_type="np", progress=report, callback_on_step_end=on_step,
-               **settings)
+    out = _PIPELINES[key](cues=cues, generator=generator, output_type="np", progress=report,
+                          callback_on_step_end=on_step, **settings)
     return out.frames[0]
 
 
@@ -430,7 +435,7 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
     session.cancel.clear()
     seed = random.randint(0, MAX_SEED) if randomize else int(seed)
     progress(0, desc="loading the model")
-    pipe = load_pipeline(model, model_path, transformer_path, memory_mode)
+    key = load_pipeline(model, model_path, transformer_path, memory_mode)
     if session.cancel.is_set():
         raise gr.Error("Generation cancelled.", print_exception=False)
     num_frames = min(int(num_frames), c.num_frames)
@@ -448,7 +453,8 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
     settings = dict(prompt=prompt or "", negative_prompt=negative_prompt or "", num_frames=num_frames,
                     height=height, width=width, num_inference_steps=int(steps), guidance_scale=float(guidance),
                     cue_scale=(float(pose_scale), float(face_scale)), seed=seed)
-    frames = H.to_uint8_video(run_pipeline(pipe, c, settings, report, on_step))
+    callbacks = () if CROSS_PROCESS else (report, on_step)
+    frames = H.to_uint8_video(run_pipeline(key, c, settings, *callbacks))
     progress(1, desc="writing the videos")
     result = write_mp4(session, "result.mp4", frames, c.fps, audio_from=c.settings.get("driving_path"),
                        preset="medium")
