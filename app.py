@@ -656,8 +656,8 @@ def build_ui():
                 gr.Markdown("## Generate")
                 with gr.Row():
                     model = gr.Dropdown([TINY_MODEL, FOLDER_MODEL], value=TINY_MODEL, label="Model", scale=2)
-                    model_path = gr.Textbox(label="Model folder or Hub repo id", visible=False, scale=2)
-                    transformer_path = gr.Textbox(label="Trained transformer folder (optional)", scale=2)
+                    model_path = gr.Textbox("", label="Model folder or Hub repo id", visible=False, scale=2)
+                    transformer_path = gr.Textbox("", label="Trained transformer folder (optional)", scale=2)
                 prompt = gr.Textbox(label="Prompt", value="a person dancing, high quality")
                 with gr.Row():
                     num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[TINY_MODEL]), value=DEFAULT_FRAMES[TINY_MODEL],
@@ -688,11 +688,11 @@ def build_ui():
                 gr.Markdown("Runs the trainer CLI (`python -m trainers.same_id` / `trainers.same2x`) in a "
                             "subprocess. One run at a time; on a Space, train on a dedicated GPU machine instead.")
                 with gr.Row():
-                    dataset = gr.Textbox(label="Dataset (local folder with metadata.jsonl, or Hub dataset id)")
+                    dataset = gr.Textbox("", label="Dataset (local folder with metadata.jsonl, or Hub dataset id)")
                     stage = gr.Radio(list(TRAINER_MODULES), value="same-ID", label="Stage")
                 with gr.Row():
-                    pretrained = gr.Textbox(label="Base pipeline (CogVideoX1.5-I2V / DirectAnimator folder)")
-                    same_id_ckpt = gr.Textbox(label="Same-ID run or checkpoint (Same2X only)")
+                    pretrained = gr.Textbox("", label="Base pipeline (CogVideoX1.5-I2V / DirectAnimator folder)")
+                    same_id_ckpt = gr.Textbox("", label="Same-ID run or checkpoint (Same2X only)")
                 with gr.Row():
                     t_steps = gr.Number(1000, precision=0, label="Steps", minimum=1)
                     t_lr = gr.Number(2e-5, label="Learning rate")
