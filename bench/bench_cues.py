@@ -13,6 +13,7 @@ low-pass <= 1 ms/frame.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -26,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from directanimator.cues import extract_cues  # noqa: E402
-from directanimator.cues.pose import _disc, cutoff_for_strength, foreground_gray, lowpass, pose_cue  # noqa: E402
+from directanimator.cues.pose import (_disc, _near_border, cutoff_for_strength, foreground_gray, lowpass,  # noqa: E402
+                                      padding_for_strength, pose_cue)
 
 NUM_FRAMES, SIZE = 49, 512
 TRIPLET = ("segment", "faces", "pose", "face", "location")
@@ -49,50 +51,64 @@ def synthetic_clip(num=NUM_FRAMES, size=SIZE) -> np.ndarray:
     return frames
 
 
-def disc_weights(fy: np.ndarray, fx: np.ndarray, strength: float) -> np.ndarray:
-    """The raised-cosine disc of ``pose.lowpass`` on a frequency grid (1.0 = Nyquist)."""
+@functools.lru_cache(maxsize=16)
+def disc_weights(p_height: int, p_width: int, strength: float, half: bool) -> np.ndarray:
+    """The raised-cosine disc of ``pose.lowpass`` for an FFT of this size (rfft half spectrum or full, and for
+    OpenCV's interleaved complex layout when not ``half``)."""
     cutoff = cutoff_for_strength(strength)
+    fy = np.fft.fftfreq(p_height)[:, None] * 2.0
+    fx = (np.fft.rfftfreq(p_width) if half else np.fft.fftfreq(p_width))[None, :] * 2.0
     radius = np.sqrt(fy**2 + fx**2)
-    return np.where(radius <= cutoff, 0.5 * (1.0 + np.cos(np.pi * radius / cutoff)), 0.0).astype(np.float32)
+    disc = np.where(radius <= cutoff, 0.5 * (1.0 + np.cos(np.pi * radius / cutoff)), 0.0).astype(np.float32)
+    return disc if half else np.ascontiguousarray(np.repeat(disc[..., None], 2, axis=-1))
+
+
+def _padded_size(frame: np.ndarray, strength: float) -> tuple[int, int]:
+    """The FFT size ``pose.lowpass`` uses for this frame (padded only along axes with content near a border)."""
+    pad_h, pad_w = _near_border(torch.from_numpy(frame[None]), padding_for_strength(strength))
+    return _disc(frame.shape[0], frame.shape[1], strength, pad_h, pad_w)[2:]
 
 
 def numpy_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
-    """The same filter (zero-padded, raised-cosine disc), one frame at a time with np.fft.rfft2/irfft2."""
+    """The same filter (zero-padded where needed, raised-cosine disc), one frame at a time with np.fft."""
     height, width = gray.shape[1:]
-    _, _, p_height, p_width = _disc(height, width, strength)
-    disc = disc_weights(np.fft.fftfreq(p_height)[:, None] * 2.0, np.fft.rfftfreq(p_width)[None, :] * 2.0, strength)
-    return np.stack([np.fft.irfft2(np.fft.rfft2(frame, s=(p_height, p_width)) * disc,
-                                   s=(p_height, p_width))[:height, :width] for frame in gray])
+    out = np.empty_like(gray)
+    for i, frame in enumerate(gray):
+        p_height, p_width = _padded_size(frame, strength)
+        disc = disc_weights(p_height, p_width, strength, True)
+        out[i] = np.fft.irfft2(np.fft.rfft2(frame, s=(p_height, p_width)) * disc, s=(p_height, p_width))[
+            :height, :width]
+    return out
 
 
 def opencv_lowpass(gray: np.ndarray, strength: float) -> np.ndarray:
     """The same filter, one frame at a time with cv2.dft / cv2.idft (full complex spectrum)."""
     height, width = gray.shape[1:]
-    _, _, p_height, p_width = _disc(height, width, strength)
-    disc = disc_weights(np.fft.fftfreq(p_height)[:, None] * 2.0, np.fft.fftfreq(p_width)[None, :] * 2.0, strength)
-    disc2 = np.ascontiguousarray(np.repeat(disc[..., None], 2, axis=-1))
-    padded = np.zeros((p_height, p_width), np.float32)
     out = np.empty_like(gray)
     for i, frame in enumerate(gray):
+        p_height, p_width = _padded_size(frame, strength)
+        disc2 = disc_weights(p_height, p_width, strength, False)
+        padded = np.zeros((p_height, p_width), np.float32)
         padded[:height, :width] = frame
         spec = cv2.dft(padded, flags=cv2.DFT_COMPLEX_OUTPUT)
         out[i] = cv2.idft(spec * disc2, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:height, :width]
     return out
 
 
-def best_ms(fn, repeats: int) -> tuple[float, float]:
-    """Best wall and best CPU time of ``repeats`` runs in ms.
+def best_ms(fns: dict, repeats: int) -> dict:
+    """Best wall and best CPU time in ms of each function in ``fns``, over ``repeats`` interleaved rounds.
 
-    Best-of filters out some of the other processes on a shared CPU; the CPU time (this process, all threads)
-    is what a single-threaded run would take on an idle core, the wall time is what the user waits.
+    Interleaving puts every implementation under the same background load; best-of filters out the moments
+    when other processes had the CPU. CPU time is this process's (all threads).
     """
-    wall = cpu = float("inf")
+    best = {name: [float("inf"), float("inf")] for name in fns}
     for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
-    return wall * 1000.0, cpu * 1000.0
+        for name, fn in fns.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            best[name][0] = min(best[name][0], (time.perf_counter() - start) * 1000.0)
+            best[name][1] = min(best[name][1], (time.process_time() - start_cpu) * 1000.0)
+    return best
 
 
 def main(argv=None) -> int:
@@ -143,26 +159,38 @@ def main(argv=None) -> int:
     gray_np = gray_t.numpy()
     _disc.cache_clear()
     lowpass(gray_t[:2], args.lowpass)  # builds the cached disc outside the timing, as a second call would
-    numpy_ms, numpy_cpu = best_ms(lambda: numpy_lowpass(gray_np, args.lowpass), max(1, args.repeats // 2))
-    opencv_ms, opencv_cpu = best_ms(lambda: opencv_lowpass(gray_np, args.lowpass), max(1, args.repeats // 2))
     ours_out = lowpass(gray_t, args.lowpass).numpy()
     err_np = float(np.abs(ours_out - numpy_lowpass(gray_np, args.lowpass)).max())
     err_cv = float(np.abs(ours_out - opencv_lowpass(gray_np, args.lowpass)).max())
-    print(f"\nlow-pass, strength {args.lowpass} (cutoff {cutoff_for_strength(args.lowpass):.3f} x Nyquist), "
-          f"{num} frames {gray_np.shape[1]}x{gray_np.shape[2]}, best of {args.repeats}; ms/frame wall (cpu):")
-    print(f"  numpy per frame (np.fft.rfft2/irfft2)   {numpy_ms / num:7.3f} ({numpy_cpu / num:6.3f})   "
-          f"max abs diff to ours {err_np:.1e}")
-    print(f"  opencv per frame (cv2.dft/idft)         {opencv_ms / num:7.3f} ({opencv_cpu / num:6.3f})   "
-          f"max abs diff to ours {err_cv:.1e}")
     default_threads = torch.get_num_threads()
+
+    def with_threads(threads, fn):
+        def run():
+            torch.set_num_threads(threads)
+            fn()
+            torch.set_num_threads(default_threads)
+        return run
+
+    fns = {"numpy": lambda: numpy_lowpass(gray_np, args.lowpass),
+           "opencv": lambda: opencv_lowpass(gray_np, args.lowpass)}
     for threads in sorted({1, default_threads}):
-        torch.set_num_threads(threads)
-        ours, ours_cpu = best_ms(lambda: lowpass(gray_t, args.lowpass), args.repeats)
-        cue_ms, cue_cpu = best_ms(lambda: pose_cue(cues.driving, cues.driving_masks, args.lowpass), args.repeats)
-        print(f"  torch batched (ours), {threads} thread(s)     {ours / num:7.3f} ({ours_cpu / num:6.3f})   "
-              f"{numpy_ms / ours:5.1f}x numpy, {opencv_ms / ours:5.1f}x opencv (wall); target <= 1 ms/frame: "
-              f"{'met' if ours / num <= 1 else 'NOT met'}; whole pose cue {cue_ms / num:.3f} ({cue_cpu / num:.3f})")
-    torch.set_num_threads(default_threads)
+        fns[f"ours{threads}"] = with_threads(threads, lambda: lowpass(gray_t, args.lowpass))
+        fns[f"cue{threads}"] = with_threads(threads, lambda: pose_cue(cues.driving, cues.driving_masks, args.lowpass))
+    best = best_ms(fns, args.repeats)
+    per = {name: (wall / num, cpu / num) for name, (wall, cpu) in best.items()}
+    print(f"\nlow-pass, strength {args.lowpass} (cutoff {cutoff_for_strength(args.lowpass):.3f} x Nyquist), "
+          f"{num} frames {gray_np.shape[1]}x{gray_np.shape[2]}, best of {args.repeats} interleaved rounds; "
+          "ms/frame wall (cpu):")
+    print(f"  numpy per frame (np.fft.rfft2/irfft2)    {per['numpy'][0]:7.3f} ({per['numpy'][1]:6.3f})   "
+          f"max abs diff to ours {err_np:.1e}")
+    print(f"  opencv per frame (cv2.dft/idft)          {per['opencv'][0]:7.3f} ({per['opencv'][1]:6.3f})   "
+          f"max abs diff to ours {err_cv:.1e}")
+    for threads in sorted({1, default_threads}):
+        ours, cue = per[f"ours{threads}"], per[f"cue{threads}"]
+        print(f"  torch batched (ours), {threads} thread(s)      {ours[0]:7.3f} ({ours[1]:6.3f})   "
+              f"{per['numpy'][0] / ours[0]:4.1f}x numpy, {per['opencv'][0] / ours[0]:4.1f}x opencv (wall); "
+              f"target <= 1 ms/frame: {'met' if ours[0] <= 1 else 'NOT met'}; "
+              f"whole pose cue {cue[0]:.3f} ({cue[1]:.3f})")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (timings on a shared CPU vary with it)")
     return 0
 

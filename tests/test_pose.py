@@ -54,6 +54,17 @@ def test_lowpass_removes_energy_above_cutoff_and_keeps_dc(strength, hw):
     assert above.sum() > (~above).sum()  # the test is not vacuous
 
 
+@pytest.mark.parametrize("strength", [0.25, 0.5, 1.0])
+def test_padding_skipped_away_from_borders_changes_nothing_visible(strength):
+    # content far from every border is filtered without padding: same result as the padded filter
+    rng = np.random.default_rng(5)
+    border = padding_for_strength(strength) + 1
+    gray = np.zeros((2, 200, 240), np.float32)
+    gray[:, border:-border, border:-border] = rng.uniform(0, 255, (2, 200 - 2 * border, 240 - 2 * border))
+    out = lowpass(torch.from_numpy(gray), strength).numpy()
+    assert np.abs(out - _reference_lowpass(gray, strength)).max() < 0.25  # well under one 8-bit level
+
+
 def test_lowpass_does_not_wrap_around():
     # a person cut by the bottom edge must not bleed into the top rows (the periodic FFT would)
     gray = np.zeros((1, 128, 96), np.float32)
