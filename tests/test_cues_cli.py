@@ -44,6 +44,7 @@ def _bad(tmp_path, capsys, argv):
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2
     assert len(lines) == 1 and "Traceback" not in err
+    assert "%|" not in err or "no person" in lines[0]  # fast input errors print no progress bar
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     return lines[0]

@@ -71,8 +71,10 @@ def _run(args) -> int:
     out = Path(args.out)
     if not _is_replaceable(out):
         raise InputError(f"{out} exists and is not a cue folder; choose another --out folder or remove it")
+    # delay: a run that fails on its inputs (missing or corrupt file) ends before any bar is drawn, so the
+    # error is the only line printed.
     bar = tqdm(total=1000, desc="cues", unit="", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
-               file=sys.stderr)
+               file=sys.stderr, delay=1.0)
     extract_share = 1.0 if args.no_preview else 0.9  # the preview takes the last tenth of the bar
 
     def advance(fraction, desc=""):
@@ -105,6 +107,9 @@ def _run(args) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         advance(1.0, "done")
+    except BaseException:
+        bar.leave = False  # erase the bar so that the error line stands alone
+        raise
     finally:
         bar.close()
 
