@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from ..errors import InputError
@@ -93,15 +94,12 @@ def _run(args) -> int:
         )
         tmp = _temp_dir_beside(out)
         try:
-            cues.write_into(tmp)
             if not args.no_preview:
-                import time
-
                 start = time.perf_counter()
                 render_preview(cues, tmp / "preview.mp4",
                                progress=lambda f, d="": advance(0.9 + 0.1 * f, d))
                 cues.settings["timings_ms"]["preview"] = round((time.perf_counter() - start) * 1000.0, 2)
-                cues.write_into(tmp)  # so that cues.json records the preview time too
+            cues.write_into(tmp)  # after the preview, so that cues.json records its time too
             replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
