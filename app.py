@@ -716,38 +716,40 @@ def build_ui():
                     use_btn = gr.Button("Use this checkpoint in Animate", scale=1)
                 timer = gr.Timer(2.0, active=False)
 
-        # Wiring. Light preview events run unqueued-fast (no concurrency limit); heavy ones are queued.
+        # Wiring. Live previews skip the queue (they take milliseconds); everything else is queued, generation one
+        # at a time (one GPU).
         videos = [pose_video, face_video, location_video, silhouette_video]
         frame_outs = [preview, *box]
         edit_outs = [*videos, report, *frame_outs]
+        # Progress (and an error badge) only on the report line: a failed edit must not blank the cue views.
+        on_report = dict(show_progress_on=[report], concurrency_limit=4)
         extract_btn.click(extract_cues, [reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid,
                                          max_frames, fps, session],
                           [session, *videos, report, frame, ref_editor, *frame_outs, frame_editor, align_scale,
-                           align_dx, align_dy], api_name="extract_cues", concurrency_limit=2)
+                           align_dx, align_dy], api_name="extract_cues", concurrency_limit=2, show_progress_on=[report])
         frame.change(show_frame, [session, frame], frame_outs, api_name="show_frame", show_progress="hidden",
                      trigger_mode="always_last", queue=False)
         lowpass.input(preview_lowpass, [session, lowpass, frame], preview, api_name="preview_lowpass",
                       show_progress="hidden", trigger_mode="always_last", queue=False)
-        lowpass.release(set_lowpass, [session, lowpass, frame], edit_outs, api_name="set_lowpass",
-                        concurrency_limit=4)
+        lowpass.release(set_lowpass, [session, lowpass, frame], edit_outs, api_name="set_lowpass", **on_report)
         face_enlarge.release(set_face_enlarge, [session, face_enlarge, frame], edit_outs,
-                             api_name="set_face_enlarge", concurrency_limit=4)
+                             api_name="set_face_enlarge", **on_report)
         align_in = [session, align_scale, align_dx, align_dy, grid, frame]
         for s in (grid, align_scale, align_dx, align_dy):  # grid first: it owns the public api_name
             s.release(set_alignment, align_in, edit_outs,
                       api_name="set_alignment" if s is grid else f"set_alignment_{s.elem_id}",
-                      api_visibility="public" if s is grid else "private", concurrency_limit=4)
-        box_btn.click(set_face_box, [session, frame, *box, box_all], edit_outs, api_name="set_face_box")
+                      api_visibility="public" if s is grid else "private", **on_report)
+        box_btn.click(set_face_box, [session, frame, *box, box_all], edit_outs, api_name="set_face_box", **on_report)
         ref_mask_btn.click(set_reference_mask, [session, ref_editor, align_scale, align_dx, align_dy, frame],
-                           edit_outs, api_name="set_reference_mask")
+                           edit_outs, api_name="set_reference_mask", **on_report)
         load_mask_btn.click(load_frame_mask, [session, frame], frame_editor, api_name="load_frame_mask")
         frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
-                             edit_outs, api_name="set_frame_mask")
+                             edit_outs, api_name="set_frame_mask", **on_report)
         model.change(model_changed, model, [model_path, resolution, num_frames, steps], api_visibility="private")
         gen_inputs = [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
                       randomize, num_frames, resolution, pose_scale, face_scale, memory]
         gen = gen_btn.click(generate, gen_inputs, [result, side, cue_zip, seed, info], api_name="generate",
-                            concurrency_limit=1)
+                            concurrency_limit=1, show_progress_on=[result])
         cancel_btn.click(cancel_generation, session, None, cancels=[gen], api_name="cancel", queue=False)
 
         t_inputs = [stage, dataset, pretrained, same_id_ckpt, t_steps, t_lr, t_batch, t_block, t_lam, t_every]
