@@ -42,7 +42,10 @@ FORMAT_VERSION = 1
 DEFAULT_SIZE = 512
 DEFAULTS = {"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16}
 
-_ARRAYS = {  # name -> (dtype, trailing shape after T or None for per-clip arrays)
+_MASKS = ("reference_mask", "driving_masks", "body_location", "face_location")
+"""Mask arrays: kept on a 1/255 grid in memory (``quantize_mask``) and stored as uint8, 4x smaller on disk."""
+
+_ARRAYS = {  # name -> in-memory dtype
     "reference": np.uint8,
     "reference_mask": np.float32,
     "driving": np.uint8,
@@ -118,7 +121,9 @@ class DrivingCues:
     def save(self, path) -> str:
         """Write the cues to folder ``path`` (created or replaced as a whole; nothing half-written).
 
-        The folder holds ``cues.safetensors`` (every array) and ``cues.json`` (transform, fps, settings).
+        The folder holds ``cues.safetensors`` (every array) and ``cues.json`` (transform, fps, settings). Masks
+        are stored with 8-bit precision; cues from ``extract_cues`` / ``rebuild_cues`` already are on that grid,
+        so they load back exactly.
         An existing folder is only replaced when it is a cue folder or empty.
 
         Returns:
@@ -142,6 +147,8 @@ class DrivingCues:
         tensors = {}
         for name, dtype in _ARRAYS.items():
             value = np.ascontiguousarray(getattr(self, name), dtype=dtype)
+            if name in _MASKS:
+                value = np.round(np.clip(value, 0.0, 1.0) * 255.0).astype(np.uint8)
             tensors[name] = value.astype(np.uint8) if dtype is np.bool_ else value
         save_file(tensors, str(folder / CUES_FILE))
         meta = {
@@ -152,9 +159,12 @@ class DrivingCues:
             "width": self.width,
             "fps": float(self.fps),
             "transform": self.transform.to_dict(),
+            "mask_encoding": "uint8/255",
             "settings": self.settings,
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
+        for name in (CUES_FILE, META_FILE):
+            os.chmod(folder / name, 0o666 & ~_umask())
 
     @classmethod
     def load(cls, path) -> "DrivingCues":
@@ -187,7 +197,12 @@ class DrivingCues:
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise InputError(f"{arrays_path} is incomplete (missing {', '.join(missing)}); re-extract the cues")
-        values = {name: arrays[name].astype(dtype, copy=False) for name, dtype in _ARRAYS.items()}
+        values = {}
+        for name, dtype in _ARRAYS.items():
+            value = arrays[name]
+            if name in _MASKS and value.dtype == np.uint8:
+                value = value.astype(np.float32) / np.float32(255.0)  # the same operation as quantize_mask
+            values[name] = value.astype(dtype, copy=False)
         try:
             transform = SimilarityTransform(**{k: float(meta["transform"][k]) for k in ("scale", "tx", "ty")})
             cues = cls(**values, transform=transform, fps=float(meta["fps"]), settings=dict(meta.get("settings", {})))
@@ -195,6 +210,12 @@ class DrivingCues:
             raise InputError(f"{meta_path} is incomplete ({exc}); re-extract the cues") from None
         _check_shapes(cues, str(path))
         return cues
+
+
+def quantize_mask(mask: np.ndarray) -> np.ndarray:
+    """Masks on the 1/255 grid as float32 (how cue folders store them, so saving and loading is exact)."""
+    return (np.round(np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.float32)
+            / np.float32(255.0))
 
 
 def _json_default(value):
@@ -229,9 +250,17 @@ def _check_shapes(cues: DrivingCues, where: str) -> None:
                              "re-extract the cues")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _temp_dir_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=str(path.parent)))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=str(path.parent)))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the finished folder should not be
+    return tmp
 
 
 def _is_replaceable(path: Path) -> bool:
@@ -368,7 +397,7 @@ def extract_cues(
     timings["load_models"] = _ms(start)
 
     start = time.perf_counter()
-    ref_mask = np.asarray(seg_model.segment_image(ref).masks[0], dtype=np.float32)
+    ref_mask = quantize_mask(seg_model.segment_image(ref).masks[0])
     if not (ref_mask > 0.5).any():
         raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
     timings["segment_reference"] = _ms(start)
@@ -376,7 +405,7 @@ def extract_cues(
     if progress:
         progress(0.05, "segmenting the driving video")
     seg = seg_model.segment_video(frames, progress=_report(progress, 0.05, 0.65))
-    masks = np.asarray(seg.masks, dtype=np.float32)
+    masks = quantize_mask(seg.masks)
     dropped = np.asarray(drop_bad_frames(seg), dtype=bool)
     empty = ~(masks > 0.5).reshape(len(masks), -1).any(axis=1)
     dropped |= empty
@@ -468,7 +497,7 @@ def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transfor
     timings["location"] = _ms(start)
     return DrivingCues(
         reference=ref, reference_mask=ref_mask, driving=frames, driving_masks=masks, pose_cue=pose,
-        face_cue=face, body_location=body, face_location=face_loc, face_boxes=boxes, dropped=dropped,
+        face_cue=face, body_location=quantize_mask(body), face_location=quantize_mask(face_loc), face_boxes=boxes, dropped=dropped,
         no_face=no_face, transform=transform, fps=float(fps), settings=settings,
     )
 
@@ -594,7 +623,7 @@ def _as_mask(value, shape, what) -> np.ndarray:
     if mask.size and (np.nanmax(mask) > 1.0 + 1e-6 or np.nanmin(mask) < 0.0):
         # Accept 0/255 paint masks from image editors.
         mask = mask / 255.0 if np.nanmax(mask) <= 255.0 and np.nanmin(mask) >= 0.0 else mask
-    return np.clip(np.nan_to_num(mask), 0.0, 1.0).astype(np.float32)
+    return quantize_mask(np.nan_to_num(mask))
 
 
 def _as_box(box) -> np.ndarray:
