@@ -34,15 +34,18 @@ from directanimator.errors import InputError  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 OUTPUT_DIR = Path(os.environ.get("DIRECTANIMATOR_APP_DIR", ROOT / "outputs" / "app")).resolve()
+DEMO_DIR = ROOT / "models" / "demo"
+DEMO_MODEL = "embedded demo model (models/demo: small, trained on synthetic figures, 64 px)"
 TINY_MODEL = "tiny random-weights model (checks the plumbing, output is noise)"
 FOLDER_MODEL = "local folder or Hub repo id"
+MODELS = ([DEMO_MODEL] if (DEMO_DIR / "model_index.json").is_file() else []) + [TINY_MODEL, FOLDER_MODEL]
 SEGMENTERS = ["mediapipe", "grounded-sam"]
 FACE_DETECTORS = ["mediapipe", "insightface"]
 MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tiling + slicing"]
-RESOLUTIONS = {TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
-MAX_FRAMES = {TINY_MODEL: 17, FOLDER_MODEL: 121}
-DEFAULT_FRAMES = {TINY_MODEL: 9, FOLDER_MODEL: 49}
-DEFAULT_STEPS = {TINY_MODEL: 4, FOLDER_MODEL: 50}
+RESOLUTIONS = {DEMO_MODEL: [64, 96], TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
+MAX_FRAMES = {DEMO_MODEL: 49, TINY_MODEL: 17, FOLDER_MODEL: 121}
+DEFAULT_FRAMES = {DEMO_MODEL: 17, TINY_MODEL: 9, FOLDER_MODEL: 49}
+DEFAULT_STEPS = {DEMO_MODEL: 8, TINY_MODEL: 4, FOLDER_MODEL: 50}
 PREVIEW_HEIGHT = 256
 EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
 MAX_SEED = 2**31 - 1
@@ -386,9 +389,10 @@ def load_pipeline(model, path, transformer_path, memory_mode):
             else:
                 from directanimator.pipeline import DirectAnimatorPipeline
 
-                if not key[1]:
+                folder = str(DEMO_DIR) if model == DEMO_MODEL else key[1]
+                if not folder:
                     raise gr.Error("Type a local model folder or a Hub repo id (e.g. your-name/directanimator).")
-                pipe = DirectAnimatorPipeline.from_pretrained(key[1], torch_dtype=dtype, use_safetensors=True,
+                pipe = DirectAnimatorPipeline.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True,
                                                               **extra)
             pipe.set_progress_bar_config(disable=True)
             if memory_mode == "model CPU offload" and cuda:
@@ -655,20 +659,21 @@ def build_ui():
                             frame_mask_btn = gr.Button("Apply frame mask")
                 gr.Markdown("## Generate")
                 with gr.Row():
-                    model = gr.Dropdown([TINY_MODEL, FOLDER_MODEL], value=TINY_MODEL, label="Model", scale=2)
+                    model = gr.Dropdown(MODELS, value=MODELS[0], label="Model", scale=2, elem_id="model")
                     model_path = gr.Textbox("", label="Model folder or Hub repo id", visible=False, scale=2)
                     transformer_path = gr.Textbox("", label="Trained transformer folder (optional)", scale=2)
                 prompt = gr.Textbox(label="Prompt", value="a person dancing, high quality")
                 with gr.Row():
-                    num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[TINY_MODEL]), value=DEFAULT_FRAMES[TINY_MODEL],
+                    num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[MODELS[0]]), value=DEFAULT_FRAMES[MODELS[0]],
                                              label="Frames")
-                    resolution = gr.Dropdown(RESOLUTIONS[TINY_MODEL], value=64, label="Resolution (long side)")
+                    resolution = gr.Dropdown(RESOLUTIONS[MODELS[0]], value=RESOLUTIONS[MODELS[0]][0],
+                                             label="Resolution (long side)")
                     seed = gr.Number(42, precision=0, label="Seed")
                     randomize = gr.Checkbox(False, label="Randomise seed")
                 with gr.Accordion("Advanced", open=False):
                     negative = gr.Textbox(label="Negative prompt", value="blurry, distorted, low quality")
                     with gr.Row():
-                        steps = gr.Slider(1, 100, value=DEFAULT_STEPS[TINY_MODEL], step=1, label="Steps")
+                        steps = gr.Slider(1, 100, value=DEFAULT_STEPS[MODELS[0]], step=1, label="Steps")
                         guidance = gr.Slider(1.0, 12.0, value=6.0, step=0.5, label="Guidance (CFG)")
                         pose_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Pose cue strength")
                         face_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Face cue strength")
