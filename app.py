@@ -100,6 +100,7 @@ class Session:
 
 
 def close_session(session):
+    """gr.State delete callback: the session's files go with it."""
     if isinstance(session, Session):
         shutil.rmtree(session.dir, ignore_errors=True)
 
@@ -125,6 +126,7 @@ def ui_errors(fn):
 
 
 def need_cues(session):
+    """The session's cues, or a message saying what to do first."""
     if not isinstance(session, Session) or session.cues is None:
         raise gr.Error("Extract cues first (upload a reference image and a driving video, then press Extract cues).")
     return session.cues
@@ -142,6 +144,7 @@ def examples():
 
 
 def write_mp4(session, name, frames, fps, audio_from=None, preset="veryfast"):
+    """Write frames as an H.264 mp4 in the session folder (fast preset for previews)."""
     from directanimator.video import write_video
 
     return write_video(session.path(name), H.to_rgb_video(frames), fps, audio_from=audio_from, preset=preset)
@@ -156,7 +159,7 @@ def warped_silhouettes(cues, i=None):
 
 
 def cue_videos(session, which=("pose", "face", "location", "silhouette")):
-    """mp4 paths for the cue views in ``which`` (None for the views that did not change)."""
+    """mp4 paths for the cue views in ``which`` (``gr.skip()`` for the others, which keep what they show)."""
     c = session.cues
     out = dict.fromkeys(("pose", "face", "location", "silhouette"), gr.skip())
     if "pose" in which:
@@ -188,14 +191,21 @@ def frame_outputs(session, i):
     return [frame_panels(c, i), *box]
 
 
+def frame_report(c):
+    """The line above the cue views: dropped and no-face frames, and the working size the boxes are given in."""
+    return (H.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
+            + f" Working size {c.width}×{c.height} px (face boxes are in these pixels).")
+
+
 def mask_editor(image, mask):
     """Mask editor value for an image (padded to the editor's square canvas)."""
     return H.editor_value(image, mask)
 
 
 def all_outputs(session, frame=0):
+    """Everything the Animate tab shows for freshly extracted cues."""
     c = session.cues
-    report = H.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
+    report = frame_report(c)
     scrub = gr.update(maximum=max(1, c.num_frames - 1), value=min(int(frame), c.num_frames - 1), interactive=True)
     ref_editor = mask_editor(c.reference, c.reference_mask)
     return [session, *cue_videos(session), report, scrub, ref_editor, *frame_outputs(session, frame)]
@@ -226,13 +236,13 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
         raise gr.Error("Upload a reference image (a photo of the person to animate).")
     if not driving:
         raise gr.Error("Upload a driving video (the motion to copy).")
-    session = session if isinstance(session, Session) else Session()
     progress(0, desc="reading the driving video")
     cues = extract(
         reference, load_driving(driving, max_frames, fps), segmenter=segmenter, face_detector=face_detector,
         lowpass=float(lowpass), face_enlarge=float(face_enlarge), grid=int(grid),
         progress=lambda f, desc="extracting cues": progress(f, desc=desc),
     )
+    session = session if isinstance(session, Session) else Session()  # only now: a failed first try leaves no files
     session.cues, session.auto_transform = cues, cues.transform
     for warning in cues.settings.get("warnings", []):
         gr.Warning(warning)
@@ -242,6 +252,7 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
 
 @ui_errors
 def show_frame(session, frame):
+    """The scrubber moved: that frame of every cue, and its face box."""
     need_cues(session)
     return frame_outputs(session, frame)
 
@@ -258,11 +269,12 @@ def preview_lowpass(session, strength, frame):
 
 
 def rebuild(session, frame, which, **changes):
+    """Apply edits with ``rebuild_cues`` (no re-segmentation) and refresh the views in ``which``."""
     from directanimator.cues import rebuild_cues
 
     with session.lock:
         session.cues = c = rebuild_cues(session.cues, **changes)
-        report = H.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
+        report = frame_report(c)
         return [*cue_videos(session, which), report, *frame_outputs(session, frame)]
 
 
