@@ -98,6 +98,9 @@ def test_animate_flow_in_browser(page):
     expect(preview).not_to_have_attribute("src", scrubbed, timeout=30_000)
     print(f"low-pass drag -> new preview shown: {1000 * (time.perf_counter() - start):.0f} ms")
     assert float(pg.locator("#lowpass input[type=number]").input_value()) > 0.8
+    # The mask editor gets the shown frame (its person mask as a paintable layer).
+    pg.get_by_role("button", name="Edit the mask of the shown frame").click()
+    expect(pg.get_by_text(re.compile(r"Mask of driving frame \d+"))).to_be_visible(timeout=30_000)
     pg.screenshot(path=str(shots / "03-scrubbed-lowpass.png"), full_page=True)
     mark("scrubbed and low-passed")
 
@@ -115,6 +118,12 @@ def test_animate_flow_in_browser(page):
     pg.locator("#result").scroll_into_view_if_needed()
     pg.screenshot(path=str(shots / "04-generated.png"), full_page=True)
     mark("generated")
+
+    pg.get_by_role("tab", name="Train").click()
+    expect(pg.get_by_role("button", name="Start training")).to_be_visible()
+    expect(pg.get_by_text("Same2X block D")).to_be_visible()
+    pg.screenshot(path=str(shots / "06-train-tab.png"), full_page=True)
+    pg.get_by_role("tab", name="Animate").click()
 
 
 @pytest.mark.slow
