@@ -276,3 +276,23 @@ def test_cancel_stops_generation_and_session_stays_usable(extracted):
     with pytest.raises(AppError, match="cancelled"):
         job.result(timeout=60)
     assert client.predict(1, api_name="/show_frame")[0]
+
+
+def test_result_keeps_the_driving_audio(server):
+    """The example clip with a sound track: the generated mp4 (and the side-by-side one) carry its audio."""
+    import av
+
+    import app
+
+    url, _ = server
+    ref = app.EXAMPLES_DIR / "reference_synthetic.png"
+    drv = app.EXAMPLES_DIR / "driving_synthetic.mp4"
+    if not (ref.is_file() and drv.is_file()):
+        pytest.skip("examples/driving_synthetic.mp4 (the example with audio) is missing")
+    client = Client(url, verbose=False)
+    extract(client, str(ref), str(drv), max_frames=9)
+    result, side = client.predict(app.TINY_MODEL, "", "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+                                  api_name="/generate")[:2]
+    for path in (video_path(result), video_path(side)):
+        with av.open(path) as container:
+            assert [s.type for s in container.streams].count("audio") == 1
