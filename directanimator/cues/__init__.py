@@ -371,7 +371,7 @@ def extract_cues(
         InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings.
     """
     from ..video import fit_frames, read_image, working_size
-    from .faces import get_face_detector, smooth_boxes
+    from .faces import FaceTrack, get_face_detector, smooth_boxes
     from .segment import drop_bad_frames, get_segmenter
 
     _check_settings(lowpass, face_enlarge, grid)
@@ -417,14 +417,27 @@ def extract_cues(
     start = time.perf_counter()
     if progress:
         progress(0.65, "finding faces")
-    track = face_model.detect(frames, masks=masks, progress=_report(progress, 0.65, 0.9))
-    boxes = np.asarray(smooth_boxes(track).boxes, dtype=np.float32).reshape(-1, 4)
+    # A face detector also "finds" the back of a head; the segmenter's landmarks say when the person is turned
+    # away, and those frames are not searched (no face is better than hair in the face cue).
+    turned_away = _turned_away(seg, len(frames))
+    search = np.flatnonzero(~turned_away)
+    boxes = np.full((len(frames), 4), np.nan, np.float32)
+    if search.size:
+        track = face_model.detect(frames[search], masks=masks[search], progress=_report(progress, 0.65, 0.9))
+        found = np.asarray(track.boxes, dtype=np.float32).reshape(-1, 4)
+        boxes[search] = found
+        scores = np.zeros(len(frames), np.float32)
+        scores[search] = np.asarray(track.scores, np.float32).reshape(-1)
+        boxes = np.asarray(smooth_boxes(FaceTrack(boxes=boxes, scores=scores)).boxes, dtype=np.float32)
     timings["faces"] = _ms(start)
 
     warnings = []
     if dropped.any():
         warnings.append(f"{int(dropped.sum())} of {len(dropped)} driving frames have no usable person mask; their "
                         "pose cue is zero")
+    if turned_away.any():
+        warnings.append(f"{int(turned_away.sum())} of {len(turned_away)} driving frames show the person from behind; "
+                        "their face cue is empty")
     if not np.isfinite(boxes).all(axis=1).any():
         warnings.append("no face found in the driving video; the face cue is empty (expressions will not be "
                         "transferred)")
@@ -448,6 +461,26 @@ def extract_cues(
     if progress:
         progress(1.0, "done")
     return cues
+
+
+MIN_FACING = 0.2
+"""Frames whose segmentation ``facing`` is below this are treated as seen from behind (no face searched).
+0.5 is a profile; the walk example's back views are below 0.01, frontal people above 0.99."""
+
+
+def _turned_away(seg, num: int) -> np.ndarray:
+    """bool ``[T]``: frames where the segmenter says the person is turned away from the camera.
+
+    Unknown facing (NaN, or a segmenter that does not report it, like Grounded SAM) never rejects a frame.
+    """
+    facing = getattr(seg, "facing", None)
+    if facing is None:
+        return np.zeros(num, dtype=bool)
+    facing = np.asarray(facing, dtype=np.float32).reshape(-1)
+    if facing.shape != (num,):
+        return np.zeros(num, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(facing, nan=1.0) < MIN_FACING
 
 
 def _ms(start: float) -> float:

@@ -33,10 +33,14 @@ class Segmentation:
     Attributes:
         masks: float32 ``[T, H, W]`` foreground probability in ``[0, 1]``.
         scores: float32 ``[T]`` per-frame quality in ``[0, 1]``; 0 where the mask is empty.
+        facing: optional float32 ``[T]``: how much the person faces the camera, 1 = towards it, 0.5 = profile,
+            0 = seen from behind; NaN where unknown (no landmarks, or a backend without them). None = unknown
+            for the whole clip. Face detectors find "faces" on the back of a head; this says which to drop.
     """
 
     masks: np.ndarray
     scores: np.ndarray
+    facing: np.ndarray | None = None
 
     @property
     def areas(self) -> np.ndarray:
@@ -87,6 +91,33 @@ def _mask_bbox(binary: np.ndarray) -> tuple[float, float, float, float] | None:
 # model really locked on a body (face landmarks vanish for people seen from behind; legs leave the frame in
 # upper-body shots).
 _TORSO = (11, 12, 23, 24)
+
+
+def facing_from_landmarks(lm: np.ndarray, width: int, height: int, softness: float = 0.15) -> float:
+    """How much a MediaPipe Pose body faces the camera, from the left/right order of its landmarks.
+
+    The landmark visibilities do not tell a back view apart (the model is confident about a nose it cannot see),
+    but the left/right order does: seen from the front, the person's left shoulder/hip/ear is on the image's
+    right; seen from behind the order flips, and in profile the two sides overlap. The signed horizontal spans of
+    shoulders, hips and ears, in units of the torso length (so the value does not depend on the person's size),
+    go through a logistic.
+
+    Args:
+        lm: ``[33, >=2]`` landmarks ``(x, y, ...)`` normalised to the image, MediaPipe Pose order.
+        width, height: size of the image the landmarks belong to (normalised x and y have different units).
+        softness: signed span (torso lengths) that moves the result from 0.5 to ~0.73.
+
+    Returns:
+        float in ``(0, 1)``: ~1 facing the camera, 0.5 profile, ~0 seen from behind; NaN for a degenerate body.
+    """
+    xy = np.asarray(lm, np.float64)[:, :2] * (width, height)
+    torso = float(np.linalg.norm((xy[11] + xy[12]) / 2 - (xy[23] + xy[24]) / 2))
+    if not np.isfinite(torso) or torso < 1e-6:
+        return float("nan")
+    # Person's left minus right: shoulders, hips, ears (the head may turn against the body; the ears say where
+    # the face is, the torso makes it robust when the head landmarks are unsure).
+    span = (xy[11, 0] - xy[12, 0]) + 0.5 * (xy[23, 0] - xy[24, 0]) + (xy[7, 0] - xy[8, 0])
+    return float(1.0 / (1.0 + np.exp(-np.clip(span / torso / softness, -50, 50))))
 
 
 class MediaPipeSegmenter:
@@ -172,7 +203,7 @@ class MediaPipeSegmenter:
     # -- one MediaPipe call, turned into a clean mask, a person box and a score ---------------------------------
     @staticmethod
     def _run(pose, image: np.ndarray):
-        """Run ``pose`` on ``image``; returns (mask [h,w] float32, box in image pixels, score) or None."""
+        """Run ``pose`` on ``image``; returns (mask [h,w] float32, box in image pixels, score, facing) or None."""
         import cv2
 
         result = pose.process(image)
@@ -221,7 +252,7 @@ class MediaPipeSegmenter:
         bx0, by0, bx1, by1 = box
         # Feet/hands the mask misses are still inside the landmark box: use the union for the crop geometry.
         box = (min(bx0, lx0), min(by0, ly0), max(bx1, lx1), max(by1, ly1))
-        return mask, box, score
+        return mask, box, score, facing_from_landmarks(lm, w, h)
 
     # -- crop geometry --------------------------------------------------------------------------------------------
     def _crop_affine(self, box, frame_hw):
@@ -244,14 +275,14 @@ class MediaPipeSegmenter:
         out = self._run(pose, crop)
         if out is None:
             return None
-        cmask, cbox, score = out
+        cmask, cbox, score, facing = out
         mask = cv2.warpAffine(cmask, a, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         s, tx, ty = a[0, 0], a[0, 2], a[1, 2]
         fbox = ((cbox[0] - tx) / s, (cbox[1] - ty) / s, (cbox[2] - tx) / s, (cbox[3] - ty) / s)
         if not (mask > 0.5).any():
             return None
-        return mask, fbox, score
+        return mask, fbox, score, facing
 
     def _people(self, frame) -> list[tuple[float, float, float, float]]:
         """Candidate people boxes from OpenCV's HOG detector, best first (run on a ~1.5x upscaled frame)."""
@@ -298,9 +329,9 @@ class MediaPipeSegmenter:
         out = self._run(pose, small)
         if out is None or s >= 1.0:
             return out
-        mask, box, score = out
+        mask, box, score, facing = out
         mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-        return mask, tuple(v / s for v in box), score
+        return mask, tuple(v / s for v in box), score, facing
 
     def segment_video(self, frames: np.ndarray, progress: Progress = None) -> Segmentation:
         """Segment the main person through a clip (uint8 ``[T, H, W, 3]``) in tracking mode.
@@ -317,6 +348,7 @@ class MediaPipeSegmenter:
         t_len, h, w = frames.shape[:3]
         masks = np.zeros((t_len, h, w), np.float32)
         scores = np.zeros(t_len, np.float32)
+        facing = np.full(t_len, np.nan, np.float32)
         full, crop, crop_static = self._pose(False), self._pose(False), self._static_pose()
         mode, box, lost_for = "full", None, 0
         try:
@@ -344,7 +376,7 @@ class MediaPipeSegmenter:
                     mode, box = "full", None
                 else:
                     lost_for = 0
-                    masks[t], new_box, scores[t] = out
+                    masks[t], new_box, scores[t], facing[t] = out
                     if not masks[t].max() > 0.5:  # lost in resampling back to the frame
                         scores[t] = 0.0
                     # Damp crop motion so the crop does not chase mask noise.
@@ -357,7 +389,7 @@ class MediaPipeSegmenter:
             full.close()
             crop.close()
         # Masks are in [0, 1] already: MediaPipe's are clipped in _run and bilinear resampling keeps the range.
-        return Segmentation(masks=masks, scores=scores)
+        return Segmentation(masks=masks, scores=scores, facing=facing)
 
     def segment_image(self, image: np.ndarray) -> Segmentation:
         """Segment the person in one uint8 ``[H, W, 3]`` RGB image (static mode); returns ``T == 1``."""
@@ -371,11 +403,13 @@ class MediaPipeSegmenter:
             if out is None:
                 out = self._acquire(image, pose)
         mask = np.zeros((h, w), np.float32)
-        score = 0.0
+        score, facing = 0.0, float("nan")
         if out is not None:
             mask = np.clip(out[0], 0.0, 1.0).astype(np.float32)
             score = out[2] if (mask > 0.5).any() else 0.0
-        return Segmentation(masks=mask[None], scores=np.array([score], np.float32))
+            facing = out[3]
+        return Segmentation(masks=mask[None], scores=np.array([score], np.float32),
+                            facing=np.array([facing], np.float32))
 
 
 # ----------------------------------------------------------------------------------------------------------------
