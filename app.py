@@ -16,9 +16,6 @@ import functools  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -494,90 +491,44 @@ def cancel_generation(session):
 # --- Train tab ----------------------------------------------------------------------------------------------------
 
 
-class TrainingRun:
-    """The trainer CLI in a subprocess (one run at a time per app: training takes the whole machine)."""
-
-    lock = threading.Lock()
-    proc: subprocess.Popen | None = None
-    output_dir: Path | None = None
-    log_path: Path | None = None
-
-
-def trainer_command(stage, dataset, pretrained, same_id_checkpoint, output_dir, steps, lr, batch, block, lam,
-                    checkpoint_every):
-    """The trainer CLI call for the Train tab's settings (the same command a user would type)."""
-    dataset, pretrained = (dataset or "").strip(), (pretrained or "").strip()
-    if not dataset:
-        raise gr.Error("Give a dataset: a local folder with metadata.jsonl or a Hub dataset repo id.")
-    if stage == "same-ID" and not pretrained:
-        raise gr.Error("Give the base model to start from: a CogVideoX1.5-I2V or DirectAnimator pipeline folder.")
-    cmd = [sys.executable, "-m", TRAINER_MODULES[stage], "--hub-dataset", dataset, "--output-dir", str(output_dir),
-           "--max-steps", str(int(steps)), "--learning-rate", str(float(lr)), "--train-batch-size", str(int(batch)),
-           "--checkpointing-steps", str(max(1, int(checkpoint_every)))]
-    if pretrained:
-        cmd += ["--pretrained", pretrained]
-    if stage == "Same2X":
-        if not (same_id_checkpoint or "").strip():
-            raise gr.Error("Same2X starts from a same-ID run: give its output folder or checkpoint.")
-        cmd += ["--same-id-checkpoint", same_id_checkpoint.strip(), "--align-depth", str(int(block)),
-                "--s2x-weight", str(float(lam))]
-    return cmd
+TRAINING = H.TrainerProcess()  # one run at a time per app: training takes the whole machine
 
 
 @ui_errors
 def start_training(stage, dataset, pretrained, same_id_checkpoint, steps, lr, batch, block, lam, checkpoint_every):
     """Start the trainer CLI in a subprocess writing into a fresh run folder under the app's output folder."""
-    with TrainingRun.lock:
-        if TrainingRun.proc is not None and TrainingRun.proc.poll() is None:
-            raise gr.Error("A training run is already going; stop it first.")
-        out = OUTPUT_DIR / "train" / time.strftime("%Y%m%d-%H%M%S")
-        out.mkdir(parents=True, exist_ok=True)
-        cmd = trainer_command(stage, dataset, pretrained, same_id_checkpoint, out, steps, lr, batch, block, lam,
-                              checkpoint_every)
-        log_path = out / "train.log"
-        with open(log_path, "w") as f:
-            f.write("$ " + " ".join(cmd) + "\n")
-            f.flush()
-            # start_new_session: stopping the run signals its whole process group (dataloader workers included).
-            TrainingRun.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
-        TrainingRun.output_dir, TrainingRun.log_path = out, log_path
+    out = OUTPUT_DIR / "train" / time.strftime("%Y%m%d-%H%M%S")
+    cmd = H.trainer_command(TRAINER_MODULES[stage], dataset, pretrained, same_id_checkpoint, out, steps, lr, batch,
+                            block, lam, checkpoint_every, same2x=stage == "Same2X")
+    TRAINING.start(cmd, out, cwd=ROOT)
     return [str(out), *training_status(), gr.Timer(active=True)]
 
 
 def stop_training():
     """Stop the run (SIGTERM to its process group, SIGKILL after 20 s); its checkpoints stay."""
-    with TrainingRun.lock:
-        proc = TrainingRun.proc
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+    TRAINING.stop()
     return [*training_status(), gr.Timer(active=False)]
 
 
 def training_status():
     """Denoise plot, Same2X plot, log tail, checkpoint choices and a status line for the current run."""
-    out, proc = TrainingRun.output_dir, TrainingRun.proc
+    out = TRAINING.output_dir
     if out is None:
         empty = H.read_metrics("")
         return [empty, empty, "", gr.update(choices=[]), "No run yet."]
     denoise, s2x = H.split_losses(H.read_metrics(out / "metrics.jsonl"))
     ckpts = H.list_checkpoints(out)
-    code = proc.poll() if proc is not None else None
+    code = TRAINING.exit_code()
     state = "running" if code is None else ("finished" if code == 0 else f"stopped (exit code {code})")
     step = int(denoise["step"].max()) if len(denoise) else 0
-    return [denoise, s2x, H.tail_text(TrainingRun.log_path, 40),
+    return [denoise, s2x, H.tail_text(TRAINING.log_path, 40),
             gr.update(choices=[(os.path.relpath(p, out), p) for p in ckpts], value=ckpts[-1] if ckpts else None),
             f"Run `{out}`: **{state}**, step {step}, {len(ckpts)} checkpoint(s)."]
 
 
 def poll_training():
     """The run's plots, log tail, checkpoints and status; the timer keeps polling while the run is going."""
-    running = TrainingRun.proc is not None and TrainingRun.proc.poll() is None
-    return [*training_status(), gr.Timer(active=running)]
+    return [*training_status(), gr.Timer(active=TRAINING.exit_code() is None)]
 
 
 def use_checkpoint(path, pretrained):

@@ -9,7 +9,11 @@ import math
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -174,6 +178,80 @@ def eta_text(fraction: float, elapsed: float, desc: str = "") -> str:
         return desc
     left = elapsed / fraction * (1.0 - fraction)
     return f"{desc} · {left:.0f} s left" if left < 120 else f"{desc} · {left / 60:.1f} min left"
+
+
+# --- training runs ----------------------------------------------------------------------------------------------
+
+
+def trainer_command(module, dataset, pretrained, same_id_checkpoint, output_dir, steps, lr, batch, block, lam,
+                    checkpoint_every, same2x=False) -> list[str]:
+    """The trainer CLI call (``python -m <module> ...``) for the Train tab's settings: the same command a user
+    would type. Raises InputError when something the stage needs is missing."""
+    from directanimator.errors import InputError
+
+    dataset, pretrained = (dataset or "").strip(), (pretrained or "").strip()
+    same_id_checkpoint = (same_id_checkpoint or "").strip()
+    if not dataset:
+        raise InputError("Give a dataset: a local folder with metadata.jsonl or a Hub dataset repo id.")
+    if not same2x and not pretrained:
+        raise InputError("Give the base model to start from: a CogVideoX1.5-I2V or DirectAnimator pipeline folder.")
+    if same2x and not same_id_checkpoint:
+        raise InputError("Same2X starts from a same-ID run: give its output folder or checkpoint.")
+    cmd = [sys.executable, "-m", module, "--hub-dataset", dataset, "--output-dir", str(output_dir),
+           "--max-steps", str(int(steps)), "--learning-rate", str(float(lr)), "--train-batch-size", str(int(batch)),
+           "--checkpointing-steps", str(max(1, int(checkpoint_every)))]
+    if pretrained:
+        cmd += ["--pretrained", pretrained]
+    if same2x:
+        cmd += ["--same-id-checkpoint", same_id_checkpoint, "--align-depth", str(int(block)),
+                "--s2x-weight", str(float(lam))]
+    return cmd
+
+
+class TrainerProcess:
+    """One trainer subprocess at a time, its output folder and its log file (stdout and stderr)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen | None = None
+        self.output_dir: Path | None = None
+        self.log_path: Path | None = None
+
+    def exit_code(self) -> int | None:
+        """None while running (or before any run), else the exit code."""
+        return None if self.proc is None else self.proc.poll()
+
+    def start(self, cmd: list[str], output_dir, cwd=None) -> None:
+        """Run ``cmd`` with its output in ``output_dir/train.log``; InputError if a run is still going."""
+        from directanimator.errors import InputError
+
+        with self.lock:
+            if self.proc is not None and self.proc.poll() is None:
+                raise InputError("A training run is already going; stop it first.")
+            out = Path(output_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            log_path = out / "train.log"
+            with open(log_path, "w") as f:
+                f.write("$ " + " ".join(cmd) + "\n")
+                f.flush()
+                # A session of its own: stopping signals the whole group (dataloader workers included).
+                self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+            self.output_dir, self.log_path = out, log_path
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to the run's process group, SIGKILL after ``timeout`` seconds; a finished run is left alone."""
+        with self.lock:
+            proc = self.proc
+            if proc is None or proc.poll() is not None:
+                return
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass  # it ended between the poll and the signal
 
 
 # --- files -------------------------------------------------------------------------------------------------------

@@ -296,3 +296,26 @@ def test_result_keeps_the_driving_audio(server):
     for path in (video_path(result), video_path(side)):
         with av.open(path) as container:
             assert [s.type for s in container.streams].count("audio") == 1
+
+
+def test_trainer_process_start_stop_and_command(tmp_path):
+    import sys
+
+    from directanimator import app_helpers as H
+    from directanimator.errors import InputError
+
+    run = H.TrainerProcess()
+    assert run.exit_code() is None and run.output_dir is None
+    run.start([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], tmp_path / "run")
+    with pytest.raises(InputError, match="already going"):
+        run.start([sys.executable, "-c", "pass"], tmp_path / "other")
+    t0 = time.time()
+    run.stop()
+    assert run.exit_code() is not None and run.exit_code() != 0 and time.time() - t0 < 15
+    assert (tmp_path / "run" / "train.log").read_text().startswith("$ ")
+    cmd = H.trainer_command("trainers.same2x", "ds", "", "runs/stage1", tmp_path, 10, 1e-5, 2, 8, 0.25, 5,
+                            same2x=True)
+    assert cmd[1:3] == ["-m", "trainers.same2x"] and "--pretrained" not in cmd
+    assert cmd[cmd.index("--align-depth") + 1] == "8" and cmd[cmd.index("--s2x-weight") + 1] == "0.25"
+    with pytest.raises(InputError, match="same-ID run"):
+        H.trainer_command("trainers.same2x", "ds", "", "", tmp_path, 10, 1e-5, 2, 8, 0.25, 5, same2x=True)
