@@ -17,6 +17,7 @@ settings or user edits, without segmenting again (the app's live controls use it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -505,6 +506,27 @@ def _fill_from_nearest(masks: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return masks[nearest]
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int):
+    """Run with ``threads`` torch intra-op threads, then restore the caller's setting.
+
+    The pose cue's FFTs are ~3 ms/frame on one thread; with two OpenMP threads on a CPU that other processes keep
+    busy they took 14-29 ms/frame (the threads wait for each other), and ~2 ms on an idle one: one thread is the
+    robust choice. Results do not depend on the thread count (the FFTs are split over independent rows).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transform) -> DrivingCues:
     """Compute the three cues from frames, masks and boxes (shared by extract_cues and rebuild_cues)."""
     from .face import face_cue
@@ -514,7 +536,8 @@ def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transfor
     height, width = ref.shape[:2]
     timings = settings.setdefault("timings_ms", {})
     start = time.perf_counter()
-    pose = pose_cue(frames, masks, strength=settings["lowpass"], dropped=dropped)
+    with _torch_threads(1):
+        pose = pose_cue(frames, masks, strength=settings["lowpass"], dropped=dropped)
     timings["pose"] = _ms(start)
 
     start = time.perf_counter()

@@ -42,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for the low-pass FFTs (default: torch's choice; 1 is fastest on a CPU "
-                        "that other busy processes share)")
+                        help="torch threads (default: torch's choice); the pose low-pass always runs on 1 thread, "
+                        "the fastest on a CPU that other busy processes share")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="mediapipe backend: processes the clip's segmentation is split over (default 1; 2 is "
+                        "faster only when 2 cores are idle)")
     return parser
 
 
@@ -69,6 +72,13 @@ def _run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    segmenter = args.backend
+    if args.backend == "mediapipe" and args.workers > 1:
+        from .segment import get_segmenter
+
+        segmenter = get_segmenter("mediapipe", workers=args.workers)
     out = Path(args.out)
     if not _is_replaceable(out):
         raise InputError(f"{out} exists and is not a cue folder; choose another --out folder or remove it")
@@ -88,7 +98,7 @@ def _run(args) -> int:
 
     try:
         cues = extract_cues(
-            args.reference, args.driving, segmenter=args.backend, face_detector=args.face_backend,
+            args.reference, args.driving, segmenter=segmenter, face_detector=args.face_backend,
             lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=args.size, fps=args.fps,
             num_frames=args.frames, progress=progress,
         )

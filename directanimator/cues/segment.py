@@ -138,6 +138,13 @@ class MediaPipeSegmenter:
         min_detection_confidence: MediaPipe person detection threshold.
         min_tracking_confidence: MediaPipe landmark tracking threshold (below it, detection runs again).
         reacquire_every: while no person is tracked, run the (slower) HOG people search every this many frames.
+        workers: processes a clip is split over (contiguous chunks, one MediaPipe graph each; a chunk re-acquires
+            the person on its first frame and its tracker starts fresh, so its masks differ slightly from a
+            one-process run: IoU >= 0.97 on the walk example). None or 1 = this process only (the default: on
+            the shared 2-core machine, with other jobs running, 2 workers were slower; see bench/bench_cues.py);
+            2 = two chunks, worth it where cores are idle. The worker processes are started once ("spawn":
+            forking after mediapipe/torch started threads is unsafe) and reused by every later clip.
+        parallel_min_frames: clips shorter than this always run in this process (start-up would eat the gain).
     """
 
     name = "mediapipe"
@@ -151,6 +158,8 @@ class MediaPipeSegmenter:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         reacquire_every: int = 3,
+        workers: int | None = None,
+        parallel_min_frames: int = 16,
     ):
         import mediapipe as mp
 
@@ -164,6 +173,10 @@ class MediaPipeSegmenter:
         self.min_detection_confidence = float(min_detection_confidence)
         self.min_tracking_confidence = float(min_tracking_confidence)
         self.reacquire_every = max(1, int(reacquire_every))
+        if workers is not None and int(workers) < 1:
+            raise InputError(f"workers must be at least 1, got {workers}")
+        self.workers = None if workers is None else int(workers)
+        self.parallel_min_frames = int(parallel_min_frames)
         self._static = None
         self._hog = None
         # MediaPipe graphs are not thread-safe (the app may serve two users at once).
@@ -341,8 +354,23 @@ class MediaPipeSegmenter:
             progress: optional ``progress(fraction, desc)`` callback.
         """
         frames = _check_frames(frames, 4, "frames")
+        workers = self._workers_for(len(frames))
+        if workers > 1:
+            return _segment_parallel(self._params(), frames, workers, progress)
         with self._lock:
             return self._segment_video(frames, progress)
+
+    def _workers_for(self, num_frames: int) -> int:
+        workers = self.workers or 1
+        if num_frames < self.parallel_min_frames:
+            workers = 1
+        # Each chunk needs a few frames for the tracker to settle after its (re-)acquisition.
+        return max(1, min(workers, num_frames // 8))
+
+    def _params(self) -> tuple:
+        """Constructor arguments that rebuild an equivalent segmenter in a worker process."""
+        return (self.model_complexity, self.max_side, self.crop_size, self.small_person,
+                self.min_detection_confidence, self.min_tracking_confidence, self.reacquire_every)
 
     def _segment_video(self, frames, progress):
         t_len, h, w = frames.shape[:3]
@@ -410,6 +438,157 @@ class MediaPipeSegmenter:
             facing = out[3]
         return Segmentation(masks=mask[None], scores=np.array([score], np.float32),
                             facing=np.array([facing], np.float32))
+
+
+# -- clip split over worker processes ------------------------------------------------------------------------------
+# One MediaPipe graph runs on about one core, so idle cores can segment a clip in contiguous chunks, one per
+# process. Threads do not help (measured: two graphs in two threads of one process were slower than one). Each
+# chunk pays its graph's start (~170 ms CPU for the first frame after a reset). The processes
+# are spawned (forking after mediapipe/torch started their threads is unsafe), kept, and reused for later clips;
+# frames and masks travel through shared memory, not pickles.
+
+_POOL = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+_WORKER_SEGMENTERS: dict[tuple, "MediaPipeSegmenter"] = {}
+
+
+def _pool(workers: int):
+    """The shared worker pool (spawn context), grown to ``workers`` processes."""
+    global _POOL, _POOL_SIZE
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if _POOL is None or _POOL_SIZE < workers:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOL_SIZE = workers
+    return _POOL
+
+
+def shutdown_workers() -> None:
+    """Stop the segmentation worker processes (they are restarted on demand)."""
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL, _POOL_SIZE = None, 0
+
+
+def _worker_segmenter(params: tuple) -> "MediaPipeSegmenter":
+    if params not in _WORKER_SEGMENTERS:
+        _WORKER_SEGMENTERS[params] = MediaPipeSegmenter(*params, workers=1)
+    return _WORKER_SEGMENTERS[params]
+
+
+def _warm_worker(params: tuple) -> float:
+    """Import mediapipe and build the graphs in a worker; returns the seconds it took."""
+    import time
+
+    start = time.perf_counter()
+    _worker_segmenter(params)
+    return time.perf_counter() - start
+
+
+def _segment_chunk(params, names, shape, lo, hi):
+    """Worker side: segment frames ``lo:hi`` of the shared clip into the shared mask/score/facing arrays."""
+    import time
+    from multiprocessing import shared_memory
+
+    start_cpu = time.process_time()
+    blocks = [shared_memory.SharedMemory(name=n) for n in names]
+    try:
+        t_len, h, w = shape
+        frames = np.ndarray((t_len, h, w, 3), np.uint8, buffer=blocks[0].buf)
+        masks = np.ndarray((t_len, h, w), np.float32, buffer=blocks[1].buf)
+        small = np.ndarray((3, t_len), np.float32, buffer=blocks[2].buf)  # scores, facing, done
+        seg = _worker_segmenter(params)
+
+        def progress(fraction, desc):
+            small[2, lo:lo + int(round(fraction * (hi - lo)))] = 1.0
+
+        out = seg._segment_video(frames[lo:hi], progress)
+        masks[lo:hi] = out.masks
+        small[0, lo:hi] = out.scores
+        small[1, lo:hi] = out.facing
+        del frames, masks, small, out
+    finally:
+        for block in blocks:
+            block.close()
+    return time.process_time() - start_cpu
+
+
+_LAST_PARALLEL: dict = {}
+"""Timing details of the latest parallel run (``worker_cpu_s``: CPU seconds each worker spent), for benchmarks."""
+
+
+def _segment_parallel(params: tuple, frames: np.ndarray, workers: int, progress: Progress) -> Segmentation:
+    import time
+    from concurrent.futures import wait
+    from multiprocessing import shared_memory
+
+    t_len, h, w = frames.shape[:3]
+    bounds = np.linspace(0, t_len, workers + 1).round().astype(int)
+    sizes = (frames.nbytes, t_len * h * w * 4, 3 * t_len * 4)
+    blocks = [shared_memory.SharedMemory(create=True, size=max(1, n)) for n in sizes]
+    try:
+        shared = np.ndarray(frames.shape, np.uint8, buffer=blocks[0].buf)
+        shared[:] = frames
+        small = np.ndarray((3, t_len), np.float32, buffer=blocks[2].buf)
+        small[:] = 0.0
+        names = [b.name for b in blocks]
+        with _POOL_LOCK:
+            pool = _pool(workers)
+            futures = [pool.submit(_segment_chunk, params, names, (t_len, h, w), int(lo), int(hi))
+                       for lo, hi in zip(bounds[:-1], bounds[1:])]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.1)
+            _report(progress, float(small[2].mean()), "segmenting (mediapipe)")
+        cpu = [f.result() for f in futures]  # re-raises a worker's error here
+        _LAST_PARALLEL.clear()
+        _LAST_PARALLEL.update(worker_cpu_s=cpu, workers=workers, time=time.time())
+        masks = np.ndarray((t_len, h, w), np.float32, buffer=blocks[1].buf).copy()
+        scores, facing = small[0].copy(), small[1].copy()
+        del shared, small
+    finally:
+        for block in blocks:
+            block.close()
+            block.unlink()
+    _report(progress, 1.0, "segmenting (mediapipe)")
+    return Segmentation(masks=masks, scores=scores, facing=facing)
+
+
+def warm_up_workers(workers: int | None = None, **params) -> None:
+    """Start the segmentation worker processes now (imports and graphs, ~1-3 s) without waiting for them.
+
+    The app calls this at start so that its first clip does not pay the start-up.
+
+    Args:
+        workers: processes to start (default ``min(2, os.cpu_count())``).
+        **params: MediaPipeSegmenter constructor arguments the workers will be asked for.
+    """
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers < 2:
+        return
+    key = MediaPipeSegmenter._params(_ParamsOnly(**params))
+    with _POOL_LOCK:
+        pool = _pool(workers)
+        for _ in range(workers):
+            pool.submit(_warm_worker, key)
+
+
+class _ParamsOnly:
+    """The constructor's defaults without building MediaPipe graphs (for :func:`warm_up_workers`)."""
+
+    def __init__(self, model_complexity=1, max_side=512, crop_size=256, small_person=0.45,
+                 min_detection_confidence=0.5, min_tracking_confidence=0.5, reacquire_every=3):
+        self.model_complexity, self.max_side, self.crop_size = model_complexity, int(max_side), int(crop_size)
+        self.small_person = float(small_person)
+        self.min_detection_confidence = float(min_detection_confidence)
+        self.min_tracking_confidence = float(min_tracking_confidence)
+        self.reacquire_every = max(1, int(reacquire_every))
 
 
 # ----------------------------------------------------------------------------------------------------------------
