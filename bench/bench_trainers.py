@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 PRESETS = {
     # name: transformer overrides, frames, height, width, align depth
@@ -40,7 +40,7 @@ PRESETS = {
 def _build(workdir: Path, preset: str, clips: int, layers=None, frames=None, size=None):
     import torch
 
-    from tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer_config, tiny_vae
+    from directanimator.tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer_config, tiny_vae
     from directanimator.modeling import CueFusionTransformer3DModel
     from trainers.dataset import write_metadata
     from trainers.loop import load_components

@@ -7,11 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from tiny import make_tiny_pipeline, tiny_driving_cues  # noqa: E402
+from directanimator.tiny import make_tiny_pipeline, tiny_driving_cues
 
-from directanimator.animate import main  # noqa: E402
-from directanimator.video import read_video  # noqa: E402
+from directanimator.animate import main
+from directanimator.video import read_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

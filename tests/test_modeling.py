@@ -2,7 +2,6 @@
 gradient checkpointing, early exit at block D, torch.compile (tiny configs of the real classes)."""
 
 import os
-import sys
 
 import pytest
 import torch
@@ -10,11 +9,10 @@ from diffusers import CogVideoXTransformer3DModel
 from diffusers.models.embeddings import CogVideoXPatchEmbed
 from safetensors.torch import load_file, save_file
 
-sys.path.insert(0, os.path.dirname(__file__))
-from tiny import base_config, tiny_forward_inputs, tiny_transformer, tiny_transformer_config  # noqa: E402
+from directanimator.tiny import base_config, tiny_forward_inputs, tiny_transformer, tiny_transformer_config
 
-from directanimator.errors import InputError  # noqa: E402
-from directanimator.modeling import CuePatchEmbed, CueFusionTransformer3DModel  # noqa: E402
+from directanimator.errors import InputError
+from directanimator.modeling import CuePatchEmbed, CueFusionTransformer3DModel
 
 CUE_KEYS = ("pose_latents", "body_mask", "face_latents", "face_mask")
 STYLES = ("1.5", "1.0")

@@ -3,19 +3,17 @@ CogVideoX folders, clear errors; plus the latent helpers shared with the trainer
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from tiny import make_tiny_pipeline, tiny_driving_cues  # noqa: E402
+from directanimator.tiny import make_tiny_pipeline, tiny_driving_cues
 
-from directanimator.errors import InputError  # noqa: E402
-from directanimator.latents import check_frame_count, masks_to_latent_grid, pad_latent_frames  # noqa: E402
-from directanimator.modeling import CueFusionTransformer3DModel  # noqa: E402
-from directanimator.pipeline import DirectAnimatorPipeline, plan_windows  # noqa: E402
+from directanimator.errors import InputError
+from directanimator.latents import check_frame_count, masks_to_latent_grid, pad_latent_frames
+from directanimator.modeling import CueFusionTransformer3DModel
+from directanimator.pipeline import DirectAnimatorPipeline, plan_windows
 
 
 @pytest.fixture(scope="module")

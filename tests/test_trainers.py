@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from test_dataset import _build_hf_cache, _write_clip
-from tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer, tiny_vae
+from directanimator.tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer, tiny_vae
 from trainers.dataset import load_dataset, write_dataset_card, write_metadata
 from trainers.loop import load_components, main, pad_batch_frames, prepare_step, rotary_embedding, run_model
 from trainers.precompute import Precomputer, PrecomputeSettings, _atomic_save, load_entry

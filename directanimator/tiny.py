@@ -1,6 +1,7 @@
-"""Tiny configurations of the real DirectAnimator / diffusers / transformers classes, for fast CPU tests.
+"""Tiny configurations of the real DirectAnimator / diffusers / transformers classes with random weights.
 
-Other test files import these (keep the names and meanings stable):
+Used by the test suite, the benchmarks and the app's "tiny random-weights model" (which checks the plumbing of
+generation in seconds on a CPU; its output is noise). Keep the names and meanings stable:
 
 - ``tiny_transformer_config(style="1.5", **overrides) -> dict``: a ``CueFusionTransformer3DModel`` config.
   ``"1.5"``: CogVideoX1.5-I2V style (``patch_size_t=2``, ``ofs_embed_dim``, RoPE, image latent on channels);
