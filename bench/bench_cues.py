@@ -276,6 +276,13 @@ def main(argv=None) -> int:
     print(f"  frames facing the camera (ours)          {best['facing'][0] / num:7.2f} ({best['facing'][1] / num:6.2f})   "
           f"{int((~cues.no_face).sum())} faces kept")
     print(f"  ratio ours/previous: {best['facing'][0] / max(best['all'][0], 1e-9):.2f}x wall  (load {_load()})")
+    if default_threads != 1:
+        # The triplet as the previous code ran it (pose FFTs on torch's default threads, faces searched in every
+        # frame), from this run's measurements of the same stages, against the triplet measured above.
+        previous = (timings["segment"] / num + best["all"][0] / num + per[f"cue{default_threads}"][0]
+                    + (timings["face"] + timings["location"]) / num)
+        print(f"\ntriplet ms/frame, this run: previous path {previous:.1f} (assembled from the stages above) vs "
+              f"now {triplet / num:.1f} measured; ratio now/previous {triplet / num / previous:.2f}x")
     print(f"load average at the end: {_load()} (timings on a shared CPU vary with it)")
     return 0
 
