@@ -23,6 +23,7 @@ def test_two_workers_match_one_process(frames):
     one = seg_mod.MediaPipeSegmenter(workers=1).segment_video(frames)
     progress = []
     try:
+        seg_mod.warm_up_workers(2)  # returns at once; the clip below queues behind the warm-up in the same pool
         two = seg_mod.MediaPipeSegmenter(workers=2).segment_video(frames, progress=lambda f, d="": progress.append(f))
         assert seg_mod._LAST_PARALLEL["workers"] == 2 and len(seg_mod._LAST_PARALLEL["worker_cpu_s"]) == 2
     finally:
