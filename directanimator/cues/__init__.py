@@ -4,7 +4,9 @@
 face in every driving frame, and builds
 
 - the **pose cue**: grayscale foreground, frequency low-passed (``pose.py``); frames with a bad mask are zero;
-- the **face cue**: the face cropped square, enlarged and centred (``face.py``);
+- the **face cue**: the face cropped square, enlarged and centred (``face.py``); frames where the segmenter's
+  landmarks show the person from behind (``Segmentation.facing`` < ``MIN_FACING``) are not searched for a face,
+  since face detectors take the back of a head for one; they get a zero face frame and the no-face flag;
 - the **location cue**: body and face masks of the driving frames aligned to the reference person with one
   similarity transform, the body mask softened on a coarse grid (``location.py``).
 
