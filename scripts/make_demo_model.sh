@@ -49,14 +49,14 @@ COMMON=(--hub-dataset "$WORK/world" --num-frames 17 --long-side 64 --cache-dir "
 
 stamp "4/6 stage 1 (same-ID)"
 $PY -m trainers.same_id "${COMMON[@]}" --pretrained "$WORK/init" --output-dir "$WORK/same_id" \
-    --max-steps 1000 --learning-rate 3e-4 --lr-warmup-steps 100 --lr-scheduler cosine \
-    --checkpointing-steps 500 --checkpoints-total-limit 1
+    --max-steps 3000 --learning-rate 3e-4 --lr-warmup-steps 100 --lr-scheduler cosine \
+    --checkpointing-steps 1000 --checkpoints-total-limit 1
 
 stamp "5/6 stage 2 (Same2X)"
 $PY -m trainers.same2x "${COMMON[@]}" --pretrained "$WORK/init" --same-id-checkpoint "$WORK/same_id" \
     --output-dir "$WORK/same2x" --align-depth 2 --s2x-weight 0.5 \
-    --max-steps 250 --learning-rate 1e-4 --lr-warmup-steps 50 --lr-scheduler cosine \
-    --checkpointing-steps 250 --checkpoints-total-limit 1
+    --max-steps 600 --learning-rate 1e-4 --lr-warmup-steps 50 --lr-scheduler cosine \
+    --checkpointing-steps 600 --checkpoints-total-limit 1
 
 stamp "6/6 models/demo"
 rm -rf models/.tmp-demo
