@@ -39,10 +39,10 @@ MODELS = ([DEMO_MODEL] if (DEMO_DIR / "model_index.json").is_file() else []) + [
 SEGMENTERS = ["mediapipe", "grounded-sam"]
 FACE_DETECTORS = ["mediapipe", "insightface"]
 MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tiling + slicing"]
-RESOLUTIONS = {DEMO_MODEL: [64, 96], TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
+RESOLUTIONS = {DEMO_MODEL: [64], TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
 MAX_FRAMES = {DEMO_MODEL: 49, TINY_MODEL: 17, FOLDER_MODEL: 121}
 DEFAULT_FRAMES = {DEMO_MODEL: 17, TINY_MODEL: 9, FOLDER_MODEL: 49}
-DEFAULT_STEPS = {DEMO_MODEL: 8, TINY_MODEL: 4, FOLDER_MODEL: 50}
+DEFAULT_STEPS = {DEMO_MODEL: 25, TINY_MODEL: 4, FOLDER_MODEL: 50}
 PREVIEW_HEIGHT = 256
 EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
 MAX_SEED = 2**31 - 1
@@ -129,12 +129,19 @@ def need_cues(session):
     return session.cues
 
 
+EXAMPLE_PAIRS = [  # (reference, driving) in examples/: first the demo model's own world (the one it can animate)
+    ("reference_world.png", "driving_world.mp4"),
+    ("reference_astronaut.jpg", "driving_walk.mp4"),
+    ("reference_grace_hopper.jpg", "driving_walk.mp4"),
+    ("reference_synthetic.png", "driving_synthetic.mp4"),
+    ("reference_astronaut.jpg", "driving_synthetic.mp4"),
+]
+
+
 def examples():
-    """[reference, driving] pairs from examples/: every image with every video (few files, so few pairs)."""
-    images = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
-    videos = sorted((p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".mp4", ".mov", ".webm", ".gif")),
-                    key=lambda p: ("synthetic" in p.name, p.name))  # real footage first
-    return [[str(i), str(v)] for v in videos for i in images][:8]
+    """[reference, driving] pairs from examples/ (those whose files are present)."""
+    pairs = [(EXAMPLES_DIR / r, EXAMPLES_DIR / d) for r, d in EXAMPLE_PAIRS]
+    return [[str(r), str(d)] for r, d in pairs if r.is_file() and d.is_file()]
 
 
 # --- cue views ----------------------------------------------------------------------------------------------------

@@ -6,17 +6,22 @@
 ``--driving`` is a video (cues are extracted first, with the offline mediapipe backends by default) or a cue folder
 written by ``python -m directanimator.cues`` / the app (then ``--reference`` is optional: the folder has one). The
 result is an H.264 mp4 that keeps the driving video's audio. ``--model`` is a DirectAnimator pipeline folder (or a
-Hub repo id already in the local cache); there is no default model yet.
+Hub repo id already in the local cache); it defaults to the embedded demo model (``models/demo``: a small model of
+drawn figures, 64 px, trained on CPU — it shows the method running, it does not animate real people well).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from directanimator.errors import InputError
+
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "models" / "demo"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reference", help="reference image of the person to animate (optional with a cue folder)")
     p.add_argument("--driving", required=True, help="driving video, or a cue folder from `python -m directanimator.cues`")
-    p.add_argument("--model", required=True,
-                   help="DirectAnimator pipeline folder (model_index.json + safetensors) or a cached Hub repo id")
+    p.add_argument("--model", default=str(DEMO_MODEL),
+                   help="DirectAnimator pipeline folder (model_index.json + safetensors) or a cached Hub repo id "
+                   "(default: the embedded demo model, models/demo: drawn figures at 64 px)")
     p.add_argument("--out", required=True, help="output mp4 path")
     g = p.add_argument_group("generation")
     g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
@@ -52,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lowpass", type=float, default=0.5, help="pose-cue low-pass strength in [0, 1] (default 0.5)")
     c.add_argument("--face-enlarge", type=float, default=1.6, help="face crop size / face box size (default 1.6)")
     c.add_argument("--grid", type=int, default=16, help="location-cue softening grid (default 16)")
-    c.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
+    c.add_argument("--size", type=int, default=None,
+                   help="working long side in pixels (default: the model's native size, e.g. 64 for the demo model)")
     c.add_argument("--segmenter", default="mediapipe", help="mediapipe (offline default) or grounded-sam")
     c.add_argument("--face-detector", default="mediapipe", help="mediapipe (offline default) or insightface")
     c.add_argument("--save-cues", default=None, help="also save the extracted cues to this folder")
@@ -126,6 +133,7 @@ def _run(args) -> int:
     # check the model folder before the (slow) cue extraction
     model_dir = resolve_model_folder(args.model, component="pipeline")
     check_pipeline_folder(model_dir)
+    size = args.size or native_long_side(model_dir)
 
     start = time.monotonic()
     if os.path.isdir(args.driving):
@@ -143,7 +151,7 @@ def _run(args) -> int:
         try:
             cues = extract_cues(
                 args.reference, video, segmenter=args.segmenter, face_detector=args.face_detector,
-                lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=args.size,
+                lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=size,
                 progress=update,
             )
         finally:
@@ -179,6 +187,21 @@ def _run(args) -> int:
     print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)")
     return 0
+
+
+def native_long_side(model_dir: str, default: int = 512) -> int:
+    """The long side in pixels a pipeline folder was built for: the transformer's ``sample_height/width`` (latent
+    units, the default size of CogVideoX pipelines) times the VAE's spatial compression."""
+    try:
+        with open(os.path.join(model_dir, "transformer", "config.json")) as f:
+            transformer = json.load(f)
+        with open(os.path.join(model_dir, "vae", "config.json")) as f:
+            vae = json.load(f)
+    except (OSError, ValueError):
+        return default
+    latent = max(transformer.get("sample_height") or 0, transformer.get("sample_width") or 0)
+    scale = 2 ** (len(vae.get("block_out_channels") or [0, 0, 0, 0]) - 1)
+    return int(latent * scale) or default
 
 
 def _first_frames(cues, n: int):

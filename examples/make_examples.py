@@ -203,6 +203,22 @@ def make_real(out_dir: str, vtest: str) -> None:
     write_video(os.path.join(out_dir, "driving_walk.mp4"), frames, video.fps, crf=20, preset="veryslow")
 
 
+def make_world(out_dir: str) -> None:
+    """A reference and a driving clip from the synthetic world the embedded demo model was trained on (seed 0,
+    64 px, 17 frames; identity 2 as reference, identity 5 dancing motion 1), shown 4x with nearest-neighbour
+    scaling: the one pair the demo model can animate."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from trainers.synthetic import render_clip, render_reference
+
+    def up(a):
+        return cv2.resize(a, (256, 256), interpolation=cv2.INTER_NEAREST)
+
+    ref, _, _ = render_reference(2, 1, frames=17, size=64, seed=0)
+    clip, _, _ = render_clip(5, 1, frames=17, size=64, seed=0)
+    cv2.imwrite(os.path.join(out_dir, "reference_world.png"), up(ref)[..., ::-1])
+    write_video(os.path.join(out_dir, "driving_world.mp4"), np.stack([up(f) for f in clip]), fps=8, crf=12)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=HERE, help="output folder (default: examples/)")
@@ -212,6 +228,7 @@ def main(argv=None) -> None:
     os.makedirs(args.out, exist_ok=True)
     if args.only in (None, "synthetic"):
         make_synthetic(args.out)
+        make_world(args.out)
     if args.only in (None, "real"):
         make_real(args.out, args.vtest)
     for name in sorted(os.listdir(args.out)):

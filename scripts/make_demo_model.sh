@@ -41,7 +41,7 @@ $PY -m trainers.vae --hub-dataset "$WORK/world" --output-dir "$WORK/vae" --width
     --max-steps 1000 --learning-rate 2e-3 --seed 0
 
 stamp "3/6 initial pipeline folder"
-$PY -m trainers.make_demo_pipeline --vae "$WORK/vae/vae" --out "$WORK/init" --size 96 --frames 17 \
+$PY -m trainers.make_demo_pipeline --vae "$WORK/vae/vae" --out "$WORK/init" --size 64 --frames 17 \
     --layers 6 --heads 4 --head-dim 32 --text-dim 32 --text-length 32 --seed 0
 
 COMMON=(--hub-dataset "$WORK/world" --num-frames 17 --long-side 64 --cache-dir "$WORK/cache" --cache-dtype float32

@@ -246,7 +246,7 @@ def test_train_tab_runs_the_trainer_cli(server, tmp_path):
 def test_generate_with_a_trained_transformer_folder(extracted, tmp_path):
     """'Use this checkpoint': a transformer folder (as the trainers save it) replaces the tiny model's one."""
     import app
-    from tiny import tiny_transformer
+    from directanimator.tiny import tiny_transformer
 
     tiny_transformer(seed=3).save_pretrained(tmp_path / "transformer", safe_serialization=True)
     client, _ = extracted

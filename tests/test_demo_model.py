@@ -85,3 +85,17 @@ def test_demo_model_animates_the_reference_not_noise(pipe):
     l1 = np.abs(generated - target).mean()
     assert l1 < np.abs(127.5 - target).mean() * 0.5
     assert l1 < np.abs(cues.driving.astype(np.float32) - target).mean()
+
+
+def test_animate_cli_defaults_to_the_demo_model_at_its_native_size(tmp_path):
+    """`python -m directanimator.animate` with no --model uses models/demo at 64 px (its RoPE table refuses more)."""
+    from directanimator.animate import main
+    from directanimator.video import read_video
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    out = tmp_path / "out.mp4"
+    rc = main(["--reference", str(examples / "reference_world.png"), "--driving", str(examples / "driving_world.mp4"),
+               "--out", str(out), "--frames", "9", "--steps", "2"])
+    assert rc == 0
+    video = read_video(str(out))
+    assert video.frames.shape == (9, 64, 64, 3)
