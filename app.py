@@ -43,6 +43,10 @@ RESOLUTIONS = {DEMO_MODEL: [64], TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 
 MAX_FRAMES = {DEMO_MODEL: 49, TINY_MODEL: 17, FOLDER_MODEL: 121}
 DEFAULT_FRAMES = {DEMO_MODEL: 17, TINY_MODEL: 9, FOLDER_MODEL: 49}
 DEFAULT_STEPS = {DEMO_MODEL: 25, TINY_MODEL: 4, FOLDER_MODEL: 50}
+# (prompt, negative prompt): the demo and tiny models have random text encoders and were trained with empty captions,
+# so any text is noise to them; equal prompts also skip the unconditional pass.
+DEFAULT_PROMPTS = {DEMO_MODEL: ("", ""), TINY_MODEL: ("", ""),
+                   FOLDER_MODEL: ("a person dancing, high quality", "blurry, distorted, low quality")}
 PREVIEW_HEIGHT = 256
 EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
 MAX_SEED = 2**31 - 1
@@ -549,11 +553,13 @@ def use_checkpoint(path, pretrained):
 
 
 def model_changed(model):
-    """Presets that fit the chosen model: resolutions, frame counts (1 + 4k, the VAE's rule) and steps."""
+    """Presets that fit the chosen model: resolutions, frame counts (1 + 4k, the VAE's rule), steps and prompts."""
     res = RESOLUTIONS[model]
     frames = H.frame_choices(MAX_FRAMES[model])
+    prompt, negative = DEFAULT_PROMPTS[model]
     return (gr.update(visible=model == FOLDER_MODEL), gr.update(choices=res, value=res[0]),
-            gr.update(choices=frames, value=DEFAULT_FRAMES[model]), gr.update(value=DEFAULT_STEPS[model]))
+            gr.update(choices=frames, value=DEFAULT_FRAMES[model]), gr.update(value=DEFAULT_STEPS[model]),
+            gr.update(value=prompt), gr.update(value=negative))
 
 
 def build_ui():
@@ -630,7 +636,8 @@ def build_ui():
                     model = gr.Dropdown(MODELS, value=MODELS[0], label="Model", scale=2, elem_id="model")
                     model_path = gr.Textbox("", label="Model folder or Hub repo id", visible=False, scale=2)
                     transformer_path = gr.Textbox("", label="Trained transformer folder (optional)", scale=2)
-                prompt = gr.Textbox(label="Prompt", value="a person dancing, high quality")
+                prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPTS[MODELS[0]][0],
+                                    placeholder="optional (the demo model ignores text)")
                 with gr.Row():
                     num_frames = gr.Dropdown(H.frame_choices(MAX_FRAMES[MODELS[0]]), value=DEFAULT_FRAMES[MODELS[0]],
                                              label="Frames")
@@ -639,7 +646,7 @@ def build_ui():
                     seed = gr.Number(42, precision=0, label="Seed")
                     randomize = gr.Checkbox(False, label="Randomise seed")
                 with gr.Accordion("Advanced", open=False):
-                    negative = gr.Textbox(label="Negative prompt", value="blurry, distorted, low quality")
+                    negative = gr.Textbox(label="Negative prompt", value=DEFAULT_PROMPTS[MODELS[0]][1])
                     with gr.Row():
                         steps = gr.Slider(1, 100, value=DEFAULT_STEPS[MODELS[0]], step=1, label="Steps")
                         guidance = gr.Slider(1.0, 12.0, value=6.0, step=0.5, label="Guidance (CFG)")
@@ -718,7 +725,8 @@ def build_ui():
         load_mask_btn.click(load_frame_mask, [session, frame], frame_editor, api_name="load_frame_mask")
         frame_mask_btn.click(set_frame_mask, [session, frame_editor, align_scale, align_dx, align_dy, frame],
                              edit_outs, api_name="set_frame_mask", **on_report)
-        model.change(model_changed, model, [model_path, resolution, num_frames, steps], api_visibility="private")
+        model.change(model_changed, model, [model_path, resolution, num_frames, steps, prompt, negative],
+                     api_visibility="private")
         gen_inputs = [session, model, model_path, transformer_path, prompt, negative, steps, guidance, seed,
                       randomize, num_frames, resolution, pose_scale, face_scale, memory]
         gen = gen_btn.click(generate, gen_inputs, [result, side, cue_zip, seed, info], api_name="generate",
