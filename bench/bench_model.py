@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from diffusers import CogVideoXTransformer3DModel  # noqa: E402
 from diffusers.models.embeddings import get_3d_rotary_pos_embed  # noqa: E402
 
+from directanimator.attention import CueFusionAttnProcessor, set_attention_backend  # noqa: E402
 from directanimator.modeling import CueFusionTransformer3DModel  # noqa: E402
 
 # CogVideoX1.5-5B-I2V transformer/config.json (THUDM), cue arguments added
@@ -205,13 +206,40 @@ def real_size_bench(args) -> None:
     print(f"  built CF-DiT ({count_params(cf) / 1e9:.3f} B params) in {time.perf_counter() - t0:.1f} s")
 
     inputs = make_inputs(config, 2, args.frames, args.height, args.width, device, dtype, shared=True)
+    cf.set_attn_processor(CueFusionAttnProcessor())
     models = {"cf": (cf, inputs)}
     if not args.no_base:
         with torch.device(device):
             base = CogVideoXTransformer3DModel(**base_of(config))
         base = base.to(dtype).eval()
         base.load_state_dict(cf.state_dict(), strict=False)
+        # the baseline as diffusers ships it (CogVideoXAttnProcessor2_0, eager), then the same model with our
+        # processor so that each attention backend is compared at equal settings
+        reset_peak()
+        t = time_forwards({"cf": (cf, inputs), "diffusers": (base, strip_cues(inputs))}, inputs, args.repeats, 2,
+                          device)
+        print(f"  one forward, eager, PyTorch SDPA's own choice (CFG batch 2, shared cues and timestep as in the "
+              f"pipeline): CF-DiT {t['cf']:.3f} s, plain diffusers CogVideoX {t['diffusers']:.3f} s, ratio "
+              f"{t['cf'] / t['diffusers']:.3f}x; peak memory {peak_gib():.1f} GiB (both models resident)")
+        base.set_attn_processor(CueFusionAttnProcessor())
         models["base"] = (base, strip_cues(inputs))
+    best = (float("inf"), None)
+    for backend in args.attention:
+        try:
+            for model, _ in models.values():
+                set_attention_backend(model, backend)
+            t = time_forwards(models, inputs, args.repeats, 2, device)
+        except Exception as exc:  # a kernel that does not support this GPU/shape: report and go on
+            print(f"  attention {backend}: not usable ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
+            continue
+        line = f"  one forward, eager, attention {backend}: CF-DiT {t['cf']:.3f} s"
+        if "base" in t:
+            line += f", plain {t['base']:.3f} s, ratio {t['cf'] / t['base']:.3f}x"
+        print(line)
+        best = min(best, (t["cf"], backend), key=lambda x: x[0])
+    backend = best[1] or "native"
+    for model, _ in models.values():
+        set_attention_backend(model, backend)
     if args.compile:
         # regional compilation (one block compiled, reused 42 times); the warm-up forwards pay the compile
         t0 = time.perf_counter()
@@ -223,13 +251,15 @@ def real_size_bench(args) -> None:
             for model, kwargs in models.values():
                 model(**kwargs)
         sync(device)
-        print(f"  torch.compile (regional, inductor): first forwards took {time.perf_counter() - t0:.1f} s")
-    reset_peak()
-    t = time_forwards(models, inputs, args.repeats, 2, device)
-    line = f"  one forward (CFG batch 2, shared cues and timestep as in the pipeline): CF-DiT {t['cf']:.3f} s"
-    if "base" in t:
-        line += f", plain {t['base']:.3f} s, ratio {t['cf'] / t['base']:.3f}x"
-    print(line + f"; peak memory {peak_gib():.1f} GiB (both models resident)")
+        print(f"  torch.compile (regional, inductor), attention {backend}: first forwards took "
+              f"{time.perf_counter() - t0:.1f} s")
+        t = time_forwards(models, inputs, args.repeats, 2, device)
+        line = f"  one forward, compiled, attention {backend}: CF-DiT {t['cf']:.3f} s"
+        if "base" in t:
+            line += f", plain {t['base']:.3f} s, ratio {t['cf'] / t['base']:.3f}x"
+        print(line)
+    if args.profile and torch.cuda.is_available():
+        print_profile(cf, inputs)
     models.clear()
     if not args.no_base:
         del base
@@ -267,9 +297,28 @@ def real_size_bench(args) -> None:
     total = time.perf_counter() - t0
     loop = step_times[-1] - step_times[0]
     per_step = loop / (len(step_times) - 1)
-    print(f"  {args.steps}-step CFG denoising loop (pipeline, transformer only; cue/reference encoding with a "
+    print(f"  {args.steps}-step CFG denoising loop, attention {backend}{', compiled' if args.compile else ''} "
+          f"(pipeline, transformer only; cue/reference encoding with a "
           f"stand-in VAE): {per_step * args.steps:.1f} s ({per_step:.3f} s/step); whole call {total:.1f} s; "
           f"peak memory {peak_gib():.1f} GiB")
+
+
+def print_profile(model, inputs, top: int = 12) -> None:
+    """The GPU kernels that take the time of one forward (torch.profiler), grouped by kind."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.no_grad():
+        model(**inputs)
+        sync()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            model(**inputs)
+            sync()
+    events = [e for e in prof.key_averages() if e.device_time_total > 0]
+    total = sum(e.self_device_time_total for e in events)
+    print(f"  profile of one forward: {total / 1e3:.1f} ms of GPU kernels; top {top}:")
+    for e in sorted(events, key=lambda e: -e.self_device_time_total)[:top]:
+        print(f"    {100 * e.self_device_time_total / total:5.1f}%  {e.self_device_time_total / 1e3:7.1f} ms  "
+              f"x{e.count:<5d} {e.key[:90]}")
 
 
 def make_bench_pipeline(transformer, device, dtype):
@@ -316,9 +365,14 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=50, help="real size: denoising steps of the loop (0 = skip)")
     p.add_argument("--no-base", action="store_true", help="real size: skip the plain-model forward")
     p.add_argument("--smoke", action="store_true", help="run the --real-size code path on a CPU at toy size")
+    p.add_argument("--attention", default="native",
+                   help="real size: comma-separated attention backends to time (diffusers names, e.g. "
+                        "native,_native_cudnn,_native_flash); the fastest is used for --compile and the loop")
+    p.add_argument("--profile", action="store_true", help="real size: print the top GPU kernels of one forward")
     p.add_argument("--compile", action="store_true",
                    help="real size: torch.compile the transformer blocks (regional) before timing")
     args = p.parse_args(argv)
+    args.attention = [a.strip() for a in args.attention.split(",") if a.strip()]
     big = args.real_size or args.smoke
     args.frames = args.frames or (9 if args.smoke else 49 if big else 17)
     args.height = args.height or (64 if args.smoke else 512 if big else 256)
