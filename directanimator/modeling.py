@@ -17,6 +17,9 @@ starts at once: the gradient of ``gain`` at step 0 is ``LN(e) * dL/dh`` (non-zer
 MLP and the patch embeddings receive gradients too. A full ``dim x dim`` zero projection would add ``2 * 42 * dim^2``
 (~0.8 B) parameters at CogVideoX1.5 size; the vector costs ``2 * 42 * dim``.
 
+``cue_injection="concat"`` / ``"cross_attention"`` swap the CueFusion modules for the DC / CA injections of the
+paper's Table 5 ablation (``directanimator.injection``); the default ``"cuefusion"`` is the model described above.
+
 Written against diffusers 0.42.1 (the block's and the model's forward are adapted from it; requirements pin
 ``diffusers>=0.42.1,<0.43``): the subclass relies on the base constructor's arguments, ``CogVideoXBlock``'s attribute
 names and ``_gradient_checkpointing_func``, which a later diffusers may change.
@@ -32,13 +35,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers.configuration_utils import register_to_config
+from diffusers.configuration_utils import FrozenDict, register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see below)
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
 from diffusers.utils import BaseOutput, apply_lora_scale
 from torch import nn
 
 from directanimator.errors import InputError
+from directanimator.injection import CueCrossAttention, check_cue_injection, concat_injection
 
 # ``model_index.json`` records this module as the transformer's library (["directanimator.modeling",
 # "CueFusionTransformer3DModel"]). DiffusionPipeline.from_pretrained resolves such a library from ``sys.modules``
@@ -178,15 +182,25 @@ class CueFusion(nn.Module):
 class CueFusionBlock(CogVideoXBlock):
     """``CogVideoXBlock`` with a ``cue_fusion`` module; base parameter names are unchanged.
 
-    Takes the same arguments as ``CogVideoXBlock`` plus ``num_cues`` (0 builds no cue module: a plain block).
+    Takes the same arguments as ``CogVideoXBlock`` plus ``num_cues`` (0 builds no cue module: a plain block) and
+    ``cue_injection``: ``"cuefusion"`` builds ``cue_fusion``, ``"cross_attention"`` builds ``cue_attention`` (a
+    ``CueCrossAttention`` after the self-attention) instead, ``"concat"`` builds neither.
     """
 
-    def __init__(self, *args, num_cues: int = 2, **kwargs):
+    def __init__(self, *args, num_cues: int = 2, cue_injection: str = "cuefusion", **kwargs):
         super().__init__(*args, **kwargs)
         dim = self.norm1.norm.normalized_shape[0]
         time_embed_dim = self.norm1.linear.in_features
         eps = self.norm1.norm.eps
-        self.cue_fusion = CueFusion(dim, time_embed_dim, num_cues, eps) if num_cues else None
+        check_cue_injection(cue_injection)
+        heads = self.attn1.heads
+        self.cue_fusion = (
+            CueFusion(dim, time_embed_dim, num_cues, eps) if num_cues and cue_injection == "cuefusion" else None
+        )
+        self.cue_attention = (
+            CueCrossAttention(dim, heads, self.attn1.inner_dim // heads, eps)
+            if num_cues and cue_injection == "cross_attention" else None
+        )
 
     # Adapted from diffusers 0.42.1 (CogVideoXBlock.forward): the cue term is added between norm1 and attention.
     def forward(
@@ -222,6 +236,8 @@ class CueFusionBlock(CogVideoXBlock):
         )
         hidden_states = hidden_states + gate_msa * attn_hidden_states
         encoder_hidden_states = encoder_hidden_states + enc_gate_msa * attn_encoder_hidden_states
+        if cue_tokens is not None and self.cue_attention is not None:
+            hidden_states = self.cue_attention(hidden_states, cue_tokens, cue_ids, cue_scale, image_rotary_emb)
 
         norm_hidden_states, norm_encoder_hidden_states, gate_ff, enc_gate_ff = self.norm2(
             hidden_states, encoder_hidden_states, temb
@@ -273,7 +289,12 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         cue_in_channels: latent channels of each cue video (the VAE's latent channels, 16 for CogVideoX); one mask
             channel is added on top, so each ``CuePatchEmbed`` sees ``cue_in_channels + 1`` channels.
         cue_fusion: build the cue modules. ``False`` gives a model with exactly the base parameters (an ablation /
-            baseline that ignores cues).
+            baseline that ignores cues), whatever ``cue_injection`` says.
+        cue_injection: how the cues enter (``directanimator.injection``): ``"cuefusion"`` (default, the paper's
+            CF-DiT), ``"concat"`` (DC injection: cue channels concatenated with the video latents before the patch
+            embedding) or ``"cross_attention"`` (CA injection: a cross-attention to the cue tokens in every block).
+            Every variant starts as the exact base model. Read it back as ``model.cue_injection``: the default is
+            not written to the config, so configs of CueFusion models are the same as before the option existed.
     """
 
     _no_split_modules = ["CueFusionBlock", "CogVideoXBlock", "CogVideoXPatchEmbed", "CuePatchEmbed"]
@@ -313,7 +334,9 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         patch_bias: bool = True,
         cue_in_channels: int = 16,
         cue_fusion: bool = True,
+        cue_injection: str = "cuefusion",
     ):
+        check_cue_injection(cue_injection)
         # The base is built with no blocks (num_layers=0) so that the CueFusionBlocks below are the only ones
         # allocated; the config keeps the real num_layers (restored right after).
         super().__init__(
@@ -332,7 +355,7 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         )
         self.register_to_config(num_layers=num_layers)
         inner_dim = num_attention_heads * attention_head_dim
-        num_cues = len(CUE_NAMES) if cue_fusion else 0
+        num_cues = len(CUE_NAMES) if cue_fusion and cue_injection != "concat" else 0
         # Same arguments as CogVideoXTransformer3DModel passes to CogVideoXBlock in diffusers 0.42.1.
         self.transformer_blocks = nn.ModuleList(
             [
@@ -347,19 +370,34 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                     norm_elementwise_affine=norm_elementwise_affine,
                     norm_eps=norm_eps,
                     num_cues=num_cues,
+                    cue_injection=cue_injection,
                 )
                 for _ in range(num_layers)
             ]
         )
+        self._cue_injection = cue_injection
+        if cue_injection == "cuefusion":
+            # the default leaves no trace in the config: config.json of a CueFusion model stays as it always was
+            self._internal_dict = FrozenDict({k: v for k, v in self._internal_dict.items() if k != "cue_injection"})
         if cue_fusion:
+            # concat: the extra input channels of the vision patch embedding, whose bias is the base's
+            bias = patch_bias and cue_injection != "concat"
+
             def cue_embed():
-                return CuePatchEmbed(patch_size, patch_size_t, cue_in_channels + 1, inner_dim, patch_bias)
+                return CuePatchEmbed(patch_size, patch_size_t, cue_in_channels + 1, inner_dim, bias)
 
             self.pose_patch_embed = cue_embed()
             self.face_patch_embed = cue_embed()
+            if cue_injection == "concat":
+                self.init_cue_weights()
         else:
             self.pose_patch_embed = None
             self.face_patch_embed = None
+
+    @property
+    def cue_injection(self) -> str:
+        """How the cues enter the model: ``"cuefusion"``, ``"concat"`` or ``"cross_attention"``."""
+        return self._cue_injection
 
     # ---------------------------------------------------------------------------------------------------- weights
 
@@ -368,11 +406,14 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         return [n for n, _ in self.named_parameters() if _is_cue_key(n)]
 
     def init_cue_weights(self) -> None:
-        """(Re)initialise the cue modules: patch embeddings with PyTorch's default init, CueFusion to identity."""
+        """(Re)initialise the cue modules: patch embeddings with PyTorch's default init (zero for ``"concat"``),
+        CueFusion / cross-attention to identity."""
         for module in self.modules():
             if isinstance(module, CuePatchEmbed):
                 module.proj.reset_parameters()
-            elif isinstance(module, CueFusion):
+                if self._cue_injection == "concat":
+                    nn.init.zeros_(module.proj.weight)  # identity at init (no bias in this variant)
+            elif isinstance(module, (CueFusion, CueCrossAttention)):
                 module.reset_parameters()
 
     @classmethod
@@ -391,7 +432,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                 used), or a Hub repo id that is in the local Hugging Face cache.
             subfolder: folder inside ``path_or_model`` that holds the transformer.
             torch_dtype: cast the model to this dtype (default: keep the dtype of the loaded weights).
-            **cue_kwargs: cue arguments of the constructor (``cue_in_channels``, ``cue_fusion``).
+            **cue_kwargs: cue arguments of the constructor (``cue_in_channels``, ``cue_fusion``,
+                ``cue_injection``).
 
         Raises:
             InputError: the path is missing or weightless, or the checkpoint misses or adds non-cue weights.
@@ -433,7 +475,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             )
         reference = model.proj_out.weight
         if missing:
-            cue_modules = [m for m in model.modules() if isinstance(m, (CuePatchEmbed, CueFusion))]
+            cue_types = (CuePatchEmbed, CueFusion, CueCrossAttention)
+            cue_modules = [m for m in model.modules() if isinstance(m, cue_types)]
             for module in cue_modules:
                 module.to_empty(device=reference.device, recurse=True)
             model.init_cue_weights()
@@ -563,6 +606,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         )
         scales = _normalise_cue_scale(cue_scale)
         hidden_states = self.patch_embed(encoder_hidden_states, hidden_states)
+        if cue_tokens is not None and self._cue_injection == "concat":
+            hidden_states, cue_tokens = concat_injection(hidden_states, cue_tokens, cue_ids, scales), None
         hidden_states = self.embedding_dropout(hidden_states)
         text_seq_length = encoder_hidden_states.shape[1]
         encoder_hidden_states = hidden_states[:, :text_seq_length]
@@ -615,11 +660,11 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
 
 # -------------------------------------------------------------------------------------------------------- loading
 
-_CUE_KEY_PARTS = ("pose_patch_embed.", "face_patch_embed.", ".cue_fusion.")
+_CUE_KEY_PARTS = ("pose_patch_embed.", "face_patch_embed.", ".cue_fusion.", ".cue_attention.")
 
 
 def _is_cue_key(key: str) -> bool:
-    return key.startswith(_CUE_KEY_PARTS[:2]) or _CUE_KEY_PARTS[2] in key
+    return key.startswith(_CUE_KEY_PARTS[:2]) or any(part in key for part in _CUE_KEY_PARTS[2:])
 
 
 def _short_list(keys, n: int = 5) -> str:

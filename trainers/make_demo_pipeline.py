@@ -1,14 +1,17 @@
 """Assemble an initial DirectAnimator pipeline folder around a trained VAE (the start of the demo model's training).
 
     python -m trainers.make_demo_pipeline --vae runs/demo/vae/vae --out runs/demo/init [--size 64 --frames 17
-        --layers 4 --heads 4 --head-dim 32 --text-dim 32 --text-length 32 --seed 0]
+        --layers 4 --heads 4 --head-dim 32 --text-dim 32 --text-length 32 --seed 0
+        --cue-injection {cuefusion,concat,cross_attention}]
 
 Writes ``model_index.json`` + ``vae/`` (the given VAE), ``text_encoder/`` (a small ``T5EncoderModel`` from a config
 with seeded random weights: the demo's captions carry little, and no T5 weights can be downloaded here),
 ``tokenizer/`` (a character-level ``T5Tokenizer`` built in memory and saved as ``tokenizer.json``), ``transformer/``
 (a fresh small ``CueFusionTransformer3DModel`` in the CogVideoX1.5-I2V layout: patch 2x2x2, RoPE, ofs embedding) and
 ``scheduler/`` (``CogVideoXDPMScheduler`` with CogVideoX's settings). Every weight file is safetensors. The stage CLIs
-(``trainers.same_id --pretrained OUT``) then train the transformer.
+(``trainers.same_id --pretrained OUT``) then train the transformer. ``--cue-injection concat`` / ``cross_attention``
+builds the DC / CA injection variant of the paper's Table 5 ablation instead of CueFusion
+(``directanimator.injection``); every variant starts as the plain transformer (identity initialisation).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import torch
 
 from directanimator.errors import InputError
+from directanimator.injection import CUE_INJECTIONS, check_cue_injection
 
 # characters of the synthetic captions (lower-case words, spaces, hyphens); anything else maps to <unk>
 CHARACTERS = "▁" + string.ascii_lowercase + string.digits + "-,.'"
@@ -58,7 +62,7 @@ def make_scheduler():
 
 
 def make_transformer(latent_channels: int, size: int, frames: int, layers: int, heads: int, head_dim: int,
-                     text_dim: int, text_length: int, seed: int = 0):
+                     text_dim: int, text_length: int, seed: int = 0, cue_injection: str = "cuefusion"):
     """A fresh ``CueFusionTransformer3DModel`` (CogVideoX1.5-I2V layout) for ``size`` x ``size`` windows of
     ``frames`` frames with an 8x VAE of ``latent_channels`` channels.
 
@@ -69,9 +73,11 @@ def make_transformer(latent_channels: int, size: int, frames: int, layers: int, 
         layers / heads / head_dim: depth, attention heads and head width (head_dim a multiple of 16 for 3D RoPE).
         text_dim / text_length: T5 width and the number of prompt tokens.
         seed: initialisation seed.
+        cue_injection: ``"cuefusion"`` (default), ``"concat"`` or ``"cross_attention"`` (the injection ablation).
     """
     from directanimator.modeling import CueFusionTransformer3DModel
 
+    check_cue_injection(cue_injection)
     if head_dim % 16:
         raise InputError(f"--head-dim must be a multiple of 16 (3D RoPE splits it), got {head_dim}")
     if size % 16:
@@ -83,12 +89,13 @@ def make_transformer(latent_channels: int, size: int, frames: int, layers: int, 
         out_channels=latent_channels, time_embed_dim=dim, ofs_embed_dim=dim, text_embed_dim=text_dim,
         num_layers=layers, sample_width=size // 8, sample_height=size // 8, sample_frames=frames, patch_size=2,
         patch_size_t=2, temporal_compression_ratio=4, max_text_seq_length=text_length, patch_bias=False,
-        use_rotary_positional_embeddings=True, cue_in_channels=latent_channels,
+        use_rotary_positional_embeddings=True, cue_in_channels=latent_channels, cue_injection=cue_injection,
     )
 
 
 def assemble(vae_dir: str, out: str, size: int = 64, frames: int = 17, layers: int = 4, heads: int = 4,
-             head_dim: int = 32, text_dim: int = 32, text_length: int = 32, seed: int = 0) -> Path:
+             head_dim: int = 32, text_dim: int = 32, text_length: int = 32, seed: int = 0,
+             cue_injection: str = "cuefusion") -> Path:
     """Write the initial pipeline folder ``out`` (atomically) and return it. Arguments as in ``make_transformer``."""
     from diffusers import AutoencoderKLCogVideoX
 
@@ -105,7 +112,7 @@ def assemble(vae_dir: str, out: str, size: int = 64, frames: int = 17, layers: i
         text_encoder=make_text_encoder(len(tokenizer), text_dim, seed),
         vae=vae,
         transformer=make_transformer(vae.config.latent_channels, size, frames, layers, heads, head_dim, text_dim,
-                                     text_length, seed),
+                                     text_length, seed, cue_injection),
         scheduler=make_scheduler(),
     )
     final = Path(out)
@@ -130,10 +137,13 @@ def main(argv=None) -> int:
     p.add_argument("--text-dim", type=int, default=32, help="T5 width (default 32)")
     p.add_argument("--text-length", type=int, default=32, help="prompt tokens (default 32)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cue-injection", choices=CUE_INJECTIONS, default="cuefusion",
+                   help="how the cues enter the transformer: cuefusion (the paper's CF-DiT, default), concat (DC "
+                        "injection) or cross_attention (CA injection), for the Table 5 ablation")
     args = p.parse_args(argv)
     try:
         folder = assemble(args.vae, args.out, args.size, args.frames, args.layers, args.heads, args.head_dim,
-                          args.text_dim, args.text_length, args.seed)
+                          args.text_dim, args.text_length, args.seed, args.cue_injection)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
