@@ -377,8 +377,12 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         )
         self._cue_injection = cue_injection
         if cue_injection == "cuefusion":
-            # the default leaves no trace in the config: config.json of a CueFusion model stays as it always was
-            self._internal_dict = FrozenDict({k: v for k, v in self._internal_dict.items() if k != "cue_injection"})
+            # The default leaves no trace in the config: a CueFusion model's config stays as it always was. Out of
+            # "_use_default_values" too, else from_config({**model.config, "cue_injection": ...}) would drop the key.
+            config = {k: v for k, v in self._internal_dict.items() if k != "cue_injection"}
+            if "_use_default_values" in config:
+                config["_use_default_values"] = [k for k in config["_use_default_values"] if k != "cue_injection"]
+            self._internal_dict = FrozenDict(config)
         if cue_fusion:
             # concat: the extra input channels of the vision patch embedding, whose bias is the base's
             bias = patch_bias and cue_injection != "concat"

@@ -122,6 +122,17 @@ def test_save_load_round_trip_keeps_the_variant(tmp_path, variant):
         assert torch.equal(model(**inputs).sample, loaded(**inputs).sample)
 
 
+def test_from_config_switches_the_variant():
+    """The reproduction harness builds a variant from a CueFusion model's config."""
+    model = tiny_transformer("1.5")
+    assert "cue_injection" not in model.config and "cue_injection" not in model.config["_use_default_values"]
+    for variant in CUE_INJECTIONS:
+        built = CueFusionTransformer3DModel.from_config({**dict(model.config), "cue_injection": variant})
+        assert built.cue_injection == variant
+        assert (built.transformer_blocks[0].cue_fusion is not None) == (variant == "cuefusion")
+        assert (built.transformer_blocks[0].cue_attention is not None) == (variant == "cross_attention")
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_from_cogvideox_builds_each_variant_at_identity(tmp_path, variant):
     torch.manual_seed(0)
