@@ -60,6 +60,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lowpass", type=float, default=0.5, help="pose cue low-pass strength")
     g.add_argument("--face-enlarge", type=float, default=1.6, help="face cue crop enlargement")
     g.add_argument("--grid", type=int, default=16, help="location cue softening grid")
+    g.add_argument("--pose-cue", default="gray", choices=["gray", "rgb"],
+                   help="pose cue: gray (low-passed grayscale foreground, the paper's) or rgb (raw colour "
+                        "foreground, the Table 3 ablation)")
+    g.add_argument("--drop-cues", default="",
+                   help="ablations: comma list of cues the model never sees: face (face cue and face mask), "
+                        "location (body and face masks); generate with the same cues left out")
     g.add_argument("--cache-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
                    help="dtype of cached latents")
     g.add_argument("--dataloader-num-workers", type=int, default=None,
@@ -247,20 +253,43 @@ def run_model(model, step: dict, batch: dict, prefix: str, dtype, rope, block: i
     """Call a CueFusion transformer on a prepared step with the cues ``<prefix>pose_latents`` etc."""
     config = model.config if hasattr(model, "config") else model.module.config
     ofs = step["model_input"].new_full((1,), 2.0) if config.ofs_embed_dim else None
+
+    def get(key):  # a cue left out by --drop-cues is absent from the batch: the model gets None
+        return batch[key].to(dtype) if key in batch else None
+
     return model(
         hidden_states=step["model_input"],
         encoder_hidden_states=batch["prompt_embeds"].to(dtype),
         timestep=step["timesteps"],
-        pose_latents=batch[prefix + "pose_latents"].to(dtype),
-        body_mask=batch["body_mask"].to(dtype),
-        face_latents=batch[prefix + "face_latents"].to(dtype),
-        face_mask=batch["face_mask"].to(dtype),
+        pose_latents=get(prefix + "pose_latents"),
+        body_mask=get("body_mask"),
+        face_latents=get(prefix + "face_latents"),
+        face_mask=get("face_mask"),
         ofs=ofs,
         image_rotary_emb=rope,
         return_block_tokens=block,
         stop_at_block=stop,
         return_dict=True,
     )
+
+
+DROPPABLE_CUES = {"face": ("face_latents", "pseudo_face_latents", "face_mask"),
+                  "location": ("body_mask", "face_mask")}
+
+
+def parse_drop_cues(text: str) -> set[str]:
+    """The cue names of ``--drop-cues`` ("" -> none); InputError for an unknown name."""
+    names = {t.strip() for t in (text or "").split(",") if t.strip()}
+    unknown = names - set(DROPPABLE_CUES)
+    if unknown:
+        raise InputError(f"--drop-cues: unknown cue(s) {sorted(unknown)}; use a comma list of {sorted(DROPPABLE_CUES)}")
+    return names
+
+
+def drop_cues(batch: dict, names: set[str]) -> dict:
+    """The batch without the tensors of the dropped cues (the model then treats them as absent)."""
+    gone = {key for name in names for key in DROPPABLE_CUES[name]}
+    return {k: v for k, v in batch.items() if k not in gone} if gone else batch
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
@@ -414,6 +443,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
 
     same2x = stage == "same2x"
     output_dir = Path(args.output_dir)
+    dropped_cues = parse_drop_cues(getattr(args, "drop_cues", ""))
     # without an accelerator, cpu=True makes a torchrun/`accelerate launch` multi-process run use gloo (MULTI_CPU)
     no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(
@@ -438,7 +468,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         args.pretrained = args.pretrained or recorded
         if not args.pretrained:
             raise InputError("pass --pretrained (the pipeline folder used by stage 1); the checkpoint does not record it")
-    components = load_components(args.pretrained, transformer_path=teacher_path, encoder_dtype=weight_dtype)
+    components = load_components(args.pretrained, transformer_path=teacher_path or getattr(args, "transformer", None),
+                                 encoder_dtype=weight_dtype)
     transformer = components.transformer
     teacher = None
     if same2x:
@@ -453,6 +484,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         num_frames=args.num_frames, long_side=args.long_side, fps=args.fps, segmenter=args.segmenter,
         face_detector=args.face_detector, lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid,
         max_text_length=transformer.config.max_text_seq_length, storage_dtype=args.cache_dtype,
+        pose_mode=getattr(args, "pose_cue", "gray"),
     )
     cache_dir = args.cache_dir or os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")),
                                                "directanimator", "precompute")
@@ -577,7 +609,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         batch = next(batches)
         data_wait += time.perf_counter() - fetch_start
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        batch = pad_batch_frames(batch, config.patch_size_t)
+        batch = pad_batch_frames(drop_cues(batch, dropped_cues), config.patch_size_t)
         with accelerator.accumulate(transformer):
             step = prepare_step(batch, components.scheduler, weight_dtype)
             h, w = step["latents"].shape[-2:]
@@ -694,6 +726,9 @@ def main(stage: str, argv=None) -> int:
     if stage == "same_id":
         parser.add_argument("--pretrained", required=True,
                             help="CogVideoX1.5 I2V (or DirectAnimator pipeline) folder or cached repo id")
+        parser.add_argument("--transformer", default=None,
+                            help="initial transformer folder instead of the pipeline's transformer/ (the VAE, text "
+                                 "encoder and cache stay the pipeline's: several fresh models share one cache)")
     else:
         parser.add_argument("--pretrained", default=None,
                             help="pipeline folder for the VAE/text encoder (default: the one stage 1 used)")

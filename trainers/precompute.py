@@ -51,6 +51,9 @@ class PrecomputeSettings:
             [1-s, 1+s] about the frame centre and a shift of up to this fraction of the frame size.
         max_text_length: T5 tokens (CogVideoX: 226).
         storage_dtype: dtype of cached tensors ("bfloat16" halves the cache, "float32" exact).
+        pose_mode: "gray" (the paper's pose cue: grayscale foreground, low-passed) or "rgb" (the Table 3 S3
+            ablation: the raw colour foreground, ``directanimator.cues.pose.rgb_pose_cue``; ``lowpass`` unused).
+            Part of the cache key only when not "gray", so existing caches stay valid.
     """
 
     num_frames: int = 49
@@ -66,6 +69,24 @@ class PrecomputeSettings:
     misalign_shift: float = 0.1
     max_text_length: int = 226
     storage_dtype: str = "bfloat16"
+    pose_mode: str = "gray"
+
+    def key_dict(self) -> dict:
+        """The settings as they enter cache keys (``pose_mode`` only when it is not the default)."""
+        s = asdict(self)
+        if s["pose_mode"] == "gray":
+            s.pop("pose_mode")
+        return s
+
+    def pose_frames(self, cues) -> np.ndarray:
+        """The pose cue video these settings train on: the extracted one, or the RGB foreground ablation."""
+        if self.pose_mode == "gray":
+            return cues.pose_cue
+        if self.pose_mode == "rgb":
+            from directanimator.cues.pose import rgb_pose_cue
+
+            return rgb_pose_cue(cues.driving, cues.driving_masks, cues.dropped)
+        raise InputError(f"pose mode must be 'gray' or 'rgb', got {self.pose_mode!r}")
 
     def cue_kwargs(self) -> dict:
         """Keyword arguments of ``extract_cues`` that these settings fix."""
@@ -297,7 +318,7 @@ class Precomputer:
 
     def sample_key(self, clip) -> str:
         """Cache key of a clip's same-ID entry."""
-        s = asdict(self.settings)
+        s = self.settings.key_dict()
         for k in ("misalign_scale", "misalign_shift"):  # only pseudo entries depend on these
             s.pop(k)
         return entry_key("sample", self._digest(clip.path), self._digest(clip.reference_path), clip.caption, s,
@@ -305,7 +326,7 @@ class Precomputer:
 
     def pseudo_key(self, clip, pseudo) -> str:
         """Cache key of a pseudo driving entry (depends on the clip's key, too: same reference, same grid)."""
-        return entry_key("pseudo", self.sample_key(clip), self._digest(pseudo.path), asdict(self.settings))
+        return entry_key("pseudo", self.sample_key(clip), self._digest(pseudo.path), self.settings.key_dict())
 
     def path_for(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.safetensors"
@@ -319,7 +340,7 @@ class Precomputer:
         tensors = {
             "latents": encode_video(vae, cues.driving),
             "image_latents": encode_reference(vae, cues.reference),
-            "pose_latents": encode_video(vae, cues.pose_cue),
+            "pose_latents": encode_video(vae, self.settings.pose_frames(cues)),
             "face_latents": encode_video(vae, cues.face_cue),
             "body_mask": masks_to_latent_grid(cues.body_location),
             "face_mask": masks_to_latent_grid(cues.face_location),
@@ -341,7 +362,7 @@ class Precomputer:
         cues = _extract(reference, pseudo.path, self.settings, self.backends())
         scale, shift = random_misalignment(key, cues.height, cues.width, self.settings.misalign_scale,
                                            self.settings.misalign_shift)
-        pose = misalign_frames(cues.pose_cue, scale, shift)
+        pose = misalign_frames(self.settings.pose_frames(cues), scale, shift)
         tensors = {"pose_latents": encode_video(self.vae, pose), "face_latents": encode_video(self.vae, cues.face_cue)}
         tensors = {k: _storage(v, self.settings) for k, v in tensors.items()}
         meta = {"kind": "pseudo", "file_name": pseudo.file_name, "identity": pseudo.identity,

@@ -235,3 +235,24 @@ def pose_cue(
             gray = _filter_chunk(gray, strength, buffers)
         cue[chunk] = gray.round_().clamp_(0, 255).to(torch.uint8).numpy()
     return cue
+
+
+def rgb_pose_cue(frames: np.ndarray, masks: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
+    """The paper's "RGB pose cue" ablation (Table 3, S3): the raw colour foreground, no grayscale, no low-pass.
+
+    Args:
+        frames: driving frames ``[T, H, W, 3]`` uint8 RGB.
+        masks: person masks ``[T, H, W]`` float32 in [0, 1] (soft masks weight the pixels).
+        dropped: optional ``[T]`` bool; True frames come out all zero, as in ``pose_cue``.
+
+    Returns:
+        ``[T, H, W, 3]`` uint8 (the pipeline and the trainers encode it like any RGB video).
+    """
+    frames = np.asarray(frames)
+    masks = np.asarray(masks, dtype=np.float32)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or masks.shape != frames.shape[:3]:
+        raise ValueError(f"rgb_pose_cue expects frames [T,H,W,3] and masks [T,H,W], got {frames.shape}, {masks.shape}")
+    cue = np.rint(frames.astype(np.float32) * masks[..., None]).clip(0, 255).astype(np.uint8)
+    if dropped is not None:
+        cue[np.asarray(dropped, dtype=bool).reshape(len(cue))] = 0
+    return cue
