@@ -240,6 +240,19 @@ def plan(out: Path, p: dict, seeds: list[int], only: set[str] | None, world: Pat
     return list(jobs.values()), chosen
 
 
+def check_preset(out: Path, name: str, p: dict) -> None:
+    """Record the preset in ``out`` on first use; refuse another one (finished runs would be reused wrongly)."""
+    marker = out / "preset.json"
+    want = {"preset": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
+    if marker.is_file():
+        have = json.loads(marker.read_text())
+        if have != want:
+            raise InputError(f"{out} holds runs of preset {have.get('preset')!r} with other settings; "
+                             "use another --out (or delete it) for this preset")
+        return
+    marker.write_text(json.dumps(want, indent=1))
+
+
 def _fmt(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -326,6 +339,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     try:
         out.mkdir(parents=True, exist_ok=True)
+        check_preset(out, args.preset, p)
         world = make_world(out, p)
         jobs, chosen = plan(out, p, seeds, only, world)
         if not args.report_only:
