@@ -433,7 +433,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         Args:
             path_or_model: a ``CogVideoXTransformer3DModel`` instance (its tensors are shared, not copied), a folder
                 with ``config.json`` + ``*.safetensors`` (a pipeline folder works too: its ``transformer/`` is
-                used), or a Hub repo id that is in the local Hugging Face cache.
+                used), or a Hub repo id that is in the local Hugging Face cache. A ``CueFusionTransformer3DModel``
+                of another ``cue_injection`` works too: only its base weights are taken.
             subfolder: folder inside ``path_or_model`` that holds the transformer.
             torch_dtype: cast the model to this dtype (default: keep the dtype of the loaded weights).
             **cue_kwargs: cue arguments of the constructor (``cue_in_channels``, ``cue_fusion``,
@@ -461,6 +462,11 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             raise InputError(f"from_cogvideox got unknown cue arguments {sorted(unknown)}")
         init_kwargs = {k: v for k, v in config.items() if k in own_keys}
         init_kwargs.update(cue_kwargs)
+        if "cue_in_channels" in config and init_kwargs.get("cue_injection", "cuefusion") != config.get(
+                "cue_injection", "cuefusion"):
+            # a DirectAnimator model of another injection variant: its cue weights mean nothing to this one, which
+            # starts from the same base weights with fresh (identity) cue modules
+            state = {k: v for k, v in state.items() if not _is_cue_key(k)}
 
         # Empty (meta) parameters: the base weights are assigned from the checkpoint without a random init first.
         with init_empty_weights():

@@ -150,6 +150,15 @@ def test_from_cogvideox_builds_each_variant_at_identity(tmp_path, variant):
     with pytest.raises(InputError, match="cue_injection must be one of"):
         CueFusionTransformer3DModel.from_cogvideox(base, cue_injection="adapter")
 
+    # from a trained CueFusion model (instance or folder): the same base weights, fresh identity cue modules
+    cuefusion = _perturb_cues(CueFusionTransformer3DModel.from_cogvideox(base, cue_in_channels=4))
+    cuefusion.save_pretrained(tmp_path / "cf", safe_serialization=True)
+    for source in (cuefusion, tmp_path / "cf"):
+        model = CueFusionTransformer3DModel.from_cogvideox(source, cue_injection=variant).eval()
+        assert model.cue_injection == variant
+        with torch.no_grad():
+            assert torch.equal(model(**inputs).sample, ref)
+
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_stop_at_block_matches_full_run(variant):
