@@ -340,6 +340,10 @@ def main(argv=None) -> int:
     try:
         out.mkdir(parents=True, exist_ok=True)
         check_preset(out, args.preset, p)
+        unknown = (only or set()) - {c.name for c in configs(p)}
+        if unknown:
+            raise InputError(f"--only: unknown configuration(s) {sorted(unknown)}; known: "
+                             f"{', '.join(c.name for c in configs(p))}")
         world = make_world(out, p)
         jobs, chosen = plan(out, p, seeds, only, world)
         if not args.report_only:
