@@ -147,6 +147,56 @@ def test_s2x_teacher_gets_no_gradient_and_agrees_with_itself(world):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
 
 
+class _EngineLike(torch.nn.Module):
+    """What accelerate hands back under DeepSpeed: a wrapper whose own ``config`` is DeepSpeed's JSON dict and
+    whose ``module`` is the model (DeepSpeedEngine's layout; deepspeed itself is not installed for the tests)."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.config = {"train_micro_batch_size_per_gpu": 1, "zero_optimization": {"stage": 2}}
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+
+def test_run_model_reads_the_wrapped_models_config(world):
+    """Regression (found on a GPU under ZeRO-2): the engine's dict config has no ``ofs_embed_dim``."""
+    model = tiny_transformer().eval()
+    item = next(e for e in map(load_entry, sorted((world / "cache").rglob("*.safetensors"))) if "latents" in e)
+    batch = pad_batch_frames({k: v[None] for k, v in item.items()}, model.config.patch_size_t)
+    step = prepare_step(batch, tiny_scheduler(), torch.float32, generator=torch.Generator().manual_seed(1))
+    rope = rotary_embedding(model.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")
+    with torch.no_grad():
+        direct = run_model(model, step, batch, "", torch.float32, rope).sample
+        wrapped = run_model(_EngineLike(model), step, batch, "", torch.float32, rope).sample
+    assert torch.equal(direct, wrapped)
+
+
+def test_zero3_registration_is_lifted_while_models_load():
+    """Under ZeRO-3 transformers would build the frozen T5 inside deepspeed.zero.Init (partitioned, never gathered)."""
+    pytest.importorskip("deepspeed")
+    from types import SimpleNamespace
+
+    from accelerate.utils import DeepSpeedPlugin
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    from trainers.loop import whole_models
+
+    plugin = DeepSpeedPlugin(zero_stage=3, zero3_init_flag=False)
+    plugin.set_deepspeed_weakref()  # what accelerate does when it selects the plugin
+    accelerator = SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=plugin))
+    try:
+        assert is_deepspeed_zero3_enabled()
+        with whole_models(accelerator):
+            assert not is_deepspeed_zero3_enabled()
+        assert is_deepspeed_zero3_enabled()
+    finally:
+        from transformers.integrations import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()
+
+
 def test_nan_steps_are_skipped_and_stop_the_run(world, tmp_path, capsys, caplog):
     cache = tmp_path / "cache"
     _fill_cache(world / "ds", cache, world / "pipe", nan_clips={1})

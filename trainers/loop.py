@@ -20,6 +20,7 @@ What the loop guarantees:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -170,6 +171,29 @@ def load_components(pretrained: str, transformer_path: str | None = None, encode
     return Components(vae, tokenizer, text_encoder, scheduler, transformer, root)
 
 
+@contextlib.contextmanager
+def whole_models(accelerator):
+    """Load models whole under DeepSpeed ZeRO-3.
+
+    accelerate registers its DeepSpeed config with transformers whatever ``zero3_init_flag`` says, and under ZeRO-3
+    transformers' ``from_pretrained`` then builds every model inside ``deepspeed.zero.Init``: the frozen T5 would
+    be partitioned although no DeepSpeed engine ever gathers it (empty weights at encode time). The frozen models
+    (VAE, text encoder, Same2X teacher) and the trained transformer, which ``prepare`` shards itself, are loaded
+    with the registration lifted.
+    """
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is None or plugin.zero_stage != 3:
+        yield
+        return
+    from transformers.integrations import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        plugin.set_deepspeed_weakref()
+
+
 def resolve_same_id_checkpoint(path: str) -> tuple[str, str | None]:
     """(transformer folder, pretrained pipeline recorded by stage 1 or None) of a stage-1 output/checkpoint."""
     p = Path(path)
@@ -251,7 +275,8 @@ def prepare_step(batch: dict, scheduler, dtype, generator=None) -> dict:
 def run_model(model, step: dict, batch: dict, prefix: str, dtype, rope, block: int | None = None,
               stop: bool = False):
     """Call a CueFusion transformer on a prepared step with the cues ``<prefix>pose_latents`` etc."""
-    config = model.config if hasattr(model, "config") else model.module.config
+    # a DeepSpeed engine has a ``config`` of its own (its JSON dict): read the wrapped model's, as for DDP
+    config = getattr(model, "module", model).config
     ofs = step["model_input"].new_full((1,), 2.0) if config.ofs_embed_dim else None
 
     def get(key):  # a cue left out by --drop-cues is absent from the batch: the model gets None
@@ -468,8 +493,10 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         args.pretrained = args.pretrained or recorded
         if not args.pretrained:
             raise InputError("pass --pretrained (the pipeline folder used by stage 1); the checkpoint does not record it")
-    components = load_components(args.pretrained, transformer_path=teacher_path or getattr(args, "transformer", None),
-                                 encoder_dtype=weight_dtype)
+    with whole_models(accelerator):
+        components = load_components(args.pretrained,
+                                     transformer_path=teacher_path or getattr(args, "transformer", None),
+                                     encoder_dtype=weight_dtype)
     transformer = components.transformer
     teacher = None
     if same2x:
@@ -477,7 +504,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         if not 1 <= args.align_depth <= n_blocks:
             raise InputError(f"--align-depth must be in 1..{n_blocks} for this model, got {args.align_depth}")
         # the frozen same-ID model: a separate copy of the stage-1 weights, never wrapped, never optimised
-        teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True, torch_dtype=weight_dtype)
+        with whole_models(accelerator):
+            teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True, torch_dtype=weight_dtype)
         teacher.requires_grad_(False).eval().to(device)
 
     settings = PrecomputeSettings(
