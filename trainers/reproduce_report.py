@@ -140,7 +140,7 @@ def efficiency(out: Path, seeds: list[int], window: int) -> dict:
     return rows
 
 
-def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict) -> list[str]:
+def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict, static=None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,10 +186,12 @@ def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict)
                    color=["tab:blue" if n == "full" else "tab:gray" for n in names])
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels([labels.get(n, n) for n in names], rotation=35, ha="right", fontsize=7)
-            ax.set_title(label)
             lo = min(st["mean"] - st["std"] for st in stats)
             hi = max(st["mean"] + st["std"] for st in stats)
+            if static is not None:  # the no-motion baseline, for scale (in the title: it may be far off)
+                label += f"  (reference repeated: {static['mean'][key]:.3g})"
             ax.set_ylim(lo - 0.15 * (hi - lo + 1e-9), hi + 0.15 * (hi - lo + 1e-9))
+            ax.set_title(label, fontsize=9)
         fig.suptitle(title)
         fig.tight_layout()
         fig.savefig(out / fname, dpi=110)
@@ -303,7 +305,7 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
     groups = {"bars_table3.png": ("Table 3: driving cues (cross-ID, held-out)", t3 + ["stage1_only"]),
               "bars_table4.png": ("Table 4: alignment depth and weight", t4),
               "bars_table5.png": ("Table 5: cue injection", t5)}
-    files = _plots(out, res, labels, seeds, window, groups)
+    files = _plots(out, res, labels, seeds, window, groups, static)
     lines += ["Files: " + ", ".join(f"`{f}`" for f in files) + ", `results.json`.", ""]
 
     data = {"preset": preset_name, "preset_settings": {k: list(v) if isinstance(v, tuple) else v
