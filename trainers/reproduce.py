@@ -320,6 +320,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="subprocesses at once, one thread each (default 2)")
     parser.add_argument("--only", default=None, help="comma list of configurations (default: all)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite results.md/json and the plots")
+    parser.add_argument("--base-model", default=str(BASE_MODEL),
+                        help="pipeline folder whose VAE, text encoder and tokenizer are used (default models/demo); "
+                             "keep the same path across re-runs: the precompute cache is keyed by it")
     args = parser.parse_args(argv)
     from trainers.reproduce_report import write_report
 
@@ -334,6 +337,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
+    global BASE_MODEL
+    BASE_MODEL = Path(args.base_model).resolve()
     p = PRESETS[args.preset]
     only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
     t0 = time.time()
