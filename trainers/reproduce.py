@@ -313,6 +313,7 @@ def run_jobs(jobs: list[Job], max_jobs: int, log=print) -> dict[str, str]:
 
 def main(argv=None) -> int:
     """CLI entry: plan, run (resumable), report."""
+    global BASE_MODEL
     parser = argparse.ArgumentParser(prog="python -m trainers.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="work folder (world, runs, evaluations, results.md)")
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS), help="size of everything (default small)")
@@ -337,7 +338,6 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
-    global BASE_MODEL
     BASE_MODEL = Path(args.base_model).resolve()
     p = PRESETS[args.preset]
     only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
