@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weights dtype (default: bfloat16 on CUDA, float32 on CPU)")
     m.add_argument("--cpu-offload", action="store_true", help="model CPU offload (CUDA; lowers GPU memory)")
     m.add_argument("--vae-tiling", action="store_true", help="VAE tiling and slicing (lower decode memory)")
+    m.add_argument("--attention-backend", default=None,
+                   help="attention kernel, a diffusers backend name: _native_cudnn, _native_flash, flash, _flash_3 "
+                        "(flash-attn installed), sage, ... (default: PyTorch's choice, cuDNN on Hopper GPUs)")
+    m.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer blocks (regional): the first step pays ~15-25 s of "
+                        "compilation, then denoising is ~1.5x faster on a GPU (H100: 0.58 -> 0.38 s per step)")
     return p
 
 
@@ -125,11 +131,14 @@ def _run(args) -> int:
 
     import torch
 
+    from directanimator.attention import check_attention_backend, set_attention_backend
     from directanimator.cues import DrivingCues, extract_cues
     from directanimator.modeling import resolve_model_folder
     from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
     from directanimator.video import read_image, read_video, resample_video, write_video
 
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_attention_backend(args.attention_backend, device)
     # check the model folder before the (slow) cue extraction
     model_dir = resolve_model_folder(args.model, component="pipeline")
     check_pipeline_folder(model_dir)
@@ -161,7 +170,6 @@ def _run(args) -> int:
             cues.save(args.save_cues)
     image = read_image(args.reference) if args.reference and os.path.isdir(args.driving) else None
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
              "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
     pipe = DirectAnimatorPipeline.from_pretrained(model_dir, dtype=dtype)
@@ -172,6 +180,10 @@ def _run(args) -> int:
     if args.vae_tiling:
         pipe.vae.enable_tiling()
         pipe.vae.enable_slicing()
+    if args.attention_backend:
+        set_attention_backend(pipe.transformer, args.attention_backend)
+    if args.compile:
+        pipe.transformer.compile_repeated_blocks(fullgraph=True)
     pipe.set_progress_bar_config(desc="denoising")
 
     generator = torch.Generator("cpu").manual_seed(args.seed)

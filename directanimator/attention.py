@@ -22,10 +22,30 @@ import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.embeddings import apply_rotary_emb
 
-__all__ = ["CueFusionAttnProcessor", "ATTENTION_BACKENDS", "set_attention_backend"]
+__all__ = ["CueFusionAttnProcessor", "ATTENTION_BACKENDS", "CPU_ATTENTION_BACKENDS", "check_attention_backend",
+           "set_attention_backend"]
 
 # The backends worth naming to users of this model (all of diffusers' names are accepted).
 ATTENTION_BACKENDS = ("native", "_native_cudnn", "_native_flash", "_native_efficient", "flash", "_flash_3", "sage")
+
+# The ones that run without a GPU.
+CPU_ATTENTION_BACKENDS = ("native", "_native_math", "flex")
+
+
+def check_attention_backend(backend: str | None, device: str = "cuda") -> None:
+    """Raise ``InputError`` for a backend name diffusers does not know, or one that cannot run on ``device``."""
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    from .errors import InputError
+
+    if backend is None:
+        return
+    if backend not in {b.value for b in AttentionBackendName}:
+        raise InputError(f"unknown attention backend {backend!r}; use one of {', '.join(ATTENTION_BACKENDS)} "
+                         "(or another name of diffusers' AttentionBackendName)")
+    if not str(device).startswith("cuda") and backend not in CPU_ATTENTION_BACKENDS:
+        raise InputError(f"attention backend {backend!r} needs a CUDA GPU; on {device} use one of "
+                         f"{', '.join(CPU_ATTENTION_BACKENDS)}")
 
 
 class CueFusionAttnProcessor:
@@ -69,23 +89,30 @@ def _rotate_vision(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], tex
 
 
 def set_attention_backend(transformer, backend: str | None) -> None:
-    """Select the attention kernel of a CF-DiT (``None`` or ``"native"``: PyTorch's SDPA chooses).
+    """Select the attention kernel of a CF-DiT's blocks (``None``: PyTorch's SDPA chooses, as by default).
 
-    A thin wrapper of diffusers' ``set_attention_backend`` that checks the processors first, so that a CogVideoX
-    model without ``CueFusionAttnProcessor`` fails loudly instead of silently keeping its kernel.
+    Like diffusers' ``ModelMixin.set_attention_backend`` (the same requirement checks), but it sets only this
+    model's processors: diffusers' method also changes the process-wide default backend, which would reach every
+    other model in the process. A CogVideoX model without ``CueFusionAttnProcessor`` fails loudly instead of
+    silently keeping its kernel.
     """
+    from diffusers.models.attention_dispatch import (
+        AttentionBackendName, _check_attention_backend_requirements, _maybe_download_kernel_for_backend)
+
     from .errors import InputError
 
-    processors = transformer.attn_processors.values()
+    check_attention_backend(backend, str(transformer.device))
+    processors = list(transformer.attn_processors.values())
     if not all(isinstance(p, CueFusionAttnProcessor) for p in processors):
         raise InputError("this transformer's attention does not go through diffusers' dispatcher; call "
                          "transformer.set_attn_processor(CueFusionAttnProcessor()) first")
-    if backend in (None, "native"):
-        transformer.reset_attention_backend()
-        if backend == "native":
-            transformer.set_attention_backend("native")
-        return
-    try:
-        transformer.set_attention_backend(backend)
-    except (ValueError, RuntimeError, ImportError) as exc:
-        raise InputError(f"attention backend {backend!r} is not usable here: {exc}") from None
+    name = None
+    if backend is not None:
+        name = AttentionBackendName(backend)
+        try:
+            _check_attention_backend_requirements(name)
+            _maybe_download_kernel_for_backend(name)
+        except (ValueError, RuntimeError, ImportError) as exc:
+            raise InputError(f"attention backend {backend!r} is not usable here: {exc}") from None
+    for processor in processors:
+        processor._attention_backend = name

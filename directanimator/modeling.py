@@ -42,6 +42,7 @@ from diffusers.utils import BaseOutput, apply_lora_scale
 from torch import nn
 
 from directanimator.errors import InputError
+from directanimator.attention import CueFusionAttnProcessor
 from directanimator.injection import CueCrossAttention, check_cue_injection, concat_injection
 
 # ``model_index.json`` records this module as the transformer's library (["directanimator.modeling",
@@ -397,6 +398,9 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         else:
             self.pose_patch_embed = None
             self.face_patch_embed = None
+        # CogVideoX's attention through diffusers' dispatcher: set_attention_backend() works, and the rotated vision
+        # tokens are concatenated rather than copied into slices (same outputs; see directanimator/attention.py)
+        self.set_attn_processor(CueFusionAttnProcessor())
 
     @property
     def cue_injection(self) -> str:

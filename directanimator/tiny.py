@@ -68,7 +68,7 @@ def tiny_transformer_config(style: str = "1.5", **overrides) -> dict:
 
 def base_config(config: dict) -> dict:
     """The same config without the cue keys, for the plain ``CogVideoXTransformer3DModel``."""
-    return {k: v for k, v in config.items() if k not in ("cue_in_channels", "cue_fusion")}
+    return {k: v for k, v in config.items() if k not in ("cue_in_channels", "cue_fusion", "cue_injection")}
 
 
 def tiny_transformer(style: str = "1.5", seed: int = 0, cls=None, **overrides):

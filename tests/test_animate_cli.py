@@ -35,6 +35,12 @@ def test_cli_on_a_cue_folder_writes_an_mp4(folders, capsys):
     assert main(["--driving", str(folders / "cues"), "--model", str(folders / "model"), "--out", str(out7),
                  "--steps", "1", "--frames", "7"]) == 0
     assert read_video(str(out7)).frames.shape[0] == 7
+    # the same call through another attention kernel gives the same video (to codec noise)
+    out_math = folders / "result_math.mp4"
+    assert main(["--driving", str(folders / "cues"), "--model", str(folders / "model"), "--out", str(out_math),
+                 "--steps", "1", "--frames", "7", "--attention-backend", "_native_math"]) == 0
+    diff = read_video(str(out_math)).frames.astype(int) - read_video(str(out7)).frames.astype(int)
+    assert abs(diff).max() <= 2
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -44,6 +50,8 @@ def test_cli_on_a_cue_folder_writes_an_mp4(folders, capsys):
     (["--cue-scale", "a,b"], "--cue-scale"),
     (["--window-frames", "10"], "--window-frames must be 1 + 4k"),
     (["--window-frames", "13", "--window-overlap", "2"], "window_overlap"),
+    (["--attention-backend", "fastest"], "unknown attention backend"),
+    (["--attention-backend", "_native_cudnn", "--device", "cpu"], "needs a CUDA GPU"),
 ])
 def test_cli_errors_are_one_line_exit_2(folders, capsys, extra, message):
     args = {"--driving": str(folders / "cues"), "--model": str(folders / "model"),
