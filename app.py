@@ -401,7 +401,7 @@ def load_pipeline(model, path, transformer_path, memory_mode):
                     raise gr.Error(f"{key[2]}: not a transformer folder (no config.json); pick a checkpoint's "
                                    "transformer folder.")
                 extra["transformer"] = CueFusionTransformer3DModel.from_pretrained(
-                    key[2], torch_dtype=dtype, use_safetensors=True)
+                    key[2], dtype=dtype, use_safetensors=True)
             if model == TINY_MODEL:
                 pipe = tiny_pipeline()
                 if extra:
@@ -412,7 +412,7 @@ def load_pipeline(model, path, transformer_path, memory_mode):
                 folder = str(DEMO_DIR) if model == DEMO_MODEL else key[1]
                 if not folder:
                     raise gr.Error("Type a local model folder or a Hub repo id (e.g. your-name/directanimator).")
-                pipe = DirectAnimatorPipeline.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True,
+                pipe = DirectAnimatorPipeline.from_pretrained(folder, dtype=dtype, use_safetensors=True,
                                                               **extra)
             pipe.set_progress_bar_config(disable=True)
             if memory_mode == "model CPU offload" and cuda:

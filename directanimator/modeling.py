@@ -429,7 +429,7 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         cls,
         path_or_model: str | os.PathLike | CogVideoXTransformer3DModel,
         subfolder: str | None = None,
-        torch_dtype: torch.dtype | None = None,
+        dtype: torch.dtype | None = None,
         **cue_kwargs,
     ) -> "CueFusionTransformer3DModel":
         """Build a CF-DiT from a CogVideoX transformer; only the cue weights are new (identity-initialised).
@@ -440,7 +440,7 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
                 used), or a Hub repo id that is in the local Hugging Face cache. A ``CueFusionTransformer3DModel``
                 of another ``cue_injection`` works too: only its base weights are taken.
             subfolder: folder inside ``path_or_model`` that holds the transformer.
-            torch_dtype: cast the model to this dtype (default: keep the dtype of the loaded weights).
+            dtype: cast the model to this dtype (default: keep the dtype of the loaded weights).
             **cue_kwargs: cue arguments of the constructor (``cue_in_channels``, ``cue_fusion``,
                 ``cue_injection``).
 
@@ -496,8 +496,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             model.init_cue_weights()
             for module in cue_modules:
                 module.to(dtype=reference.dtype)
-        if torch_dtype is not None and torch_dtype != reference.dtype:
-            model = model.to(dtype=torch_dtype)
+        if dtype is not None and dtype != reference.dtype:
+            model = model.to(dtype=dtype)
         return model
 
     # ---------------------------------------------------------------------------------------------------- forward

@@ -153,7 +153,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "DirectAnimatorPipeline":
         """Load a DirectAnimator (or CogVideoX image-to-video) pipeline folder or Hub repo id, safetensors only.
 
-        Accepts the keyword arguments of ``DiffusionPipeline.from_pretrained`` (``torch_dtype``, ...). A CogVideoX
+        Accepts the keyword arguments of ``DiffusionPipeline.from_pretrained`` (``dtype``, ...). A CogVideoX
         folder's transformer is converted with ``CueFusionTransformer3DModel.from_cogvideox`` (cue weights start at
         identity: the result animates nothing until fine-tuned).
 

@@ -154,7 +154,7 @@ def load_components(pretrained: str, transformer_path: str | None = None, encode
                 f"{pretrained} has no {part}/ folder; pass a CogVideoX1.5 I2V or DirectAnimator pipeline folder"
             )
     vae = AutoencoderKLCogVideoX.from_pretrained(root, subfolder="vae", use_safetensors=True,
-                                                 torch_dtype=encoder_dtype)
+                                                 dtype=encoder_dtype)
     text_encoder = T5EncoderModel.from_pretrained(os.path.join(root, "text_encoder"), use_safetensors=True,
                                                   dtype=encoder_dtype)
     tokenizer = AutoTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
@@ -505,7 +505,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
             raise InputError(f"--align-depth must be in 1..{n_blocks} for this model, got {args.align_depth}")
         # the frozen same-ID model: a separate copy of the stage-1 weights, never wrapped, never optimised
         with whole_models(accelerator):
-            teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True, torch_dtype=weight_dtype)
+            teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True, dtype=weight_dtype)
         teacher.requires_grad_(False).eval().to(device)
 
     settings = PrecomputeSettings(
