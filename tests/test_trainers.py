@@ -87,7 +87,8 @@ def _losses(out):
 
 
 def test_same_id_resume_is_exact_then_same2x(world):
-    pipe = ["--pretrained", str(world / "pipe"), "--gradient-accumulation-steps", "2"]
+    # caption dropout on: its random draws must resume exactly too
+    pipe = ["--pretrained", str(world / "pipe"), "--gradient-accumulation-steps", "2", "--caption-dropout", "0.5"]
     full, cut = world / "full", world / "cut"
     assert main("same_id", _args(world, full, *pipe, "--max-steps", "5", "--checkpointing-steps", "2")) == 0
     # "killed" after step 3 (last checkpoint at step 2), then resumed
@@ -158,6 +159,26 @@ class _EngineLike(torch.nn.Module):
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
+
+
+def test_caption_dropout(world, tmp_path):
+    from trainers.loop import drop_captions
+
+    embeds = torch.randn(64, 5, 3)
+    empty = torch.zeros(5, 3)
+    batch = {"prompt_embeds": embeds, "latents": torch.ones(1)}
+    assert drop_captions(batch, empty, 0.0) is batch
+    assert torch.equal(drop_captions(batch, empty, 1.0)["prompt_embeds"], torch.zeros(64, 5, 3))
+    torch.manual_seed(0)
+    mixed = drop_captions(batch, empty, 0.5)["prompt_embeds"]
+    dropped = (mixed == 0).all(dim=(1, 2))
+    assert 10 < int(dropped.sum()) < 54 and torch.equal(mixed[~dropped], embeds[~dropped])
+    # in a run: with every caption dropped the first loss differs from the captioned run's
+    pipe = ["--pretrained", str(world / "pipe"), "--max-steps", "1", "--checkpointing-steps", "100"]
+    assert main("same_id", _args(world, tmp_path / "cap", *pipe)) == 0
+    assert main("same_id", _args(world, tmp_path / "nocap", *pipe, "--caption-dropout", "1")) == 0
+    assert _losses(tmp_path / "cap")[0]["loss/denoise"] != _losses(tmp_path / "nocap")[0]["loss/denoise"]
+    assert main("same_id", _args(world, tmp_path / "bad", *pipe, "--caption-dropout", "2")) == 2
 
 
 def test_run_model_reads_the_wrapped_models_config(world):

@@ -67,6 +67,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-cues", default="",
                    help="ablations: comma list of cues the model never sees: face (face cue and face mask), "
                         "location (body and face masks); generate with the same cues left out")
+    g.add_argument("--caption-dropout", type=float, default=0.0,
+                   help="probability of training a sample on the empty caption instead of its own, so that "
+                        "classifier-free guidance on the prompt has an unconditional model to contrast (CogVideoX "
+                        "fine-tunes commonly use 0.1; default 0: always the caption)")
     g.add_argument("--cache-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
                    help="dtype of cached latents")
     g.add_argument("--dataloader-num-workers", type=int, default=None,
@@ -311,6 +315,18 @@ def parse_drop_cues(text: str) -> set[str]:
     return names
 
 
+def drop_captions(batch: dict, empty: torch.Tensor, probability: float) -> dict:
+    """Replace each sample's ``prompt_embeds`` by ``empty`` (the empty caption's [L, D]) with ``probability``.
+
+    The draw uses the global RNG of the batch's device, which ``save_state`` stores, so resume stays exact.
+    """
+    if probability <= 0:
+        return batch
+    embeds = batch["prompt_embeds"]
+    drop = torch.rand(embeds.shape[0], device=embeds.device) < probability
+    return {**batch, "prompt_embeds": torch.where(drop[:, None, None], empty.to(embeds), embeds)}
+
+
 def drop_cues(batch: dict, names: set[str]) -> dict:
     """The batch without the tensors of the dropped cues (the model then treats them as absent)."""
     gone = {key for name in names for key in DROPPABLE_CUES[name]}
@@ -463,12 +479,14 @@ def train(args: argparse.Namespace, stage: str) -> Path:
 
     from directanimator.losses import denoising_loss, s2x_loss
     from trainers.dataset import load_dataset
-    from trainers.precompute import CachedSamples, Precomputer, PrecomputeSettings, collate
+    from trainers.precompute import CachedSamples, Precomputer, PrecomputeSettings, collate, encode_prompt
     from trainers.sampler import BucketBatchSampler, ContinuousBatches
 
     same2x = stage == "same2x"
     output_dir = Path(args.output_dir)
     dropped_cues = parse_drop_cues(getattr(args, "drop_cues", ""))
+    if not 0.0 <= args.caption_dropout <= 1.0:
+        raise InputError(f"--caption-dropout must be a probability in [0, 1], got {args.caption_dropout}")
     # without an accelerator, cpu=True makes a torchrun/`accelerate launch` multi-process run use gloo (MULTI_CPU)
     no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(
@@ -538,6 +556,11 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         pre.compute_sample(validation_clip, Path(cache_dir) / "validation" / f"{validation_key}.safetensors",
                            cues_dir=validation_cues)
     accelerator.wait_for_everyone()
+    empty_caption = None
+    if args.caption_dropout > 0:
+        with torch.no_grad():
+            empty_caption = encode_prompt(components.tokenizer, components.text_encoder, "",
+                                          max_length=transformer.config.max_text_seq_length).to(device)
     # the encoders are only needed again for validation: keep them off the accelerator
     components.vae.to("cpu")
     components.text_encoder.to("cpu")
@@ -638,6 +661,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         data_wait += time.perf_counter() - fetch_start
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         batch = pad_batch_frames(drop_cues(batch, dropped_cues), config.patch_size_t)
+        if empty_caption is not None:
+            batch = drop_captions(batch, empty_caption, args.caption_dropout)
         with accelerator.accumulate(transformer):
             step = prepare_step(batch, components.scheduler, weight_dtype)
             h, w = step["latents"].shape[-2:]
