@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "models" / "demo"
 
@@ -93,11 +93,7 @@ def _cue_scale(text: str):
 def main(argv=None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with one `error: ...` line on stderr)."""
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args), done=None)
 
 
 def _progress_bar(desc: str):

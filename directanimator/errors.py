@@ -8,3 +8,22 @@ app shows it in the UI.
 
 class InputError(ValueError):
     """A problem with what the user gave us, with a message that says what to do."""
+
+
+def run_cli(work, done: str | None = "done: {}") -> int:
+    """Run a command-line tool's ``work()`` and return its exit status.
+
+    An ``InputError`` prints ``error: <message>`` on stderr (no traceback) and gives 2; otherwise ``done`` (with
+    ``{}`` replaced by what ``work`` returned) is printed when given and the status is ``work``'s own integer
+    result, or 0.
+    """
+    import sys
+
+    try:
+        result = work()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if done:
+        print(done.format(result))
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 from directanimator.injection import CUE_INJECTIONS, check_cue_injection
 
 # characters of the synthetic captions (lower-case words, spaces, hyphens); anything else maps to <unk>
@@ -141,14 +141,8 @@ def main(argv=None) -> int:
                    help="how the cues enter the transformer: cuefusion (the paper's CF-DiT, default), concat (DC "
                         "injection) or cross_attention (CA injection), for the Table 5 ablation")
     args = p.parse_args(argv)
-    try:
-        folder = assemble(args.vae, args.out, args.size, args.frames, args.layers, args.heads, args.head_dim,
-                          args.text_dim, args.text_length, args.seed, args.cue_injection)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"done: {folder}")
-    return 0
+    return run_cli(lambda: assemble(args.vae, args.out, args.size, args.frames, args.layers, args.heads,
+                                    args.head_dim, args.text_dim, args.text_length, args.seed, args.cue_injection))
 
 
 if __name__ == "__main__":

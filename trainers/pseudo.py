@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 
 REPORT = "pseudo_report.json"
 
@@ -237,13 +237,7 @@ def main(argv=None) -> int:
     parser.add_argument("--grid", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        out = make_pseudo_dataset(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"done: {out}")
-    return 0
+    return run_cli(lambda: make_pseudo_dataset(args))
 
 
 if __name__ == "__main__":

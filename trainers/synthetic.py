@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 from trainers.synthetic_draw import draw_clip
 from trainers.synthetic_people import (
     JOINTS, Identity, Motion, face_visible, make_identity, make_motion, project_joints, rest_track, sample_motion)
@@ -359,16 +359,10 @@ def main(argv=None) -> int:
     parser.add_argument("--crf", type=int, default=10, help="x264 quality, 0 = lossless (default 10)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     args = parser.parse_args(argv)
-    try:
-        out = generate_dataset(args.out, identities=args.identities, motions=args.motions, frames=args.frames,
-                               size=args.size, seed=args.seed, pseudo_per_clip=args.pseudo_per_clip,
-                               test_identities=args.test_identities, test_motions=args.test_motions, fps=args.fps,
-                               crf=args.crf, overwrite=args.overwrite)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+    return run_cli(lambda: generate_dataset(
+        args.out, identities=args.identities, motions=args.motions, frames=args.frames, size=args.size,
+        seed=args.seed, pseudo_per_clip=args.pseudo_per_clip, test_identities=args.test_identities,
+        test_motions=args.test_motions, fps=args.fps, crf=args.crf, overwrite=args.overwrite), done="wrote {}")
 
 
 if __name__ == "__main__":

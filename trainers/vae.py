@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 
 
 def build_vae(widths=(16, 32, 32, 32), latent_channels: int = 8, norm_groups: int = 4, seed: int = 0):
@@ -202,13 +202,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
-    try:
-        folder = train_vae(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"done: {folder}")
-    return 0
+    return run_cli(lambda: train_vae(args))
 
 
 if __name__ == "__main__":

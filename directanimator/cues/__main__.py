@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, run_cli
 
 STAGES = ("read", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
 
@@ -53,11 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the CLI; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args), done=None)
 
 
 def _run(args) -> int:
