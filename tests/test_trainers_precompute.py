@@ -124,3 +124,19 @@ def test_pseudo_videos_are_generated_filtered_and_written_as_a_dataset(synthetic
     assert {p: p.stat().st_mtime_ns for p in (out / "pseudo").iterdir()} == videos
     ds = load_dataset(out)
     assert not any("__" in p.file_name for c in ds.clips for p in c.pseudo_driving)
+
+
+def test_location_masks_follow_the_vaes_grid():
+    """A VAE with 3 blocks compresses 4x: the cached masks must sit on its latent grid, not on CogVideoX's 8x one."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    from trainers.precompute import encode_video, masks_to_latent_grid
+
+    vae = AutoencoderKLCogVideoX(down_block_types=("CogVideoXDownBlock3D",) * 3,
+                                 up_block_types=("CogVideoXUpBlock3D",) * 3, block_out_channels=(8, 8, 8),
+                                 latent_channels=4, layers_per_block=1, norm_num_groups=2).eval()
+    frames = np.random.default_rng(0).integers(0, 255, (9, 32, 48, 3), dtype=np.uint8)
+    latents = encode_video(vae, frames)
+    masks = masks_to_latent_grid(np.ones((9, 32, 48), np.float32), vae)
+    assert masks.shape == (latents.shape[0], 1, *latents.shape[-2:]) == (3, 1, 8, 12)
+    assert masks_to_latent_grid(np.ones((9, 32, 48), np.float32)).shape == (3, 1, 4, 6)  # CogVideoX's default

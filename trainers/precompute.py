@@ -180,11 +180,15 @@ def encode_reference(vae, image: np.ndarray) -> torch.Tensor:
     return encode_image_latents(vae, image, sample=False)[0]
 
 
-def masks_to_latent_grid(masks: np.ndarray) -> torch.Tensor:
-    """Location masks [T,H,W] -> [F,1,h,w] on the latent grid."""
+def masks_to_latent_grid(masks: np.ndarray, vae=None) -> torch.Tensor:
+    """Location masks [T,H,W] -> [F,1,h,w] on ``vae``'s latent grid (its spatial and temporal compression, as the
+    pipeline computes them; CogVideoX's 8x and 4x without a VAE)."""
     from directanimator.latents import masks_to_latent_grid as _grid
 
-    return _grid(masks)
+    if vae is None:
+        return _grid(masks)
+    spatial = 2 ** (len(vae.config.block_out_channels) - 1)
+    return _grid(masks, spatial, int(vae.config.temporal_compression_ratio))
 
 
 @torch.no_grad()
@@ -342,8 +346,8 @@ class Precomputer:
             "image_latents": encode_reference(vae, cues.reference),
             "pose_latents": encode_video(vae, self.settings.pose_frames(cues)),
             "face_latents": encode_video(vae, cues.face_cue),
-            "body_mask": masks_to_latent_grid(cues.body_location),
-            "face_mask": masks_to_latent_grid(cues.face_location),
+            "body_mask": masks_to_latent_grid(cues.body_location, vae),
+            "face_mask": masks_to_latent_grid(cues.face_location, vae),
             "prompt_embeds": encode_prompt(self.tokenizer, self.text_encoder, clip.caption,
                                            self.settings.max_text_length),
         }
