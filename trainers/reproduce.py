@@ -358,7 +358,8 @@ def main(argv=None) -> int:
             failed = [k for k, v in status.items() if v != "done"]
             if failed:
                 print(f"warning: {len(failed)} job(s) failed: {', '.join(failed[:8])}", file=sys.stderr)
-        report = write_report(out, p, args.preset, seeds, chosen, wall_s=time.time() - t0)
+        report = write_report(out, p, args.preset, seeds, chosen,
+                              wall_s=None if args.report_only else time.time() - t0)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

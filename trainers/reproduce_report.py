@@ -200,8 +200,11 @@ def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict,
     return files
 
 
-def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], chosen, wall_s: float) -> Path:
-    """Write results.md, results.json and the plots from whatever has finished; return the results.md path."""
+def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], chosen, wall_s: float | None) -> Path:
+    """Write results.md, results.json and the plots from whatever has finished; return the results.md path.
+
+    ``wall_s``: this invocation's wall time, added to ``timing.json`` (None for report-only invocations).
+    """
     out = Path(out)
     names = [c.name for c in chosen]
     labels = {c.name: c.label for c in chosen}
@@ -214,9 +217,10 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
 
     timing_path = out / "timing.json"
     timing = _load(timing_path) or {"invocations": []}
-    timing["invocations"].append({"wall_s": round(wall_s, 1), "preset": preset_name,
-                                  "finished_at": __import__("time").strftime("%Y-%m-%d %H:%M:%S")})
-    timing_path.write_text(json.dumps(timing, indent=1))
+    if wall_s is not None:  # None: a report-only invocation, which trained nothing
+        timing["invocations"].append({"wall_s": round(wall_s, 1), "preset": preset_name,
+                                      "finished_at": __import__("time").strftime("%Y-%m-%d %H:%M:%S")})
+        timing_path.write_text(json.dumps(timing, indent=1))
     total_wall = sum(i["wall_s"] for i in timing["invocations"] if i["preset"] == preset_name)
 
     def row(name, paper=None, expect=None):
