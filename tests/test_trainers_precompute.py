@@ -140,3 +140,25 @@ def test_location_masks_follow_the_vaes_grid():
     masks = masks_to_latent_grid(np.ones((9, 32, 48), np.float32), vae)
     assert masks.shape == (latents.shape[0], 1, *latents.shape[-2:]) == (3, 1, 8, 12)
     assert masks_to_latent_grid(np.ones((9, 32, 48), np.float32)).shape == (3, 1, 4, 6)  # CogVideoX's default
+
+
+def test_a_clip_without_usable_cues_is_left_out_not_fatal(synthetic, tmp_path, caplog):
+    import shutil
+
+    from PIL import Image
+
+    ds_dir = tmp_path / "ds"
+    shutil.copytree(synthetic / "ds", ds_dir)
+    train = load_dataset(ds_dir, require_pseudo=True).split("train")
+    blank = train[1].reference_path
+    Image.new("RGB", Image.open(blank).size, (128, 128, 128)).save(blank)  # no person in this reference
+    c = load_components(str(synthetic / "pipe"))
+    settings = PrecomputeSettings(num_frames=9, long_side=64, max_text_length=8, storage_dtype="float32")
+    pre = Precomputer(tmp_path / "cache", settings, c.vae, c.tokenizer, c.text_encoder)
+    assert len(train) == 2
+    with pytest.raises(Exception, match=r"1 of 2 clips have no usable cues \(.*no person"):
+        pre.run(train, with_pseudo=True, max_failed=0.1)  # 50% > 10%: a setting problem, stop
+    assert pre.failure_path(pre.sample_key(train[1])).is_file()
+    entries = pre.run(train, with_pseudo=True, max_failed=0.5)  # the failure is remembered, not retried
+    assert [e.clip_index for e in entries] == [0] and len(entries[0].pseudo_paths) == 1
+    assert "left out" in caplog.text

@@ -67,6 +67,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-cues", default="",
                    help="ablations: comma list of cues the model never sees: face (face cue and face mask), "
                         "location (body and face masks); generate with the same cues left out")
+    g.add_argument("--max-skipped-clips", type=float, default=0.1,
+                   help="clips whose cues cannot be extracted (no person found, ...) are left out with a warning; "
+                        "more than this fraction of them stops the run (default 0.1)")
     g.add_argument("--caption-dropout", type=float, default=0.0,
                    help="probability of training a sample on the empty caption instead of its own, so that "
                         "classifier-free guidance on the prompt has an unconditional model to contrast (CogVideoX "
@@ -546,7 +549,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         bar.refresh()
 
     entries = pre.run(train_clips, with_pseudo=same2x, rank=accelerator.process_index,
-                      world_size=accelerator.num_processes, progress=progress, barrier=accelerator.wait_for_everyone)
+                      world_size=accelerator.num_processes, progress=progress, barrier=accelerator.wait_for_everyone,
+                      max_failed=args.max_skipped_clips)
     bar.close()
     validation_clip = (dataset.split("test") or train_clips)[0]
     # keyed like the cache, so a changed setting never validates on stale cues

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -31,6 +32,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from directanimator.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 
@@ -374,9 +377,18 @@ class Precomputer:
                 "bucket": [int(cues.num_frames), int(cues.height), int(cues.width)]}
         _atomic_save(tensors, path, meta)
 
+    def failure_path(self, key: str) -> Path:
+        """Where the reason an entry could not be made is kept (so neither a resume nor another rank retries it)."""
+        return self.path_for(key).with_suffix(".failed.txt")
+
     def run(self, clips, with_pseudo: bool = False, rank: int = 0, world_size: int = 1, progress=None,
-            barrier=None) -> list[CacheEntry]:
-        """Make sure every entry exists (this rank computes its share), then return the index of all clips.
+            barrier=None, max_failed: float = 0.1) -> list[CacheEntry]:
+        """Make sure every entry exists (this rank computes its share), then return the index of the usable clips.
+
+        A clip whose cues cannot be extracted (no person found in its reference, say) is left out with a warning
+        instead of stopping the run, and so is a pseudo video of it; the reason is kept beside the cache entry.
+        More than ``max_failed`` of the clips failing stops with one error listing them (a wrong setting, not a
+        few odd clips).
 
         Args:
             clips: the clips to cache (usually the train split).
@@ -398,26 +410,51 @@ class Precomputer:
         for n, (_, kind, clip, pseudo, key) in enumerate(todo):
             if progress is not None:
                 progress(n / max(1, len(todo)), f"precompute {kind} {clip.file_name}")
+            if self.failure_path(key).is_file():
+                continue
             try:
                 if kind == "sample":
                     self.compute_sample(clip, self.path_for(key))
                 else:
                     self.compute_pseudo(clip, pseudo, key, self.path_for(key))
             except InputError as exc:
-                name = pseudo.file_name if pseudo is not None else clip.file_name
-                raise InputError(f"precompute failed for {name}: {exc}") from exc
+                name = clip.file_name if pseudo is None else \
+                    f"{pseudo.file_name} (pseudo driving video of {clip.file_name})"
+                logger.warning("precompute: leaving out %s: %s", name, exc)
+                failure = self.failure_path(key)
+                failure.parent.mkdir(parents=True, exist_ok=True)
+                tmp = failure.with_name(failure.name + f".{os.getpid()}.tmp")
+                tmp.write_text(f"{name}: {exc}\n")
+                os.replace(tmp, failure)
         if progress is not None:
             progress(1.0, "precompute done")
         if barrier is not None:
             barrier()
-        entries = []
+        entries, failed = [], []
         for i, clip in enumerate(clips):
-            path = self.path_for(self.sample_key(clip))
+            key = self.sample_key(clip)
+            path = self.path_for(key)
+            if self.failure_path(key).is_file():
+                failed.append(self.failure_path(key).read_text().strip())
+                continue
             if not path.is_file():
                 raise InputError(f"cache entry for {clip.file_name} is missing after precompute ({path}); rerun")
             meta = read_metadata(path)
-            pseudo_paths = [self.path_for(self.pseudo_key(clip, p)) for p in clip.pseudo_driving] if with_pseudo else []
+            pseudo_paths = []
+            for p in clip.pseudo_driving if with_pseudo else []:
+                pkey = self.pseudo_key(clip, p)
+                if self.failure_path(pkey).is_file():
+                    failed.append(self.failure_path(pkey).read_text().strip())
+                else:
+                    pseudo_paths.append(self.path_for(pkey))
             entries.append(CacheEntry(i, path, tuple(meta["bucket"]), pseudo_paths))
+        if failed:
+            shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
+            if not entries or len(clips) - len(entries) > max_failed * len(clips):
+                raise InputError(f"precompute: {len(clips) - len(entries)} of {len(clips)} clips have no usable "
+                                 f"cues ({shown}); check the cue settings (--segmenter, --long-side) and the data")
+            logger.warning("precompute: %d of %d clips and %d pseudo videos left out: %s", len(clips) - len(entries),
+                           len(clips), len(failed) - (len(clips) - len(entries)), shown)
         return entries
 
 
