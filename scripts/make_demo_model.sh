@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the embedded demo model (models/demo/) from nothing, with the project's own commands, on a CPU.
 #
-#   bash scripts/make_demo_model.sh [WORK_DIR]      (default WORK_DIR: runs/demo; about an hour on 2 busy cores)
+#   bash scripts/make_demo_model.sh [WORK_DIR [DEST]]   (default WORK_DIR runs/demo, DEST models/demo; about an hour
+#                                                        on 2 busy cores)
 #
 # 1. a synthetic world of drawn dancing people (Hub dataset format, pseudo cross-ID clips)
 # 2. a small CogVideoX VAE trained on it
@@ -14,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-runs/demo}
+DEST=${2:-models/demo}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 PYTHONHASHSEED=0
 PY=${PYTHON:-python}
 mkdir -p "$WORK"
@@ -58,16 +60,17 @@ $PY -m trainers.same2x "${COMMON[@]}" --pretrained "$WORK/init" --same-id-checkp
     --max-steps 600 --learning-rate 1e-4 --lr-warmup-steps 50 --lr-scheduler cosine \
     --checkpointing-steps 600 --checkpoints-total-limit 1
 
-stamp "6/6 models/demo"
-rm -rf models/.tmp-demo
-cp -r "$WORK/init" models/.tmp-demo
-rm -rf models/.tmp-demo/transformer
-cp -r "$WORK/same2x/transformer" models/.tmp-demo/transformer
-mkdir -p models/.tmp-demo/training
-cp "$WORK/vae/metrics.jsonl" models/.tmp-demo/training/vae_metrics.jsonl
-cp "$WORK/same_id/metrics.jsonl" models/.tmp-demo/training/same_id_metrics.jsonl
-cp "$WORK/same2x/metrics.jsonl" models/.tmp-demo/training/same2x_metrics.jsonl
-if [ -f models/demo/README.md ]; then cp models/demo/README.md models/.tmp-demo/README.md; fi
-rm -rf models/demo
-mv models/.tmp-demo models/demo
-stamp "done: models/demo ($(du -sh models/demo | cut -f1))"
+stamp "6/6 $DEST"
+TMP="$DEST.tmp"
+rm -rf "$TMP"
+cp -r "$WORK/init" "$TMP"
+rm -rf "$TMP/transformer"
+cp -r "$WORK/same2x/transformer" "$TMP/transformer"
+mkdir -p "$TMP/training"
+cp "$WORK/vae/metrics.jsonl" "$TMP/training/vae_metrics.jsonl"
+cp "$WORK/same_id/metrics.jsonl" "$TMP/training/same_id_metrics.jsonl"
+cp "$WORK/same2x/metrics.jsonl" "$TMP/training/same2x_metrics.jsonl"
+if [ -f models/demo/README.md ]; then cp models/demo/README.md "$TMP/README.md"; fi
+rm -rf "$DEST"
+mv "$TMP" "$DEST"
+stamp "done: $DEST ($(du -sh "$DEST" | cut -f1))"
