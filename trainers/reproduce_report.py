@@ -270,7 +270,7 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
                   f"PSNR {m['psnr']:.2f}, L1 {m['l1']:.4f}.", ""]
         trained = [st for st in (_stat([v["ssim"] for v in res[n].values()]) for n in names if res.get(n)) if st]
         if trained and max(st["mean"] for st in trained) < m["ssim"]:
-            lines += ["**Every trained model scores below this no-motion baseline**: at this training budget the "
+            lines += ["**Every trained model scores below this no-motion baseline in SSIM**: at this training budget the "
                       "models render blurry frames, so the metrics mostly measure the shared blur and the ablations "
                       "cannot separate much; read the verdicts with that in mind.", ""]
 
@@ -327,6 +327,8 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
               "bars_table4.png": ("Table 4: alignment depth and weight", t4),
               "bars_table5.png": ("Table 5: cue injection", t5)}
     files = _plots(out, res, labels, seeds, window, groups, static)
+    # drop links to plots that were not drawn (their configurations were not run)
+    lines = [ln for ln in lines if not (ln.startswith("![") and ln.split("(")[-1].rstrip(")") not in files)]
     lines += ["Files: " + ", ".join(f"`{f}`" for f in files) + ", `results.json`.", ""]
 
     data = {"preset": preset_name, "preset_settings": {k: list(v) if isinstance(v, tuple) else v
