@@ -186,7 +186,7 @@ def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict,
     # metric bars per table
     for fname, (title, names) in groups.items():
         names = [n for n in names if res.get(n)]
-        if not names:
+        if len(names) < 2:  # nothing to compare
             continue
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
         for ax, (key, label) in zip(axes, METRICS):
