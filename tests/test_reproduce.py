@@ -25,10 +25,10 @@ def _run(out, *extra):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow  # ~45 s on 2 idle cores: four runs of the real command (world, stage 1, cues, evaluation)
+@pytest.mark.slow  # ~75 s on 2 cores: four runs of the real command (world, both stages, cues, evaluation, report)
 def test_end_to_end_smoke_and_resume(tmp_path):
     out = tmp_path / "repro"
-    first = _run(out, "--only", "stage1_only")
+    first = _run(out, "--only", "stage1_only,full")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert "start  s1-base-s0" in first.stdout and "done   eval-stage1_only-s0" in first.stdout
     md = (out / "results.md").read_text()
@@ -46,12 +46,12 @@ def test_end_to_end_smoke_and_resume(tmp_path):
     assert len(losses) == PRESETS["smoke"]["s1_steps"]
 
     # a re-run skips every finished job ...
-    again = _run(out, "--only", "stage1_only")
+    again = _run(out, "--only", "stage1_only,full")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "start" not in again.stdout and "skip s1-base-s0 (finished)" in again.stdout
     # ... and redoes only what is missing (an evaluation whose result was lost)
     (out / "eval" / "stage1_only-s0.json").unlink()
-    third = _run(out, "--only", "stage1_only")
+    third = _run(out, "--only", "stage1_only,full")
     assert third.returncode == 0, third.stderr[-2000:]
     started = [line for line in third.stdout.splitlines() if " start " in line]
     assert len(started) == 1 and "eval-stage1_only-s0" in started[0]
