@@ -27,6 +27,7 @@ from diffusers.models.embeddings import get_3d_rotary_pos_embed  # noqa: E402
 
 from directanimator.attention import CueFusionAttnProcessor, set_attention_backend  # noqa: E402
 from directanimator.modeling import CueFusionTransformer3DModel  # noqa: E402
+from directanimator.tiny import base_config  # noqa: E402
 
 # CogVideoX1.5-5B-I2V transformer/config.json (THUDM), cue arguments added
 COGVIDEOX15_I2V = dict(
@@ -43,10 +44,6 @@ CUE_ARGS = dict(cue_in_channels=16, cue_fusion=True)
 def mid_size_config(num_layers: int) -> dict:
     """A CPU-sized 1.5-style config: same structure, 8 heads x 64 (512 wide)."""
     return {**COGVIDEOX15_I2V, "num_attention_heads": 8, "num_layers": num_layers}
-
-
-def base_of(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in CUE_ARGS}
 
 
 def make_inputs(config: dict, batch: int, frames: int, height: int, width: int, device, dtype, cues=True,
@@ -100,7 +97,7 @@ def flop_counts(config: dict, batch: int, frames: int, height: int, width: int) 
     out = {}
     with torch.device("meta"):
         cf = CueFusionTransformer3DModel(**config)
-        base = CogVideoXTransformer3DModel(**base_of(config))
+        base = CogVideoXTransformer3DModel(**base_config(config))
     inputs = make_inputs(config, batch, frames, height, width, "meta", torch.float32)
     for name, model, kwargs in (("cf", cf, inputs), ("base", base, strip_cues(inputs))):
         counter = FlopCounterMode(display=False)
@@ -168,7 +165,7 @@ def cpu_bench(args) -> None:
         for name, p in cf.named_parameters():
             if name in cf.cue_parameter_names():
                 p.normal_(0, 0.02)
-    base = CogVideoXTransformer3DModel(**base_of(config)).eval()
+    base = CogVideoXTransformer3DModel(**base_config(config)).eval()
     base.load_state_dict(cf.state_dict(), strict=False)
     inputs = make_inputs(config, args.batch, args.frames, args.height, args.width, "cpu", torch.float32)
     tokens = inputs["hidden_states"].shape[1] // 2 * (args.height // 16) * (args.width // 16)
@@ -210,7 +207,7 @@ def real_size_bench(args) -> None:
     models = {"cf": (cf, inputs)}
     if not args.no_base:
         with torch.device(device):
-            base = CogVideoXTransformer3DModel(**base_of(config))
+            base = CogVideoXTransformer3DModel(**base_config(config))
         base = base.to(dtype).eval()
         base.load_state_dict(cf.state_dict(), strict=False)
         # the baseline as diffusers ships it (CogVideoXAttnProcessor2_0, eager), then the same model with our

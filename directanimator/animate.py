@@ -208,8 +208,9 @@ def native_long_side(model_dir: str, default: int = 512) -> int:
     except (OSError, ValueError):
         return default
     latent = max(transformer.get("sample_height") or 0, transformer.get("sample_width") or 0)
-    scale = 2 ** (len(vae.get("block_out_channels") or [0, 0, 0, 0]) - 1)
-    return int(latent * scale) or default
+    from directanimator.latents import vae_compression
+
+    return int(latent * vae_compression(vae)[0]) or default
 
 
 def _first_frames(cues, n: int):

@@ -35,7 +35,16 @@ __all__ = [
     "pad_latent_frames",
     "latent_frame_count",
     "check_frame_count",
+    "vae_compression",
 ]
+
+
+def vae_compression(config) -> tuple[int, int]:
+    """(spatial, temporal) compression of a CogVideoX VAE from its config: a loaded VAE's ``vae.config`` or the
+    dict of its ``config.json``. Spatial is 2 per down block after the first; a config without the keys gets
+    CogVideoX's 8 and 4."""
+    blocks = config.get("block_out_channels") or (0,) * 4
+    return 2 ** (len(blocks) - 1), int(config.get("temporal_compression_ratio") or 4)
 
 
 def latent_frame_count(num_frames: int, temporal_compression: int = 4) -> int:

@@ -48,6 +48,7 @@ from directanimator.latents import (
     encode_video,
     latent_frame_count,
     masks_to_latent_grid,
+    vae_compression,
     pad_latent_frames,
 )
 from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
@@ -141,8 +142,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         self.register_modules(
             tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
         )
-        self.vae_scale_factor_spatial = 2 ** (len(self.vae.config.block_out_channels) - 1)
-        self.vae_scale_factor_temporal = int(self.vae.config.temporal_compression_ratio)
+        self.vae_scale_factor_spatial, self.vae_scale_factor_temporal = vae_compression(self.vae.config)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
         self._interrupt = False
         self._guidance_scale = 1.0

@@ -32,6 +32,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from directanimator.errors import InputError
+from trainers.dataset import _atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -186,12 +187,11 @@ def encode_reference(vae, image: np.ndarray) -> torch.Tensor:
 def masks_to_latent_grid(masks: np.ndarray, vae=None) -> torch.Tensor:
     """Location masks [T,H,W] -> [F,1,h,w] on ``vae``'s latent grid (its spatial and temporal compression, as the
     pipeline computes them; CogVideoX's 8x and 4x without a VAE)."""
-    from directanimator.latents import masks_to_latent_grid as _grid
+    from directanimator.latents import masks_to_latent_grid as _grid, vae_compression
 
     if vae is None:
         return _grid(masks)
-    spatial = 2 ** (len(vae.config.block_out_channels) - 1)
-    return _grid(masks, spatial, int(vae.config.temporal_compression_ratio))
+    return _grid(masks, *vae_compression(vae.config))
 
 
 @torch.no_grad()
@@ -421,11 +421,7 @@ class Precomputer:
                 name = clip.file_name if pseudo is None else \
                     f"{pseudo.file_name} (pseudo driving video of {clip.file_name})"
                 logger.warning("precompute: leaving out %s: %s", name, exc)
-                failure = self.failure_path(key)
-                failure.parent.mkdir(parents=True, exist_ok=True)
-                tmp = failure.with_name(failure.name + f".{os.getpid()}.tmp")
-                tmp.write_text(f"{name}: {exc}\n")
-                os.replace(tmp, failure)
+                _atomic_write_text(self.failure_path(key), f"{name}: {exc}\n")
         if progress is not None:
             progress(1.0, "precompute done")
         if barrier is not None:
