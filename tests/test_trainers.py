@@ -179,6 +179,7 @@ def test_caption_dropout(world, tmp_path):
     assert main("same_id", _args(world, tmp_path / "nocap", *pipe, "--caption-dropout", "1")) == 0
     assert _losses(tmp_path / "cap")[0]["loss/denoise"] != _losses(tmp_path / "nocap")[0]["loss/denoise"]
     assert main("same_id", _args(world, tmp_path / "bad", *pipe, "--caption-dropout", "2")) == 2
+    assert main("same_id", _args(world, tmp_path / "bad", *pipe, "--max-skipped-clips", "-0.5")) == 2
 
 
 def test_run_model_reads_the_wrapped_models_config(world):

@@ -490,6 +490,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     dropped_cues = parse_drop_cues(getattr(args, "drop_cues", ""))
     if not 0.0 <= args.caption_dropout <= 1.0:
         raise InputError(f"--caption-dropout must be a probability in [0, 1], got {args.caption_dropout}")
+    if not 0.0 <= args.max_skipped_clips <= 1.0:
+        raise InputError(f"--max-skipped-clips must be a fraction in [0, 1], got {args.max_skipped_clips}")
     # without an accelerator, cpu=True makes a torchrun/`accelerate launch` multi-process run use gloo (MULTI_CPU)
     no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(
