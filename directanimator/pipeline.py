@@ -24,7 +24,6 @@ cue weights. Weights load from safetensors only. Both local folders and Hub repo
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -52,6 +51,7 @@ from directanimator.latents import (
     pad_latent_frames,
 )
 from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
+from directanimator.sampling import SchedulerStepper
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
 
@@ -128,6 +128,9 @@ class DirectAnimatorPipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
+    # False steps with scheduler.step as diffusers' pipelines call it (same results, with host syncs): for tests and
+    # bench/bench_model.py
+    _sync_free_steps = True
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
 
     def __init__(
@@ -554,17 +557,17 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         ofs = state.new_full((1,), 2.0) if cfg.ofs_embed_dim else None
         text = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
 
-        accepts_eta = "eta" in inspect.signature(self.scheduler.step).parameters
-        accepts_generator = "generator" in inspect.signature(self.scheduler.step).parameters
-        extra_step_kwargs = {**({"eta": eta} if accepts_eta else {}),
-                             **({"generator": generator} if accepts_generator else {})}
+        # the scheduler steps without host syncs or blocking noise copies, bit-identical to scheduler.step
+        # (directanimator.sampling), so the CPU runs ahead and the GPU never idles between forwards
+        stepper = SchedulerStepper(self.scheduler, timesteps, generator=generator, eta=eta,
+                                   sync_free=self._sync_free_steps)
 
         # 6. Denoising loop
-        old_pred_original_sample = None
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
+                t_int = stepper.timestep_ints[i]  # t.item() would wait for the GPU
                 pred = torch.zeros_like(state, dtype=torch.float32)
                 for idx, weights, inputs in zip(index, window_weights, window_inputs):
                     x = state[:, idx]
@@ -580,7 +583,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
                         )[0].float()
                     if use_dynamic_cfg:
                         self._guidance_scale = 1 + guidance_scale * (
-                            (1 - math.cos(math.pi * ((num_inference_steps - t.item()) / num_inference_steps) ** 5.0))
+                            (1 - math.cos(math.pi * ((num_inference_steps - t_int) / num_inference_steps) ** 5.0))
                             / 2
                         )
                     if batch > 1:
@@ -589,14 +592,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
                     pred.index_add_(1, idx, noise * weights[None, :, None, None, None])
                 pred = pred / weight_index[None, :, None, None, None]
 
-                if isinstance(self.scheduler, CogVideoXDPMScheduler):
-                    state, old_pred_original_sample = self.scheduler.step(
-                        pred, old_pred_original_sample, t, timesteps[i - 1] if i > 0 else None, state,
-                        **extra_step_kwargs, return_dict=False,
-                    )
-                else:
-                    state = self.scheduler.step(pred, t, state, **extra_step_kwargs, return_dict=False)[0]
-                state = state.to(dtype)
+                state = stepper.step(i, pred, state).to(dtype)
 
                 if callback_on_step_end is not None:
                     local = {"latents": state[:, :total_latents], "prompt_embeds": prompt_embeds,
