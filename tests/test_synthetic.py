@@ -150,7 +150,33 @@ def test_generate_dataset_is_deterministic(tmp_path):
     assert (a / "refs" / "id_0000_mo_0000.png").read_bytes() == (b / "refs" / "id_0000_mo_0000.png").read_bytes()
 
 
+def test_motions_per_identity_spreads_many_motions_over_the_identities(tmp_path):
+    from trainers.dataset import validate_dataset
+
+    out = generate_dataset(tmp_path / "w", identities=7, motions=12, frames=2, size=32, seed=3, pseudo_per_clip=1,
+                           test_identities=1, test_motions=2, show_progress=False, motions_per_identity=5)
+    ds = validate_dataset(out, require_pseudo=True)
+    world = json.loads((out / "world.json").read_text())
+    motion_of = {rel: v["motion"] for rel, v in world["videos"].items()}
+    train = ds.split("train")
+    assert len(train) == 6 * 5 and len(ds.split("test")) == 1 * 2
+    per_identity = {}
+    for clip in train:
+        per_identity.setdefault(clip.identity, set()).add(motion_of[clip.file_name])
+    assert all(len(m) == 5 for m in per_identity.values())  # 5 distinct motions each
+    counts = np.unique([motion_of[c.file_name] for c in train], return_counts=True)[1]
+    assert len(counts) == 10 and counts.min() == counts.max() == 3  # all 10 train motions, dealt equally
+    assert len({frozenset(m) for m in per_identity.values()}) == 6  # no two identities dance the same set
+    for clip in train:  # the pseudo driver is another identity's clip of the same motion: nothing extra rendered
+        (p,) = clip.pseudo_driving
+        assert p.file_name.startswith("clips/") and p.identity != clip.identity
+        assert motion_of[p.file_name] == motion_of[clip.file_name]
+    assert world["motions_per_identity"] == 5 and "--motions-per-identity 5" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize("args, words", [
+    (["--motions-per-identity", "0"], "motions_per_identity"),
+    (["--identities", "4", "--motions", "12", "--motions-per-identity", "2"], "cannot cover"),
     (["--size", "40"], "multiple of 16"),
     (["--identities", "2", "--test-identities", "1"], "train identities"),
     (["--test-identities", "0"], "both"),

@@ -4,7 +4,9 @@
         --seed 0 --pseudo-per-clip 2 --test-identities 2 --test-motions 2 --fps 8 --crf 10]
 
 Every identity performs every motion of its split (train identities x train motions, test identities x test
-motions, never mixed), so each clip has exact cross-ID ground truth: the same motion rendered with another
+motions, never mixed) — or, with ``--motions-per-identity K``, each train identity performs K of the train motions,
+so many more motions fit the same number of clips and a model cannot learn the motions by heart. Each clip has
+exact cross-ID ground truth: the same motion rendered with another
 identity shares the joint angles, turns, expressions and the root path (pelvis position and pixel scale) exactly;
 only the person's proportions and looks differ. Backgrounds belong to the identity, like a person's own room,
 so the ground truth of "identity B performs motion M" has B's background, as in a reference photo of B.
@@ -170,7 +172,7 @@ def _preview(people, dances, ids, mos, frames, size, rows=4, columns=6) -> np.nd
 
 
 def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf,
-                        seed=0):
+                        seed=0, motions_per_identity=None):
     if not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed must be an integer, got {seed!r}")
     ints = dict(identities=identities, motions=motions, frames=frames, size=size, pseudo_per_clip=pseudo_per_clip,
@@ -188,6 +190,14 @@ def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test
     if motions - test_motions < 1:
         raise InputError(f"need at least 1 train motion (motions - test_motions), got {motions} - {test_motions}; "
                          "raise --motions")
+    if motions_per_identity is not None:
+        if not isinstance(motions_per_identity, (int, np.integer)) or not 1 <= motions_per_identity <= motions - test_motions:
+            raise InputError(f"motions_per_identity must be in 1..{motions - test_motions} (the train motions), "
+                             f"got {motions_per_identity!r}")
+        if motions_per_identity * (identities - test_identities) < motions - test_motions:
+            raise InputError(f"{identities - test_identities} train identities x {motions_per_identity} motions each "
+                             f"cannot cover {motions - test_motions} train motions; raise --motions-per-identity or "
+                             "lower --motions")
     if (test_identities == 0) != (test_motions == 0):
         raise InputError("a test split needs both held-out identities and held-out motions; set both "
                          "--test-identities and --test-motions above 0, or both to 0")
@@ -199,10 +209,24 @@ def _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test
         raise InputError(f"crf must be in 0..51, got {crf}")
 
 
+def _deal_motions(ids: list, mos: list, per_identity: int, seed: int) -> dict:
+    """Give each identity ``per_identity`` distinct motions, every motion dealt equally often (±1), in a seeded
+    random order, so which identities share a motion varies (a fixed stride would pair the same identities)."""
+    rng = np.random.default_rng([seed, 7])
+    deck = [mos[t % len(mos)] for t in range(len(ids) * per_identity)]
+    for _ in range(1000):
+        order = rng.permutation(len(deck))
+        hands = [[deck[t] for t in order[k * per_identity:(k + 1) * per_identity]] for k in range(len(ids))]
+        if all(len(set(hand)) == per_identity for hand in hands):
+            return {i: sorted(hand) for i, hand in zip(ids, hands)}
+    # a deck this crowded rarely deals cleanly at random: fall back to a stride that is duplicate-free
+    return {i: sorted({mos[(k * per_identity + j) % len(mos)] for j in range(per_identity)}) for k, i in enumerate(ids)}
+
+
 def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: int = 25, size: int = 96,
                      seed: int = 0, pseudo_per_clip: int = 2, test_identities: int = 2, test_motions: int = 2,
                      fps: float = 8.0, crf: int = 10, overwrite: bool = False, progress=None,
-                     show_progress: bool = True) -> Path:
+                     show_progress: bool = True, motions_per_identity: int | None = None) -> Path:
     """Write the synthetic world as a DirectAnimator dataset folder (atomically: a temp folder, then a rename).
 
     Args:
@@ -220,11 +244,15 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
         overwrite: replace an existing non-empty ``out_dir``.
         progress: optional ``progress(fraction, desc)`` callback.
         show_progress: show a tqdm bar.
+        motions_per_identity: ``None`` = every train identity performs every train motion; K = the k-th train
+            identity performs train motions k*K .. k*K+K-1 (cyclically), so each train motion is performed by about
+            ``train identities * K / train motions`` identities. Test clips always pair every held-out identity
+            with every held-out motion.
     Returns:
         the dataset folder.
     """
     _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf,
-                        seed)
+                        seed, motions_per_identity)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError(f"output {str(out)!r} already exists and is not empty; pass --overwrite or choose another "
@@ -239,9 +267,12 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
                  "test": list(range(identities - test_identities, identities))}
     split_mos = {"train": list(range(motions - test_motions)), "test": list(range(motions - test_motions, motions))}
     clip_rel = {}
+    performed = {i: split_mos[s] for s in split_ids for i in split_ids[s]}
+    if motions_per_identity is not None and split_ids["train"]:
+        performed.update(_deal_motions(split_ids["train"], split_mos["train"], motions_per_identity, seed))
     for split in ("train", "test"):
         for i in split_ids[split]:
-            for m in split_mos[split]:
+            for m in performed[i]:
                 clip_rel[(i, m)] = f"clips/{people[i].name}_{dances[m].name}.mp4"
     # Plan rows and every video to render before drawing anything.
     rows, videos = [], dict((rel, key) for key, rel in clip_rel.items())
@@ -250,7 +281,9 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
         other = "test" if split == "train" else "train"
         ring = split_ids[split]
         k = ring.index(i)
+        # who else performs this motion as a clip comes first (no extra render), then the ring order
         candidates = ring[k + 1:] + ring[:k] + split_ids[other]
+        candidates = sorted(candidates, key=lambda j: (j, m) not in clip_rel)
         pseudo = []
         for j in candidates[:pseudo_per_clip]:
             prel = clip_rel.get((j, m), f"pseudo/{dances[m].name}_{people[j].name}.mp4")
@@ -289,7 +322,7 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
         _write_png(tmp / "preview.png", _preview(people, dances, split_ids["train"], split_mos["train"], frames, size))
         world = {
             "generator": "python -m trainers.synthetic", "seed": seed, "frames": frames, "size": size, "fps": fps,
-            "crf": crf, "splits": {s: {"identities": [people[i].name for i in split_ids[s]],
+            "crf": crf, "motions_per_identity": motions_per_identity, "splits": {s: {"identities": [people[i].name for i in split_ids[s]],
                                        "motions": [dances[m].name for m in split_mos[s]]} for s in split_ids},
             "identities": [asdict(p) for p in people],
             "motions": [{"name": d.name, "turn": d.turn} for d in dances],
@@ -298,16 +331,21 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
         }
         (tmp / "world.json").write_text(json.dumps(world, indent=1), encoding="utf-8")
         n_test = len(split_ids["test"]) * len(split_mos["test"])
+        pairing = (f"the first {identities - test_identities} identities with the first {motions - test_motions} "
+                   "motions" if motions_per_identity is None else
+                   f"each of the first {identities - test_identities} identities with {motions_per_identity} of the "
+                   f"first {motions - test_motions} motions")
+        mpi = "" if motions_per_identity is None else f" --motions-per-identity {motions_per_identity}"
         write_dataset_card(
             tmp, pretty_name="DirectAnimator synthetic world",
             description=(
                 f"Procedurally drawn people dancing (seed {seed}): {identities} identities x {motions} motions, "
-                f"{frames} frames of {size}x{size} px at {fps:g} fps. {len(rows) - n_test} train clips pair the "
-                f"first {identities - test_identities} identities with the first {motions - test_motions} motions; "
+                f"{frames} frames of {size}x{size} px at {fps:g} fps. {len(rows) - n_test} train clips pair "
+                f"{pairing}; "
                 f"{n_test} test clips pair only the held-out identities with the held-out motions. Made with "
                 f"`python -m trainers.synthetic --out DIR --identities {identities} --motions {motions} "
                 f"--frames {frames} --size {size} --seed {seed} --pseudo-per-clip {pseudo_per_clip} "
-                f"--test-identities {test_identities} --test-motions {test_motions} --fps {fps:g} --crf {crf}`."),
+                f"--test-identities {test_identities} --test-motions {test_motions} --fps {fps:g} --crf {crf}{mpi}`."),
             license="cc0-1.0", tags=["synthetic"],
             extra_sections=_CARD_SECTION + "\n" + ANNOTATIONS + "\n",
         )
@@ -357,12 +395,17 @@ def main(argv=None) -> int:
     parser.add_argument("--test-motions", type=int, default=2, help="held-out motions (default 2)")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the mp4s (default 8)")
     parser.add_argument("--crf", type=int, default=10, help="x264 quality, 0 = lossless (default 10)")
+    parser.add_argument("--motions-per-identity", type=int, default=None,
+                        help="each train identity performs only this many train motions (default: all of them); "
+                             "with many motions this keeps the clip count while the motions stay too many to learn "
+                             "by heart")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     args = parser.parse_args(argv)
     return run_cli(lambda: generate_dataset(
         args.out, identities=args.identities, motions=args.motions, frames=args.frames, size=args.size,
         seed=args.seed, pseudo_per_clip=args.pseudo_per_clip, test_identities=args.test_identities,
-        test_motions=args.test_motions, fps=args.fps, crf=args.crf, overwrite=args.overwrite), done="wrote {}")
+        test_motions=args.test_motions, fps=args.fps, crf=args.crf, overwrite=args.overwrite,
+        motions_per_identity=args.motions_per_identity), done="wrote {}")
 
 
 if __name__ == "__main__":
