@@ -5,6 +5,10 @@
                                                 # weights, 49 frames 512x512: one forward (CF-DiT vs plain) and the
                                                 # whole 50-step CFG denoising loop of the pipeline; s/step, peak memory
 
+Both modes time the pipeline's denoising loop twice, with diffusers' ``scheduler.step`` (stock) and with the
+sync-free ``directanimator.sampling.SchedulerStepper`` (ours), same seed, and say whether the latents are
+bit-identical (on a CPU there is nothing to sync with: the figures there check the code path, not the gain).
+
 Only torch, diffusers, transformers and this repository are needed (no weights, no downloads). The FLOP counts come
 from ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and attention) run on the meta device, so they are
 exact for the real size even on a CPU; element-wise work (the cue LayerNorm / modulation) is estimated on top.
@@ -176,6 +180,15 @@ def cpu_bench(args) -> None:
     print_flops(flop_counts(config, args.batch, args.frames, args.height, args.width))
     print("real size (CogVideoX1.5-5B-I2V, 49 frames 512x512, CFG batch 2), counted on the meta device:")
     print_flops(flop_counts({**COGVIDEOX15_I2V, **CUE_ARGS}, 2, 49, 512, 512))
+    if args.loop_steps > 0:
+        # the scheduler's share shows on a small model; on a CPU there is no GPU to sync with, so the ratio shows
+        # the step arithmetic only (the discarded first-order sample that ours skips), not the sync savings
+        loop_cfg = {**mid_size_config(1), "num_attention_heads": 2, **CUE_ARGS}
+        torch.manual_seed(0)
+        small = CueFusionTransformer3DModel(**loop_cfg).eval()
+        pipe = make_bench_pipeline(small, "cpu", torch.float32)
+        print_loops(time_loops(pipe, args.loop_steps, 9, 64, 64, "cpu"),
+                    f"{args.loop_steps}-step CFG denoising loop, CPU, a 1-block 128-wide CF-DiT, 9 frames 64x64")
 
 
 def real_size_bench(args) -> None:
@@ -266,38 +279,74 @@ def real_size_bench(args) -> None:
     if args.steps <= 0:
         return
     pipe = make_bench_pipeline(cf, device, dtype)
+    print_loops(time_loops(pipe, args.steps, args.frames, args.height, args.width, device),
+                f"{args.steps}-step CFG denoising loop, attention {backend}{', compiled' if args.compile else ''} "
+                "(pipeline, transformer only; cue/reference encoding with a stand-in VAE)")
+
+
+def time_loops(pipe, steps: int, frames: int, height: int, width: int, device, warmup_steps: int = 2) -> dict:
+    """The pipeline's denoising loop with diffusers' ``scheduler.step`` (stock) and with the sync-free
+    ``SchedulerStepper`` (ours), same seed: seconds for the whole loop, per step, whole call, and whether the
+    latents are bit-identical.
+
+    Only the first and the last step's callbacks synchronise (a sync every step would hide what the sync-free steps
+    gain: the CPU running ahead of the GPU); the loop time is measured from the end of step 1 to the end of the
+    last step and scaled to ``steps`` steps.
+    """
     import numpy as np
 
     rng = np.random.default_rng(0)
-    n, hh, ww = args.frames, args.height, args.width
-    step_times = []
+    call = dict(
+        image=torch.from_numpy(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)),  # no image I/O import
+        pose_cue=rng.integers(0, 255, (frames, height, width), dtype=np.uint8),
+        face_cue=rng.integers(0, 255, (frames, height, width, 3), dtype=np.uint8),
+        body_location=rng.random((frames, height, width), dtype=np.float32),
+        face_location=rng.random((frames, height, width), dtype=np.float32),
+        prompt="a person dancing", negative_prompt="", guidance_scale=6.0, window_frames=frames, output_type="latent",
+    )
+    marks = []
 
     def on_step(p, i, ts, kw):
-        sync()
-        step_times.append(time.perf_counter())
+        if i == 0 or i == steps - 1:
+            sync(device)
+            marks.append(time.perf_counter())
         return {}
 
-    sync()
-    reset_peak()
-    t0 = time.perf_counter()
-    pipe(
-        image=torch.from_numpy(rng.integers(0, 255, (hh, ww, 3), dtype=np.uint8)),  # a tensor: no image I/O import
-        pose_cue=rng.integers(0, 255, (n, hh, ww), dtype=np.uint8),
-        face_cue=rng.integers(0, 255, (n, hh, ww, 3), dtype=np.uint8),
-        body_location=rng.random((n, hh, ww), dtype=np.float32),
-        face_location=rng.random((n, hh, ww), dtype=np.float32),
-        prompt="a person dancing", negative_prompt="", guidance_scale=6.0, num_inference_steps=args.steps,
-        window_frames=n, generator=torch.Generator().manual_seed(0), output_type="latent",
-        callback_on_step_end=on_step,
-    )
-    sync()
-    total = time.perf_counter() - t0
-    loop = step_times[-1] - step_times[0]
-    per_step = loop / (len(step_times) - 1)
-    print(f"  {args.steps}-step CFG denoising loop, attention {backend}{', compiled' if args.compile else ''} "
-          f"(pipeline, transformer only; cue/reference encoding with a "
-          f"stand-in VAE): {per_step * args.steps:.1f} s ({per_step:.3f} s/step); whole call {total:.1f} s; "
-          f"peak memory {peak_gib():.1f} GiB")
+    def run(sync_free: bool, n: int):
+        pipe._sync_free_steps = sync_free
+        marks.clear()
+        sync(device)
+        reset_peak()
+        t0 = time.perf_counter()
+        latents = pipe(**call, num_inference_steps=n, generator=torch.Generator().manual_seed(0),
+                       callback_on_step_end=on_step).frames
+        sync(device)
+        return latents, time.perf_counter() - t0, list(marks)
+
+    try:
+        for sync_free in (False, True):  # warm-up (allocator, kernels, compiled graphs) for both paths
+            run(sync_free, warmup_steps)
+        out = {}
+        for name, sync_free in (("stock", False), ("ours", True)):
+            latents, total, marks_ = run(sync_free, steps)
+            per_step = (marks_[-1] - marks_[0]) / (steps - 1) if len(marks_) > 1 else total
+            out[name] = dict(latents=latents, total=total, per_step=per_step, loop=per_step * steps, peak=peak_gib())
+    finally:
+        pipe.__dict__.pop("_sync_free_steps", None)
+    out["identical"] = torch.equal(out["stock"]["latents"], out["ours"]["latents"])
+    return out
+
+
+def print_loops(t: dict, what: str) -> None:
+    stock, ours = t["stock"], t["ours"]
+    print(f"  {what}:")
+    for name, label in (("stock", "diffusers scheduler.step"), ("ours", "sync-free SchedulerStepper")):
+        r = t[name]
+        print(f"    {label:<27s} loop {r['loop']:7.2f} s ({r['per_step']:.4f} s/step); whole call {r['total']:.2f} s"
+              + ("" if r["peak"] != r["peak"] else f"; peak memory {r['peak']:.1f} GiB"))
+    print(f"    ours / stock: loop {ours['loop'] / stock['loop']:.3f}x ({ours['loop'] - stock['loop']:+.2f} s, "
+          f"{1e3 * (ours['per_step'] - stock['per_step']):+.1f} ms/step); latents bit-identical: "
+          f"{'yes' if t['identical'] else 'NO'}")
 
 
 def print_profile(model, inputs, top: int = 12) -> None:
@@ -341,8 +390,9 @@ def make_bench_pipeline(transformer, device, dtype):
         prediction_type="v_prediction", rescale_betas_zero_snr=True, set_alpha_to_one=True,
         timestep_spacing="trailing", snr_shift_scale=1.0,
     )
-    pipe = DirectAnimatorPipeline(tokenizer=tokenizer, text_encoder=text_encoder.to(device, dtype),
-                                  vae=vae.to(device, dtype), transformer=transformer, scheduler=scheduler)
+    # eval(): a constructed T5 is in training mode, and its dropout would make every call differ
+    pipe = DirectAnimatorPipeline(tokenizer=tokenizer, text_encoder=text_encoder.to(device, dtype).eval(),
+                                  vae=vae.to(device, dtype).eval(), transformer=transformer, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -360,6 +410,8 @@ def main(argv=None) -> None:
     p.add_argument("--width", type=int, default=None, help="pixels (default: 256 CPU, 512 real size)")
     p.add_argument("--repeats", type=int, default=5, help="timed forwards per model (default 5)")
     p.add_argument("--steps", type=int, default=50, help="real size: denoising steps of the loop (0 = skip)")
+    p.add_argument("--loop-steps", type=int, default=50,
+                   help="CPU mode: denoising steps of the small-model loop, stock vs sync-free steps (0 = skip)")
     p.add_argument("--no-base", action="store_true", help="real size: skip the plain-model forward")
     p.add_argument("--smoke", action="store_true", help="run the --real-size code path on a CPU at toy size")
     p.add_argument("--attention", default="native",
