@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 
@@ -284,14 +285,16 @@ def real_size_bench(args) -> None:
                 "(pipeline, transformer only; cue/reference encoding with a stand-in VAE)")
 
 
-def time_loops(pipe, steps: int, frames: int, height: int, width: int, device, warmup_steps: int = 2) -> dict:
+def time_loops(pipe, steps: int, frames: int, height: int, width: int, device, warmup_steps: int = 2,
+               sync_check_steps: int = 5) -> dict:
     """The pipeline's denoising loop with diffusers' ``scheduler.step`` (stock) and with the sync-free
     ``SchedulerStepper`` (ours), same seed: seconds for the whole loop, per step, whole call, and whether the
     latents are bit-identical.
 
     Only the first and the last step's callbacks synchronise (a sync every step would hide what the sync-free steps
     gain: the CPU running ahead of the GPU); the loop time is measured from the end of step 1 to the end of the
-    last step and scaled to ``steps`` steps.
+    last step and scaled to ``steps`` steps. On CUDA, a short untimed run per path counts the host syncs between
+    the first and the last step's callbacks with ``torch.cuda.set_sync_debug_mode("warn")``.
     """
     import numpy as np
 
@@ -304,36 +307,51 @@ def time_loops(pipe, steps: int, frames: int, height: int, width: int, device, w
         face_location=rng.random((frames, height, width), dtype=np.float32),
         prompt="a person dancing", negative_prompt="", guidance_scale=6.0, window_frames=frames, output_type="latent",
     )
-    marks = []
+    marks, state = [], {"last": steps - 1, "watch": False}
 
     def on_step(p, i, ts, kw):
-        if i == 0 or i == steps - 1:
+        if i == state["last"] and state["watch"]:
+            torch.cuda.set_sync_debug_mode(0)
+        if i == 0 or i == state["last"]:
             sync(device)
             marks.append(time.perf_counter())
+        if i == 0 and state["watch"]:
+            # from here to the last step's callback: every host sync inside the loop raises a warning
+            torch.cuda.set_sync_debug_mode("warn")
         return {}
 
-    def run(sync_free: bool, n: int):
+    def run(sync_free: bool, n: int, watch: bool = False):
         pipe._sync_free_steps = sync_free
         marks.clear()
+        state.update(last=n - 1, watch=watch)
         sync(device)
         reset_peak()
         t0 = time.perf_counter()
-        latents = pipe(**call, num_inference_steps=n, generator=torch.Generator().manual_seed(0),
-                       callback_on_step_end=on_step).frames
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            latents = pipe(**call, num_inference_steps=n, generator=torch.Generator().manual_seed(0),
+                           callback_on_step_end=on_step).frames
         sync(device)
-        return latents, time.perf_counter() - t0, list(marks)
+        syncs = sum("synchroniz" in str(w.message) for w in caught)
+        return latents, time.perf_counter() - t0, list(marks), syncs
 
+    cuda = str(device).startswith("cuda") and torch.cuda.is_available()
+    out = {}
     try:
         for sync_free in (False, True):  # warm-up (allocator, kernels, compiled graphs) for both paths
             run(sync_free, warmup_steps)
-        out = {}
         for name, sync_free in (("stock", False), ("ours", True)):
-            latents, total, marks_ = run(sync_free, steps)
+            latents, total, marks_, _ = run(sync_free, steps)
             per_step = (marks_[-1] - marks_[0]) / (steps - 1) if len(marks_) > 1 else total
             out[name] = dict(latents=latents, total=total, per_step=per_step, loop=per_step * steps, peak=peak_gib())
+            # a separate, untimed run counts the host syncs of steps 2..N (a warning costs time too)
+            out[name]["syncs"] = run(sync_free, sync_check_steps, watch=True)[3] if cuda else None
     finally:
         pipe.__dict__.pop("_sync_free_steps", None)
+        if cuda:
+            torch.cuda.set_sync_debug_mode(0)
     out["identical"] = torch.equal(out["stock"]["latents"], out["ours"]["latents"])
+    out["sync_check_steps"] = sync_check_steps
     return out
 
 
@@ -344,6 +362,10 @@ def print_loops(t: dict, what: str) -> None:
         r = t[name]
         print(f"    {label:<27s} loop {r['loop']:7.2f} s ({r['per_step']:.4f} s/step); whole call {r['total']:.2f} s"
               + ("" if r["peak"] != r["peak"] else f"; peak memory {r['peak']:.1f} GiB"))
+    if stock["syncs"] is not None:
+        n = t["sync_check_steps"]
+        print(f"    host syncs inside steps 2..{n} of a {n}-step loop (torch.cuda.set_sync_debug_mode): "
+              f"stock {stock['syncs']}, ours {ours['syncs']}")
     print(f"    ours / stock: loop {ours['loop'] / stock['loop']:.3f}x ({ours['loop'] - stock['loop']:+.2f} s, "
           f"{1e3 * (ours['per_step'] - stock['per_step']):+.1f} ms/step); latents bit-identical: "
           f"{'yes' if t['identical'] else 'NO'}")
