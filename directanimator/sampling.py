@@ -101,7 +101,7 @@ class SchedulerStepper:
             raise ValueError(f"prediction_type given as {prediction_type} must be one of `epsilon`, `sample`, or "
                              "`v_prediction`")
 
-        h, r, lamb, lamb_next = s.get_variables(alpha_prod_t, alpha_prod_t_prev, alpha_prod_t_back)
+        h, r, _, _ = s.get_variables(alpha_prod_t, alpha_prod_t_prev, alpha_prod_t_back)
         mult = list(s.get_mult(h, r, alpha_prod_t, alpha_prod_t_prev, alpha_prod_t_back))
         mult_noise = (1 - alpha_prod_t_prev) ** 0.5 * (1 - (-2 * h).exp()) ** 0.5
 
