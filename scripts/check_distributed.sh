@@ -5,8 +5,15 @@
 #
 # 1. same-ID, 4 steps, checkpoints every 2, the final transformer/ folder must load;
 # 2. the same run killed after step 3 and resumed with --resume latest: its loss values must equal run 1's;
-# 3. Same2X, 2 steps, from run 1 (teacher truncated at block 3).
+# 3. Same2X, 2 steps, from run 1 (teacher truncated at block 3);
+# 4. the checkpoint was written by the engine the config asks for (DeepSpeed or FSDP), not by a silent fallback.
 # Logs go to WORK_DIR/CONFIG.log (default WORK_DIR /tmp/directanimator-check). Exit status 1 when a step fails.
+# Without GPUs: the *_cpu configs (deepspeed_zero2_cpu, deepspeed_zero3_cpu) run DeepSpeed on CPU processes (fp32,
+# gloo), e.g. with deepspeed installed apart from the venv:
+#   PYTHONPATH=/path/to/deepspeed-target TORCH_EXTENSIONS_DIR=/path/to/writable bash scripts/check_distributed.sh \
+#       deepspeed_zero2_cpu 2
+# (DeepSpeed JIT-builds its small shared-memory op with g++ once, into TORCH_EXTENSIONS_DIR, default
+# ~/.cache/torch_extensions; a build killed half-way leaves a `lock` file there that makes later runs wait forever.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 C=${1:?usage: bash scripts/check_distributed.sh CONFIG [NUM_PROCESSES] [WORK_DIR]}
@@ -45,6 +52,15 @@ def losses(run):
 full, cut = losses(f"{c}-full"), losses(f"{c}-cut")
 print("losses, uninterrupted:", full); print("losses, killed + resumed:", cut)
 assert full == cut, "resume is not exact"
+kind = next((ln.split(":", 1)[1].strip() for ln in Path(f"configs/accelerate/{c}.yaml").read_text().splitlines()
+             if ln.startswith("distributed_type:")), "")
+state = w / f"{c}-full" / "checkpoints" / "checkpoint-0000004" / "accelerate"
+print("checkpoint state:", sorted(p.name for p in state.iterdir()))
+# DeepSpeed's engine writes a pytorch_model/ folder, FSDP pytorch_model_fsdp*; plain DDP a model.safetensors
+engine = {"DEEPSPEED": lambda n: n == "pytorch_model", "FSDP": lambda n: n.startswith("pytorch_model_fsdp")}.get(kind)
+assert engine is None or any(engine(p.name) for p in state.iterdir()), f"{kind} config, but not its checkpoint"
+if kind == "DEEPSPEED":
+    print("DeepSpeed checkpoint:", sorted(p.name for p in (state / "pytorch_model").iterdir()))
 from directanimator.modeling import CueFusionTransformer3DModel
 model = CueFusionTransformer3DModel.from_pretrained(w / f"{c}-full" / "transformer")
 print("final transformer loads:", sum(p.numel() for p in model.parameters()), "parameters")

@@ -219,6 +219,21 @@ def test_zero3_registration_is_lifted_while_models_load():
         unset_hf_deepspeed_config()
 
 
+def test_deepspeed_launch_without_gpu_keeps_deepspeed():
+    """Regression (found running the DeepSpeed configs on CPU): cpu=True made accelerate drop DeepSpeed silently
+    (plain DDP, a vacuous pass), and without a backend every DeepSpeed process believed it was alone."""
+    from trainers.loop import accelerator_placement
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("the placement only differs on machines without an accelerator")
+    assert accelerator_placement({}) == {"cpu": True}
+    assert accelerator_placement({"ACCELERATE_USE_DEEPSPEED": "false"}) == {"cpu": True}
+    placed = accelerator_placement({"ACCELERATE_USE_DEEPSPEED": "true"})
+    assert placed["cpu"] is False
+    [handler] = placed["kwargs_handlers"]
+    assert handler.to_kwargs()["backend"] == "gloo"  # what accelerate hands to deepspeed.init_distributed
+
+
 def test_nan_steps_are_skipped_and_stop_the_run(world, tmp_path, capsys, caplog):
     cache = tmp_path / "cache"
     _fill_cache(world / "ds", cache, world / "pipe", nan_clips={1})

@@ -452,6 +452,24 @@ def _mixed_precision(choice: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
+def accelerator_placement(environ=os.environ) -> dict:
+    """``Accelerator`` arguments that place the processes (device + process-group backend) for this launch.
+
+    environ: the environment ``accelerate launch`` set (``ACCELERATE_USE_DEEPSPEED``) for this process.
+    With CUDA or MPS, accelerate's own choice stands (empty dict). Without one, ``cpu=True`` makes a
+    torchrun/``accelerate launch`` multi-process run use gloo (MULTI_CPU), except under a DeepSpeed launch: there
+    ``cpu=True`` would silently drop DeepSpeed (accelerate then trains plain DDP), so DeepSpeed keeps the process
+    group and is told to use gloo, without which accelerate finds no backend and every process believes it is alone.
+    """
+    from accelerate.utils import InitProcessGroupKwargs
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        return {}
+    if environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return {"cpu": False, "kwargs_handlers": [InitProcessGroupKwargs(backend="gloo")]}
+    return {"cpu": True}
+
+
 def _make_optimizer(args, params):
     if args.use_8bit_adam:
         try:
@@ -492,10 +510,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         raise InputError(f"--caption-dropout must be a probability in [0, 1], got {args.caption_dropout}")
     if not 0.0 <= args.max_skipped_clips <= 1.0:
         raise InputError(f"--max-skipped-clips must be a fraction in [0, 1], got {args.max_skipped_clips}")
-    # without an accelerator, cpu=True makes a torchrun/`accelerate launch` multi-process run use gloo (MULTI_CPU)
-    no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(
-        cpu=no_accelerator,
+        **accelerator_placement(),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=_mixed_precision(args.mixed_precision),
         log_with=None if args.report_to == "none" else args.report_to,
