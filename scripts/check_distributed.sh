@@ -23,6 +23,7 @@ LOG=$W/$C.log
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 PY=${PYTHON:-python}
 mkdir -p "$W"
+: > "$LOG"  # one check per log
 if [ ! -d "$W/ds" ]; then
   $PY - "$W" <<'EOF_PY' || exit 1
 import sys; sys.path[:0] = ['bench', 'tests']

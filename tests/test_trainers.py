@@ -234,6 +234,23 @@ def test_deepspeed_launch_without_gpu_keeps_deepspeed():
     assert handler.to_kwargs()["backend"] == "gloo"  # what accelerate hands to deepspeed.init_distributed
 
 
+def test_transformer_saves_from_views_into_one_gathered_buffer(tmp_path):
+    """Regression (found running ZeRO-3 on CPU): its gathered state dict holds views into one flat buffer."""
+    from directanimator.modeling import CueFusionTransformer3DModel
+    from trainers.loop import save_transformer
+
+    model = tiny_transformer()
+    full = model.state_dict()
+    flat = torch.cat([v.reshape(-1) for v in full.values()])
+    views, at = {}, 0
+    for k, v in full.items():
+        views[k] = flat[at:at + v.numel()].view(v.shape)
+        at += v.numel()
+    save_transformer(model, views, tmp_path / "transformer")
+    back = CueFusionTransformer3DModel.from_pretrained(tmp_path / "transformer").state_dict()
+    assert back.keys() == full.keys() and all(torch.equal(back[k], full[k]) for k in full)
+
+
 def test_nan_steps_are_skipped_and_stop_the_run(world, tmp_path, capsys, caplog):
     cache = tmp_path / "cache"
     _fill_cache(world / "ds", cache, world / "pipe", nan_clips={1})

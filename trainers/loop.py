@@ -348,6 +348,16 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
 
 
+def _owned_cpu(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` on the CPU, holding its own storage.
+
+    DeepSpeed's ZeRO-3 gathered state dict takes ``param.cpu()``, which copies nothing on CPU processes: the values
+    stay views into the flat buffer the parameters were gathered in, which safetensors refuses to write.
+    """
+    tensor = tensor.detach().to("cpu").contiguous()
+    return tensor if tensor.untyped_storage().nbytes() == tensor.nbytes else tensor.clone()
+
+
 def save_transformer(model, state_dict: dict, folder: Path) -> None:
     """Write a ``from_pretrained``-loadable transformer folder (config + safetensors shards) from a FULL state dict.
 
@@ -358,7 +368,7 @@ def save_transformer(model, state_dict: dict, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     model.save_config(str(folder))
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    tensors = {k: _owned_cpu(v) for k, v in state_dict.items()}
     save_torch_state_dict(tensors, folder, filename_pattern="diffusion_pytorch_model{suffix}.safetensors",
                           max_shard_size="10GB", metadata={"format": "pt"})
 
