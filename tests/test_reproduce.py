@@ -103,3 +103,22 @@ def test_drop_cues_and_rgb_pose_options():
     # the default pose mode leaves the precompute cache key as it was; "rgb" changes it
     assert "pose_mode" not in PrecomputeSettings().key_dict()
     assert PrecomputeSettings(pose_mode="rgb").key_dict()["pose_mode"] == "rgb"
+
+
+def test_eval_pairs_without_a_person_are_left_out_and_listed(tmp_path):
+    from PIL import Image
+
+    from trainers.reproduce_eval import prepare_pairs
+    from trainers.synthetic import generate_dataset
+
+    world = generate_dataset(tmp_path / "w", identities=4, motions=2, frames=3, size=64, seed=0, pseudo_per_clip=1,
+                             test_identities=2, test_motions=1, show_progress=False)
+    rows = [json.loads(line) for line in (world / "metadata.jsonl").read_text().splitlines()]
+    blank = next(r for r in rows if r["split"] == "test")["reference"]
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(world / blank)  # nobody in this reference photo
+    usable = prepare_pairs(str(world), str(tmp_path / "pairs"), size=64, num_frames=3)
+    skipped = json.loads((tmp_path / "pairs" / "skipped.json").read_text())
+    assert [p["reference"] for p in skipped] == [blank] and "no person" in skipped[0]["reason"]
+    assert len(usable) == 1 and usable[0]["reference"] != blank
+    assert json.loads((tmp_path / "pairs" / "pairs.json").read_text()) == usable
+    assert (tmp_path / "pairs" / usable[0]["name"] / "cues.json").is_file()

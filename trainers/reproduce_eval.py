@@ -45,29 +45,38 @@ def test_pairs(world: str | os.PathLike) -> list[dict]:
 
 
 def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[dict]:
-    """Extract (once) and save the cues of every test pair under ``out_dir/<pair>/``; write ``pairs.json``."""
+    """Extract (once) and save the cues of every test pair under ``out_dir/<pair>/``; write ``pairs.json`` (the
+    usable pairs) and ``skipped.json`` (pairs whose cues could not be extracted, e.g. no person found, with why)."""
     import torch
 
     from directanimator.cues import extract_cues
+    from directanimator.errors import InputError
 
     torch.set_num_threads(1)
     out = Path(out_dir)
     pairs = test_pairs(world)
     if not pairs:
-        from directanimator.errors import InputError
-
         raise InputError(f"{world} has no cross-ID test pairs; make the world with >= 2 test identities")
+    usable, skipped = [], []
     for pair in pairs:
         folder = out / pair["name"]
-        if (folder / "cues.json").exists():
-            continue
-        cues = extract_cues(str(Path(world) / pair["reference"]), str(Path(world) / pair["driving"]),
-                            size=size, num_frames=num_frames)
-        cues.save(str(folder))
-    tmp = out / ".pairs.json.tmp"
-    tmp.write_text(json.dumps(pairs, indent=1))
-    os.replace(tmp, out / "pairs.json")
-    return pairs
+        if not (folder / "cues.json").exists():
+            try:
+                cues = extract_cues(str(Path(world) / pair["reference"]), str(Path(world) / pair["driving"]),
+                                    size=size, num_frames=num_frames)
+            except InputError as exc:  # e.g. a drawn figure the segmenter cannot find: leave the pair out, say so
+                skipped.append({**pair, "reason": str(exc)})
+                print(f"warning: test pair {pair['name']} left out: {exc}", file=sys.stderr)
+                continue
+            cues.save(str(folder))
+        usable.append(pair)
+    if not usable:
+        raise InputError(f"no test pair of {world} has usable cues (see the warnings above)")
+    for name, rows in (("skipped.json", skipped), ("pairs.json", usable)):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(json.dumps(rows, indent=1))
+        os.replace(tmp, out / name)
+    return usable
 
 
 def cue_inputs(cues, ablation: str) -> dict:
