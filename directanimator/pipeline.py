@@ -47,8 +47,8 @@ from directanimator.latents import (
     encode_video,
     latent_frame_count,
     masks_to_latent_grid,
-    vae_compression,
     pad_latent_frames,
+    vae_compression,
 )
 from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
 from directanimator.sampling import SchedulerStepper
