@@ -74,9 +74,9 @@ def test_demo_model_generates_offline(pipe):
 
 
 def test_demo_model_animates_the_reference_not_noise(pipe):
-    """Cross-ID on the world it was trained on (identity 0's reference, identity 1's driving clip of motion 1): the
-    result is much closer to the exact ground truth (identity 0 performing motion 1) than mid-grey and closer than
-    the driving video itself. (On held-out identities this demo-scale model is no better than grey: see its card.)"""
+    """Cross-ID on two of its training identities (identity 0's reference, identity 1 dancing motion 1): the result
+    is much closer to the exact ground truth (identity 0 performing motion 1) than mid-grey and closer than the
+    driving video itself."""
     cues, target = ground_truth_cues(0, 1, 1, frames=9)
     out = pipe(image=cues.reference, cues=cues, num_inference_steps=8, guidance_scale=1.0,
                generator=torch.Generator().manual_seed(0), output_type="np")
@@ -90,7 +90,8 @@ def test_demo_model_animates_the_reference_not_noise(pipe):
 def test_demo_model_follows_the_driving_motion_on_held_out_figures(pipe):
     """Held-out identities and motions (never trained on): one reference driven by two different motions gives two
     videos; over three such pairs, each video is on average closer to the exact ground truth of its own motion than
-    to the other motion's (a model that ignores its cues scores the same on both)."""
+    to the other motion's (a model that ignores its cues scores the same on both). Measured: 16.9 vs 17.9 /255; the
+    previous demo model (48 training clips learned by heart): 21.8 vs 22.4."""
     own, swapped = [], []
     for ref, drive, motions in [(41, 42, (80, 81)), (42, 43, (81, 82)), (43, 41, (80, 82))]:
         outs, truths = [], []
@@ -103,7 +104,8 @@ def test_demo_model_follows_the_driving_motion_on_held_out_figures(pipe):
         for k in (0, 1):
             own.append(np.abs(outs[k] - truths[k]).mean())
             swapped.append(np.abs(outs[k] - truths[1 - k]).mean())
-    assert np.mean(own) < np.mean(swapped) - 0.3, (own, swapped)
+    assert np.mean(own) < np.mean(swapped) - 0.6, (own, swapped)
+    assert np.mean(own) < 19.0, own  # and close to the truth: the previous demo model scored 21.8 here
 
 
 def test_animate_cli_defaults_to_the_demo_model_at_its_native_size(tmp_path):

@@ -69,8 +69,8 @@ def test_only_rejects_unknown_names(tmp_path):
 
 def test_configurations_cover_the_tables():
     names = {c.name for c in configs(PRESETS["small"])}
-    assert {"full", "no_s2x", "no_face", "rgb_pose", "no_lowpass", "no_location", "hard_mask", "concat",
-            "cross_attention", "depth_2", "depth_3", "lambda_0.1", "lambda_1"} <= names
+    assert {"full", "no_s2x", "no_face", "face_in_place", "rgb_pose", "no_lowpass", "skeleton", "no_location",
+            "hard_mask", "concat", "cross_attention", "depth_2", "depth_3", "lambda_0.1", "lambda_1"} <= names
     full = next(c for c in configs(PRESETS["small"]) if c.name == "full")
     assert full.s2x_weight == 0.5 and full.align_depth == PRESETS["small"]["align_depth"]
 
@@ -103,6 +103,95 @@ def test_drop_cues_and_rgb_pose_options():
     # the default pose mode leaves the precompute cache key as it was; "rgb" changes it
     assert "pose_mode" not in PrecomputeSettings().key_dict()
     assert PrecomputeSettings(pose_mode="rgb").key_dict()["pose_mode"] == "rgb"
+
+
+def test_skeleton_pose_cue_is_a_thin_connected_drawing_inside_the_body():
+    """S5's cue: the thinned body mask -- one connected line drawing, a small part of the body's area, inside it,
+    reaching the hands and feet; dropped frames and empty masks give black frames."""
+    import cv2
+
+    from directanimator.cues.pose import skeleton_pose_cue
+    from trainers.synthetic import render_clip
+
+    _, masks, _ = render_clip(3, 5, frames=4, size=128)
+    masks = masks.astype(np.float32)
+    masks[2] = 0.0
+    cue = skeleton_pose_cue(masks, dropped=np.array([False, True, False, False]))
+    assert cue.shape == masks.shape and cue.dtype == np.uint8 and set(np.unique(cue)) <= {0, 255}
+    assert not cue[1].any() and not cue[2].any()
+    for t in (0, 3):
+        body, line = masks[t] > 0.5, cue[t] > 0
+        assert 0.1 < line.sum() / body.sum() < 0.5
+        grown = cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert not (line & ~grown).any()  # never outside the (slightly grown) body
+        assert cv2.connectedComponents(line.astype(np.uint8))[0] == 2  # background + one drawing
+        ys, xs = np.nonzero(body)
+        lys, lxs = np.nonzero(line)
+        # spans the body: ends near its extremes (hands, feet; the head's line stops near its centre)
+        tol = 0.12 * (ys.max() - ys.min())
+        assert lys.min() - ys.min() <= tol and ys.max() - lys.max() <= tol
+        assert lxs.min() - xs.min() <= tol and xs.max() - lxs.max() <= tol
+
+
+def test_in_place_face_cue_keeps_the_face_region_where_it_is():
+    """S2's cue: the square face_cue crops, unscaled, at its place in the frame; no-face frames are black."""
+    from directanimator.cues.face import in_place_face_cue
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(1, 255, (3, 40, 60, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 20, 20], [np.nan] * 4, [50, 30, 58, 40]], np.float32)
+    cue = in_place_face_cue(frames, boxes, enlarge=1.6)
+    assert cue.shape == frames.shape and not cue[1].any()
+    # box 0: side 16 centred on (15, 15) -> rows/cols 7..22
+    assert (cue[0, 7:23, 7:23] == frames[0, 7:23, 7:23]).all()
+    assert not cue[0, :7].any() and not cue[0, 23:].any() and not cue[0, :, 23:].any()
+    # box 2: side 16 centred on (54, 35) crosses the right and bottom edges: the inside part is kept
+    assert (cue[2, 27:, 46:] == frames[2, 27:, 46:]).all() and not cue[2, :27].any()
+
+
+def test_ablation_cue_inputs_and_cache_keys():
+    """The eval feeds each ablation the cues its model was trained on; default settings keep old cache keys."""
+    from directanimator.cues import DrivingCues
+    from trainers.reproduce_eval import cue_inputs
+
+    settings = PrecomputeSettings()
+    assert "face_mode" not in settings.key_dict() and "pose_mode" not in settings.key_dict()
+    assert PrecomputeSettings(face_mode="in_place").key_dict()["face_mode"] == "in_place"
+    assert PrecomputeSettings(pose_mode="skeleton").key_dict()["pose_mode"] == "skeleton"
+    with pytest.raises(InputError, match="face mode"):
+        PrecomputeSettings(face_mode="sideways").face_frames(None)
+    t, h, w = 2, 32, 32
+    masks = np.zeros((t, h, w), np.float32)
+    masks[:, 4:28, 12:20] = 1.0
+    boxes = np.array([[12, 4, 20, 12]] * t, np.float32)
+    cues = DrivingCues(
+        reference=np.zeros((h, w, 3), np.uint8), reference_mask=masks[0], driving=np.full((t, h, w, 3), 90, np.uint8),
+        driving_masks=masks, pose_cue=np.zeros((t, h, w), np.uint8), face_cue=np.zeros((t, h, w, 3), np.uint8),
+        body_location=masks, face_location=masks, face_boxes=boxes, dropped=np.zeros(t, bool),
+        no_face=np.zeros(t, bool), transform=None, fps=8.0, settings={"face_enlarge": 1.6})
+    sk = cue_inputs(cues, "skeleton")
+    assert set(sk) == {"pose_cue"} and sk["pose_cue"].any() and sk["pose_cue"].shape == (t, h, w)
+    face = cue_inputs(cues, "face_in_place")
+    assert set(face) == {"pose_cue", "face_cue", "body_location", "face_location"}
+    assert face["face_cue"][0, 8, 16, 0] == 90 and not face["face_cue"][0, 30, 2].any()
+
+
+@pytest.mark.slow  # ~40 s: both new ablations through the real trainers (their own cue caches) and the evaluation
+def test_skeleton_and_in_place_face_ablations_run_end_to_end(tmp_path):
+    out = tmp_path / "repro"
+    res = _run(out, "--only", "skeleton,face_in_place")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    md = (out / "results.md").read_text()
+    for label in ("mask skeleton instead of the triplet", "face cue not enlarged/centred"):
+        row = next(line for line in md.splitlines() if line.startswith(f"| {label}"))
+        assert 0.0 < float(row.split("|")[2].split("±")[0]) <= 1.0
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["results"]) >= {"skeleton", "face_in_place"}
+    # each stage 1 was trained on its own cue variant
+    skeleton = json.loads((out / "train" / "s1-skeleton-s0" / "training_args.json").read_text())
+    assert skeleton["pose_cue"] == "skeleton" and skeleton["drop_cues"] == "face,location"
+    face = json.loads((out / "train" / "s1-face_in_place-s0" / "training_args.json").read_text())
+    assert face["face_cue"] == "in-place" and face["pose_cue"] == "gray"
 
 
 def test_eval_pairs_without_a_person_are_left_out_and_listed(tmp_path):

@@ -61,9 +61,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lowpass", type=float, default=0.5, help="pose cue low-pass strength")
     g.add_argument("--face-enlarge", type=float, default=1.6, help="face cue crop enlargement")
     g.add_argument("--grid", type=int, default=16, help="location cue softening grid")
-    g.add_argument("--pose-cue", default="gray", choices=["gray", "rgb"],
-                   help="pose cue: gray (low-passed grayscale foreground, the paper's) or rgb (raw colour "
-                        "foreground, the Table 3 ablation)")
+    g.add_argument("--pose-cue", default="gray", choices=["gray", "rgb", "skeleton"],
+                   help="pose cue: gray (low-passed grayscale foreground, the paper's), rgb (raw colour "
+                        "foreground, the Table 3 S3 ablation) or skeleton (the thinned body mask, for the S5 "
+                        "ablation together with --drop-cues face,location)")
+    g.add_argument("--face-cue", default="centred", choices=["centred", "in-place"],
+                   help="face cue: centred (the face crop enlarged and centred, the paper's) or in-place (the same "
+                        "region left where it is, the Table 3 S2 ablation)")
     g.add_argument("--drop-cues", default="",
                    help="ablations: comma list of cues the model never sees: face (face cue and face mask), "
                         "location (body and face masks); generate with the same cues left out")
@@ -562,6 +566,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         face_detector=args.face_detector, lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid,
         max_text_length=transformer.config.max_text_seq_length, storage_dtype=args.cache_dtype,
         pose_mode=getattr(args, "pose_cue", "gray"),
+        face_mode=getattr(args, "face_cue", "centred").replace("-", "_"),
     )
     cache_dir = args.cache_dir or os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")),
                                                "directanimator", "precompute")

@@ -55,9 +55,13 @@ class PrecomputeSettings:
             [1-s, 1+s] about the frame centre and a shift of up to this fraction of the frame size.
         max_text_length: T5 tokens (CogVideoX: 226).
         storage_dtype: dtype of cached tensors ("bfloat16" halves the cache, "float32" exact).
-        pose_mode: "gray" (the paper's pose cue: grayscale foreground, low-passed) or "rgb" (the Table 3 S3
-            ablation: the raw colour foreground, ``directanimator.cues.pose.rgb_pose_cue``; ``lowpass`` unused).
+        pose_mode: "gray" (the paper's pose cue: grayscale foreground, low-passed), "rgb" (the Table 3 S3
+            ablation: the raw colour foreground, ``directanimator.cues.pose.rgb_pose_cue``; ``lowpass`` unused) or
+            "skeleton" (the S5 ablation's pose input: the thinned body mask, ``skeleton_pose_cue``).
             Part of the cache key only when not "gray", so existing caches stay valid.
+        face_mode: "centred" (the paper's face cue: the face crop enlarged and centred) or "in_place" (the S2
+            ablation: the same region left where it is, ``directanimator.cues.face.in_place_face_cue``).
+            Part of the cache key only when not "centred".
     """
 
     num_frames: int = 49
@@ -74,12 +78,15 @@ class PrecomputeSettings:
     max_text_length: int = 226
     storage_dtype: str = "bfloat16"
     pose_mode: str = "gray"
+    face_mode: str = "centred"
 
     def key_dict(self) -> dict:
-        """The settings as they enter cache keys (``pose_mode`` only when it is not the default)."""
+        """The settings as they enter cache keys (``pose_mode`` / ``face_mode`` only when not the default)."""
         s = asdict(self)
         if s["pose_mode"] == "gray":
             s.pop("pose_mode")
+        if s["face_mode"] == "centred":
+            s.pop("face_mode")
         return s
 
     def pose_frames(self, cues) -> np.ndarray:
@@ -90,7 +97,21 @@ class PrecomputeSettings:
             from directanimator.cues.pose import rgb_pose_cue
 
             return rgb_pose_cue(cues.driving, cues.driving_masks, cues.dropped)
-        raise InputError(f"pose mode must be 'gray' or 'rgb', got {self.pose_mode!r}")
+        if self.pose_mode == "skeleton":
+            from directanimator.cues.pose import skeleton_pose_cue
+
+            return skeleton_pose_cue(cues.driving_masks, cues.dropped)
+        raise InputError(f"pose mode must be 'gray', 'rgb' or 'skeleton', got {self.pose_mode!r}")
+
+    def face_frames(self, cues) -> np.ndarray:
+        """The face cue video these settings train on: the extracted (centred) one, or the in-place ablation."""
+        if self.face_mode == "centred":
+            return cues.face_cue
+        if self.face_mode == "in_place":
+            from directanimator.cues.face import in_place_face_cue
+
+            return in_place_face_cue(cues.driving, cues.face_boxes, enlarge=self.face_enlarge)
+        raise InputError(f"face mode must be 'centred' or 'in_place', got {self.face_mode!r}")
 
     def cue_kwargs(self) -> dict:
         """Keyword arguments of ``extract_cues`` that these settings fix."""
@@ -348,7 +369,7 @@ class Precomputer:
             "latents": encode_video(vae, cues.driving),
             "image_latents": encode_reference(vae, cues.reference),
             "pose_latents": encode_video(vae, self.settings.pose_frames(cues)),
-            "face_latents": encode_video(vae, cues.face_cue),
+            "face_latents": encode_video(vae, self.settings.face_frames(cues)),
             "body_mask": masks_to_latent_grid(cues.body_location, vae),
             "face_mask": masks_to_latent_grid(cues.face_location, vae),
             "prompt_embeds": encode_prompt(self.tokenizer, self.text_encoder, clip.caption,
@@ -370,7 +391,8 @@ class Precomputer:
         scale, shift = random_misalignment(key, cues.height, cues.width, self.settings.misalign_scale,
                                            self.settings.misalign_shift)
         pose = misalign_frames(self.settings.pose_frames(cues), scale, shift)
-        tensors = {"pose_latents": encode_video(self.vae, pose), "face_latents": encode_video(self.vae, cues.face_cue)}
+        tensors = {"pose_latents": encode_video(self.vae, pose),
+                   "face_latents": encode_video(self.vae, self.settings.face_frames(cues))}
         tensors = {k: _storage(v, self.settings) for k, v in tensors.items()}
         meta = {"kind": "pseudo", "file_name": pseudo.file_name, "identity": pseudo.identity,
                 "clip": clip.file_name, "misalign": [scale, *shift],

@@ -23,7 +23,7 @@ import numpy as np
 _NAME = re.compile(r"id_(\d+)_mo_(\d+)")
 
 # how each cue ablation changes the cue inputs (the same switches its training used)
-ABLATIONS = ("none", "no_face", "no_location", "rgb_pose", "no_lowpass", "hard_mask")
+ABLATIONS = ("none", "no_face", "no_location", "rgb_pose", "no_lowpass", "hard_mask", "face_in_place", "skeleton")
 
 
 def test_pairs(world: str | os.PathLike) -> list[dict]:
@@ -87,7 +87,8 @@ def cue_inputs(cues, ablation: str) -> dict:
         ablation: one of ``ABLATIONS``.
     """
     from directanimator.cues import rebuild_cues
-    from directanimator.cues.pose import rgb_pose_cue
+    from directanimator.cues.face import in_place_face_cue
+    from directanimator.cues.pose import rgb_pose_cue, skeleton_pose_cue
 
     if ablation == "no_lowpass":
         cues = rebuild_cues(cues, lowpass=0.0)
@@ -97,6 +98,10 @@ def cue_inputs(cues, ablation: str) -> dict:
               "face_location": cues.face_location}
     if ablation == "rgb_pose":
         inputs["pose_cue"] = rgb_pose_cue(cues.driving, cues.driving_masks, cues.dropped)
+    elif ablation == "face_in_place":
+        inputs["face_cue"] = in_place_face_cue(cues.driving, cues.face_boxes, enlarge=cues.settings["face_enlarge"])
+    elif ablation == "skeleton":  # the skeleton instead of the whole triplet
+        inputs = {"pose_cue": skeleton_pose_cue(cues.driving_masks, cues.dropped)}
     elif ablation == "no_face":
         inputs.pop("face_cue")
         inputs.pop("face_location")

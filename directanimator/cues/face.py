@@ -67,3 +67,33 @@ def face_cue(
         interp = cv2.INTER_AREA if crop.shape[0] >= side else cv2.INTER_LINEAR
         cue[t, top : top + side, left : left + side] = cv2.resize(crop, (side, side), interpolation=interp)
     return cue, no_face
+
+
+def in_place_face_cue(frames: np.ndarray, boxes: np.ndarray, enlarge: float = 1.6) -> np.ndarray:
+    """The paper's "face cue without enlarging and centring" ablation (Table 3, S2): the same square region around
+    the face as :func:`face_cue` crops, left where it is and at its size; everything else is zero.
+
+    Args:
+        frames: driving frames ``[T, H, W, 3]`` uint8 RGB.
+        boxes: face boxes ``[T, 4]`` (x0, y0, x1, y1) in pixels of ``frames``; a row with NaN = no face (all zero).
+        enlarge: side of the kept square in face-box sides, as in :func:`face_cue`.
+
+    Returns:
+        ``[T, H, W, 3]`` uint8.
+    """
+    frames = np.asarray(frames)
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if frames.ndim != 4 or len(boxes) != len(frames):
+        raise ValueError(f"in_place_face_cue expects frames [T,H,W,3] and boxes [T,4], got {frames.shape}, "
+                         f"{boxes.shape}")
+    height, width = frames.shape[1:3]
+    cue = np.zeros_like(frames)
+    no_face = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    for t in np.flatnonzero(~no_face):
+        x0, y0, x1, y1 = (float(v) for v in boxes[t])
+        side = max(1, int(round(enlarge * max(x1 - x0, y1 - y0))))
+        left = int(round((x0 + x1) / 2.0 - side / 2.0))
+        top = int(round((y0 + y1) / 2.0 - side / 2.0))
+        sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
+        cue[t, sy0:sy1, sx0:sx1] = frames[t, sy0:sy1, sx0:sx1]
+    return cue

@@ -256,3 +256,32 @@ def rgb_pose_cue(frames: np.ndarray, masks: np.ndarray, dropped: np.ndarray | No
     if dropped is not None:
         cue[np.asarray(dropped, dtype=bool).reshape(len(cue))] = 0
     return cue
+
+
+def skeleton_pose_cue(masks: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
+    """A skeleton-like pose cue for the paper's skeleton-map ablation (Table 3, S5): the body mask thinned to
+    one-pixel lines (Zhang-Suen thinning, ``cv2.ximgproc.thinning``) and thickened to a few pixels, white on black.
+
+    Not a keypoint skeleton: no pose estimator runs (none ships offline), so limbs are not labelled and front and
+    back look alike; it keeps what the ablation is about, a sparse line drawing of the pose instead of pixels.
+
+    Args:
+        masks: person masks ``[T, H, W]`` float32 in [0, 1] (thresholded at 0.5).
+        dropped: optional ``[T]`` bool; True frames come out all zero, as in ``pose_cue``.
+
+    Returns:
+        ``[T, H, W]`` uint8 (0 or 255); lines ``2 * max(1, round(min(H, W) / 128)) + 1`` pixels wide.
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    if masks.ndim != 3:
+        raise ValueError(f"skeleton_pose_cue expects masks [T,H,W], got {masks.shape}")
+    num, height, width = masks.shape
+    keep = np.ones(num, dtype=bool) if dropped is None else ~np.asarray(dropped, dtype=bool).reshape(num)
+    width_px = 2 * max(1, round(min(height, width) / 128)) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width_px, width_px))
+    cue = np.zeros((num, height, width), dtype=np.uint8)
+    for t in np.flatnonzero(keep):
+        binary = np.where(masks[t] > 0.5, 255, 0).astype(np.uint8)
+        if binary.any():
+            cue[t] = cv2.dilate(cv2.ximgproc.thinning(binary), kernel)
+    return cue
