@@ -74,6 +74,7 @@ cp "$WORK/vae/metrics.jsonl" "$TMP/training/vae_metrics.jsonl"
 cp "$WORK/same_id/metrics.jsonl" "$TMP/training/same_id_metrics.jsonl"
 cp "$WORK/same2x/metrics.jsonl" "$TMP/training/same2x_metrics.jsonl"
 gzip -n -9 "$TMP"/training/*.jsonl   # 20 000 stage-1 lines: 4.4 MB as text, the folder must stay small
+$PY -m trainers.plot_metrics "$TMP/training/loss_curves.png" "$TMP"/training/{vae,same_id,same2x}_metrics.jsonl.gz
 if [ -f models/demo/README.md ]; then cp models/demo/README.md "$TMP/README.md"; fi
 rm -rf "$DEST"
 mv "$TMP" "$DEST"
