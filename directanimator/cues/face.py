@@ -10,16 +10,21 @@ import cv2
 import numpy as np
 
 
+def square_around(box, enlarge: float) -> tuple[int, int, int]:
+    """``(left, top, side)`` in pixels of the square centred on ``box`` (x0, y0, x1, y1), side ``enlarge`` x the
+    box's longer side."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side = max(1, int(round(enlarge * max(x1 - x0, y1 - y0))))
+    # Box edges are continuous coordinates (pixel i spans [i, i + 1)), as video.fit_transform maps them.
+    return int(round((x0 + x1) / 2.0 - side / 2.0)), int(round((y0 + y1) / 2.0 - side / 2.0)), side
+
+
 def crop_square(frame: np.ndarray, box: np.ndarray, enlarge: float) -> np.ndarray:
     """Square crop of ``frame`` centred on ``box`` (x0, y0, x1, y1), side ``enlarge`` x the box's longer side.
 
     Parts of the square outside the frame are zero, so the face stays centred even at the image border.
     """
-    x0, y0, x1, y1 = (float(v) for v in box)
-    side = max(1, int(round(enlarge * max(x1 - x0, y1 - y0))))
-    # Box edges are continuous coordinates (pixel i spans [i, i + 1)), as video.fit_transform maps them.
-    left = int(round((x0 + x1) / 2.0 - side / 2.0))
-    top = int(round((y0 + y1) / 2.0 - side / 2.0))
+    left, top, side = square_around(box, enlarge)
     height, width = frame.shape[:2]
     crop = np.zeros((side, side) + frame.shape[2:], dtype=frame.dtype)
     sx0, sy0 = max(left, 0), max(top, 0)
@@ -90,10 +95,7 @@ def in_place_face_cue(frames: np.ndarray, boxes: np.ndarray, enlarge: float = 1.
     cue = np.zeros_like(frames)
     no_face = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     for t in np.flatnonzero(~no_face):
-        x0, y0, x1, y1 = (float(v) for v in boxes[t])
-        side = max(1, int(round(enlarge * max(x1 - x0, y1 - y0))))
-        left = int(round((x0 + x1) / 2.0 - side / 2.0))
-        top = int(round((y0 + y1) / 2.0 - side / 2.0))
+        left, top, side = square_around(boxes[t], enlarge)
         sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
         cue[t, sy0:sy1, sx0:sx1] = frames[t, sy0:sy1, sx0:sx1]
     return cue
