@@ -87,6 +87,33 @@ def test_steps_to_reach_and_speedup_maths():
     assert _compare(worse, full, "psnr", [0, 1]) == "same"
 
 
+def test_moving_l1_scores_only_the_motion_and_old_evaluations_still_report(tmp_path):
+    from trainers.reproduce import configs
+    from trainers.reproduce_eval import moving_l1
+    from trainers.reproduce_report import write_report
+
+    reference = np.full((8, 8, 3), 100, np.uint8)
+    truth = np.repeat(reference[None], 3, 0)
+    truth[:, 2:4, 2:4] = 250  # the figure's arm, moved
+    still = np.repeat(reference[None], 3, 0)
+    assert moving_l1(still, truth, reference) == pytest.approx(150 / 255)
+    assert moving_l1(truth, truth, reference) == 0.0
+    noisy_background = truth.copy()
+    noisy_background[:, 6:, 6:] = 0  # errors where nothing moves do not count
+    assert moving_l1(noisy_background, truth, reference) == 0.0
+    assert np.isnan(moving_l1(still, still, reference))
+    # evaluations written before the metric existed still make a report (that column shows "—")
+    (tmp_path / "eval").mkdir()
+    for name, v in (("full", 0.5), ("no_face", 0.4)):
+        (tmp_path / "eval" / f"{name}-s0.json").write_text(json.dumps({"mean": {"ssim": v, "psnr": 20.0, "l1": 0.1}}))
+    (tmp_path / "eval" / "no_location-s0.json").write_text(json.dumps(
+        {"mean": {"ssim": 0.5, "psnr": 20.0, "l1": 0.1, "moving_l1": 0.2}}))
+    chosen = [c for c in configs(PRESETS["small"]) if c.name in ("full", "no_face", "no_location")]
+    md = write_report(tmp_path, PRESETS["small"], "small", [0], chosen, wall_s=None).read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| w/o face cue"))
+    assert "0.400 ± 0.000" in row and "| — |" in row
+
+
 def test_drop_cues_and_rgb_pose_options():
     assert parse_drop_cues("") == set() and parse_drop_cues("face, location") == {"face", "location"}
     with pytest.raises(InputError):

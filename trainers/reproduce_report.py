@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainers.reproduce_eval import MOVING_THRESHOLD
+
 # paper numbers (SSIM, PSNR) where the paper reports them; FID for Table 4, which has no SSIM/PSNR
 PAPER = {
     "full": {"ssim": 0.752, "psnr": 29.53, "fid": 27.61},
@@ -32,10 +34,11 @@ PAPER = {
 PAPER_TABLE4 = {"D=10 (default)": 27.61, "D=20": 28.41, "D=30": 31.84, "lambda=0.1": 27.81, "lambda=0.5": 27.61,
                 "lambda=1": 27.76}
 PAPER_SPEEDUP = 6.7
-METRICS = (("ssim", "SSIM ↑"), ("psnr", "PSNR ↑"), ("l1", "L1 ↓"))
+METRICS = (("ssim", "SSIM ↑"), ("psnr", "PSNR ↑"), ("l1", "L1 ↓"), ("moving_l1", "moving L1 ↓"))
+LOWER_IS_BETTER = ("l1", "moving_l1")
 # smallest differences that count: below these a paired difference is "same" however consistent it is (runs that
 # share a seed share the stage-1 model, data order and noise, so tiny differences are very repeatable)
-MIN_EFFECT = {"ssim": 0.005, "psnr": 0.1, "l1": 0.001}
+MIN_EFFECT = {"ssim": 0.005, "psnr": 0.1, "l1": 0.001, "moving_l1": 0.002}
 
 
 def _load(path: Path):
@@ -87,21 +90,21 @@ def _compare(ours: dict, full: dict, key: str, seeds) -> str:
     """'worse' / 'better' / 'same' of a configuration vs. the full method on one metric, from paired seed
     differences (two standard errors)."""
     pairs = [(ours.get(s), full.get(s)) for s in seeds]
-    diffs = [a[key] - b[key] for a, b in pairs if a is not None and b is not None]
+    diffs = [a[key] - b[key] for a, b in pairs if a is not None and b is not None and key in a and key in b]
     if not diffs:
         return "n/a"
     d = float(np.mean(diffs))
     se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else abs(d)
     if abs(d) <= 2 * se or abs(d) < MIN_EFFECT[key]:
         return "same"
-    better = d > 0 if key != "l1" else d < 0
+    better = d < 0 if key in LOWER_IS_BETTER else d > 0
     return "better" if better else "worse"
 
 
 def _verdict(ours: dict, full: dict, seeds, expect: str) -> str:
     """One line: our direction vs. the paper's (``expect`` = 'worse' or 'same')."""
-    dirs = {k: _compare(ours, full, k, seeds) for k in ("ssim", "psnr", "l1")}
-    text = ", ".join(f"{k.upper()} {v}" for k, v in dirs.items())
+    dirs = {k: _compare(ours, full, k, seeds) for k, _ in METRICS}
+    text = ", ".join(f"{label.rstrip(' ↑↓')} {v}" for (k, label), v in zip(METRICS, dirs.values()) if v != "n/a")
     seen = set(dirs.values()) - {"n/a"}
     if not seen:
         return "not run"
@@ -180,7 +183,8 @@ def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict,
     ax.set_xlabel("stage-2 step")
     ax.set_ylabel(f"denoising loss (trailing mean of {window})")
     ax.set_title("Cross-ID stage: Same2X vs. no S2X loss")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "loss_curves.png", dpi=110)
     plt.close(fig)
@@ -190,16 +194,19 @@ def _plots(out: Path, res: dict, labels: dict, seeds, window: int, groups: dict,
         names = [n for n in names if res.get(n)]
         if len(names) < 2:  # nothing to compare
             continue
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+        fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.6))
         for ax, (key, label) in zip(axes, METRICS):
-            stats = [_stat([m[key] for m in res[n].values()]) for n in names]
+            stats = [_stat([m.get(key) for m in res[n].values()]) for n in names]
+            if any(st is None for st in stats):  # evaluations from before this metric existed
+                ax.set_axis_off()
+                continue
             ax.bar(range(len(names)), [st["mean"] for st in stats], yerr=[st["std"] for st in stats], capsize=3,
                    color=["tab:blue" if n == "full" else "tab:gray" for n in names])
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels([labels.get(n, n) for n in names], rotation=35, ha="right", fontsize=7)
             lo = min(st["mean"] - st["std"] for st in stats)
             hi = max(st["mean"] + st["std"] for st in stats)
-            if static is not None:  # the no-motion baseline, for scale (in the title: it may be far off)
+            if static is not None and key in static["mean"]:  # the no-motion baseline, for scale (may be far off)
                 label += f"  (reference repeated: {static['mean'][key]:.3g})"
             ax.set_ylim(lo - 0.15 * (hi - lo + 1e-9), hi + 0.15 * (hi - lo + 1e-9))
             ax.set_title(label, fontsize=9)
@@ -247,9 +254,9 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
 
     def row(name, paper=None, expect=None):
         per = res.get(name, {})
-        stats = {k: _stat([m[k] for m in per.values()]) for k, _ in METRICS}
+        stats = {k: _stat([m.get(k) for m in per.values()]) for k, _ in METRICS}
         cells = [labels.get(name, name), _pm(stats["ssim"], 3), _pm(stats["psnr"], 2), _pm(stats["l1"], 4),
-                 str(len(per))]
+                 _pm(stats["moving_l1"], 4), str(len(per))]
         if paper is not None:
             p = PAPER.get(name, {})
             cells += [f"{p['ssim']:.3f}" if "ssim" in p else "—", f"{p['psnr']:.2f}" if "psnr" in p else "—"]
@@ -257,8 +264,8 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
             cells.append("(reference)" if name == "full" else (_verdict(per, full, seeds, expect) if per else "not run"))
         return "| " + " | ".join(cells) + " |"
 
-    head = "| setting | SSIM ↑ | PSNR ↑ | L1 ↓ | seeds |"
-    sep = "|---|---|---|---|---|"
+    head = "| setting | SSIM ↑ | PSNR ↑ | L1 ↓ | moving L1 ↓ | seeds |"
+    sep = "|---|---|---|---|---|---|"
     lines = [
         "# Small-scale reproduction of the paper's ablations (synthetic world)",
         "",
@@ -280,7 +287,11 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
     if static is not None:
         m = static["mean"]
         lines += [f"Trivial baseline (the reference image repeated, no motion): SSIM {m['ssim']:.3f}, "
-                  f"PSNR {m['psnr']:.2f}, L1 {m['l1']:.4f}.", ""]
+                  f"PSNR {m['psnr']:.2f}, L1 {m['l1']:.4f}"
+                  + (f", moving L1 {m['moving_l1']:.4f}" if "moving_l1" in m else "") + ".", "",
+                  "Moving L1 is the L1 error over the pixels where the true video differs from the reference held "
+                  f"still (by more than {MOVING_THRESHOLD}/255): the error on the motion itself, which the whole-frame "
+                  "metrics dilute with the static background.", ""]
         trained = [st for st in (_stat([v["ssim"] for v in res[n].values()]) for n in names if res.get(n)) if st]
         if trained and max(st["mean"] for st in trained) < m["ssim"]:
             lines += ["**Every trained model scores below this no-motion baseline in SSIM**: at this training budget the "
@@ -337,7 +348,7 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
     lines += ["## Table 5: cue injection", "", head + " paper SSIM | paper PSNR | verdict |", sep + "---|---|---|"]
     lines += [row(n, paper=True, expect="worse") for n in t5 if n in names]
     if not any(n in names for n in ("concat", "cross_attention")):
-        lines.append("| (injection variants not run: the model had no `cue_injection` option) | | | | | | | |")
+        lines.append("| (injection variants not run: the model had no `cue_injection` option) | | | | | | | | |")
     lines += ["", "![Table 5 bars](bars_table5.png)", ""]
 
     groups = {"bars_table3.png": ("Table 3: driving cues (cross-ID, held-out)", t3 + ["stage1_only"]),
