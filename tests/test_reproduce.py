@@ -39,7 +39,7 @@ def test_end_to_end_smoke_and_resume(tmp_path):
     for png in ("loss_curves.png", "bars_table3.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "results.json").read_text())
-    assert set(data["results"]["stage1_only"]["0"]) == {"ssim", "psnr", "l1"}
+    assert set(data["results"]["stage1_only"]["0"]) == {"ssim", "psnr", "l1", "moving_l1"}
     # the stage-1 run logged every step it trained
     losses = [json.loads(line)["loss/denoise"] for line in
               (out / "train" / "s1-base-s0" / "metrics.jsonl").read_text().splitlines()]
