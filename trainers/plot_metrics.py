@@ -35,11 +35,12 @@ def read_log(path: str | Path) -> list[dict]:
     return rows
 
 
-def _trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
-    csum = np.cumsum(np.insert(values, 0, 0.0))
-    idx = np.arange(1, len(values) + 1)
+def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each step (shorter at the start)."""
+    c = np.cumsum(np.concatenate([[0.0], x]))
+    idx = np.arange(1, len(x) + 1)
     lo = np.maximum(0, idx - window)
-    return (csum[idx] - csum[lo]) / (idx - lo)
+    return (c[idx] - c[lo]) / (idx - lo)
 
 
 def _title(path: Path) -> str:
@@ -68,7 +69,7 @@ def plot_logs(out: str | Path, logs: list[str | Path], smooth: int = 100) -> Pat
             if not ok.any():
                 continue
             line = ax.plot(steps[ok], vals[ok], alpha=0.2, linewidth=0.6)[0]
-            ax.plot(steps[ok], _trailing_mean(vals[ok], max(1, smooth)), color=line.get_color(), linewidth=1.6,
+            ax.plot(steps[ok], trailing_mean(vals[ok], max(1, smooth)), color=line.get_color(), linewidth=1.6,
                     label=f"{key} (mean of {smooth})")
         ax.set_title(_title(Path(log)))
         ax.set_xlabel("optimizer step")

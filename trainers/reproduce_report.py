@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trainers.plot_metrics import trailing_mean
 from trainers.reproduce_eval import MOVING_THRESHOLD
 
 # paper numbers (SSIM, PSNR) where the paper reports them; FID for Table 4, which has no SSIM/PSNR
@@ -53,14 +54,6 @@ def _losses(path: Path, key: str = "loss/denoise") -> np.ndarray:
         return np.zeros(0)
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
-
-
-def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last ``window`` values at each step (shorter at the start)."""
-    c = np.cumsum(np.concatenate([[0.0], x]))
-    idx = np.arange(1, len(x) + 1)
-    lo = np.maximum(0, idx - window)
-    return (c[idx] - c[lo]) / (idx - lo)
 
 
 def steps_to_reach(losses: np.ndarray, target: float, window: int) -> int | None:

@@ -19,6 +19,19 @@ def square_around(box, enlarge: float) -> tuple[int, int, int]:
     return int(round((x0 + x1) / 2.0 - side / 2.0)), int(round((y0 + y1) / 2.0 - side / 2.0)), side
 
 
+def _checked(frames, boxes, enlarge: float, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frames, boxes [T, 4] float32, no_face [T] bool)`` after checking shapes and ``enlarge``; a box with a NaN
+    or no area means no face."""
+    frames = np.asarray(frames)
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if frames.ndim != 4 or len(boxes) != len(frames):
+        raise ValueError(f"{caller} expects frames [T,H,W,3] and boxes [T,4], got {frames.shape}, {boxes.shape}")
+    if not enlarge > 0:
+        raise ValueError(f"face enlarge factor must be > 0, got {enlarge}")
+    no_face = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    return frames, boxes, no_face
+
+
 def crop_square(frame: np.ndarray, box: np.ndarray, enlarge: float) -> np.ndarray:
     """Square crop of ``frame`` centred on ``box`` (x0, y0, x1, y1), side ``enlarge`` x the box's longer side.
 
@@ -54,17 +67,11 @@ def face_cue(
     Returns:
         ``(cue [T, out_h, out_w, 3] uint8, no_face [T] bool)``; frames without a face are all zero.
     """
-    frames = np.asarray(frames)
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    if frames.ndim != 4 or len(boxes) != len(frames):
-        raise ValueError(f"face_cue expects frames [T,H,W,3] and boxes [T,4], got {frames.shape}, {boxes.shape}")
-    if not enlarge > 0:
-        raise ValueError(f"face enlarge factor must be > 0, got {enlarge}")
+    frames, boxes, no_face = _checked(frames, boxes, enlarge, "face_cue")
     out_h, out_w = out_hw if out_hw is not None else frames.shape[1:3]
     side = min(out_h, out_w)
     top, left = (out_h - side) // 2, (out_w - side) // 2
     cue = np.zeros((len(frames), out_h, out_w, 3), dtype=np.uint8)
-    no_face = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     for t in np.flatnonzero(~no_face):
         crop = crop_square(frames[t], boxes[t], enlarge)
         # INTER_AREA averages when shrinking (no aliasing); for enlarging it degenerates towards nearest
@@ -86,14 +93,9 @@ def in_place_face_cue(frames: np.ndarray, boxes: np.ndarray, enlarge: float = 1.
     Returns:
         ``[T, H, W, 3]`` uint8.
     """
-    frames = np.asarray(frames)
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    if frames.ndim != 4 or len(boxes) != len(frames):
-        raise ValueError(f"in_place_face_cue expects frames [T,H,W,3] and boxes [T,4], got {frames.shape}, "
-                         f"{boxes.shape}")
+    frames, boxes, no_face = _checked(frames, boxes, enlarge, "in_place_face_cue")
     height, width = frames.shape[1:3]
     cue = np.zeros_like(frames)
-    no_face = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     for t in np.flatnonzero(~no_face):
         left, top, side = square_around(boxes[t], enlarge)
         sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
