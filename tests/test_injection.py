@@ -13,6 +13,7 @@ from directanimator.errors import InputError
 from directanimator.injection import CUE_INJECTIONS, CueCrossAttention
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.tiny import base_config, tiny_forward_inputs, tiny_transformer, tiny_transformer_config
+from equivalence import assert_same_outputs, assert_same_parameters
 
 CUE_KEYS = ("pose_latents", "body_mask", "face_latents", "face_mask")
 VARIANTS = ("concat", "cross_attention")
@@ -118,9 +119,11 @@ def test_save_load_round_trip_keeps_the_variant(tmp_path, variant):
     assert saved.get("cue_injection") == (None if variant == "cuefusion" else variant)
     loaded = CueFusionTransformer3DModel.from_pretrained(tmp_path, use_safetensors=True).eval()
     assert loaded.cue_injection == variant
+    assert_same_parameters(model, loaded)
+    assert_same_parameters(loaded, model)
     inputs = tiny_forward_inputs(model)
     with torch.no_grad():
-        assert torch.equal(model(**inputs).sample, loaded(**inputs).sample)
+        assert_same_outputs(loaded(**inputs).sample, model(**inputs).sample)
 
 
 def test_from_config_switches_the_variant():
@@ -145,8 +148,9 @@ def test_from_cogvideox_builds_each_variant_at_identity(tmp_path, variant):
     model = CueFusionTransformer3DModel.from_cogvideox(tmp_path, cue_in_channels=4, cue_injection=variant).eval()
     assert model.cue_injection == variant
     assert all(p.device.type == "cpu" and not p.is_meta for p in model.parameters())
+    assert_same_parameters(base, model)
     with torch.no_grad():
-        assert torch.equal(model(**inputs).sample, ref)
+        assert_same_outputs(model(**inputs).sample, ref)
     with pytest.raises(InputError, match="cue_injection must be one of"):
         CueFusionTransformer3DModel.from_cogvideox(base, cue_injection="adapter")
 
@@ -156,8 +160,9 @@ def test_from_cogvideox_builds_each_variant_at_identity(tmp_path, variant):
     for source in (cuefusion, tmp_path / "cf"):
         model = CueFusionTransformer3DModel.from_cogvideox(source, cue_injection=variant).eval()
         assert model.cue_injection == variant
+        assert_same_parameters(base, model)
         with torch.no_grad():
-            assert torch.equal(model(**inputs).sample, ref)
+            assert_same_outputs(model(**inputs).sample, ref)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -13,6 +13,7 @@ from directanimator.tiny import base_config, tiny_forward_inputs, tiny_transform
 
 from directanimator.errors import InputError
 from directanimator.modeling import CuePatchEmbed, CueFusionTransformer3DModel
+from equivalence import assert_same_outputs, assert_same_parameters
 
 CUE_KEYS = ("pose_latents", "body_mask", "face_latents", "face_mask")
 STYLES = ("1.5", "1.0")
@@ -157,9 +158,11 @@ def test_save_load_round_trip(tmp_path, style):
     assert loaded.config.cue_in_channels == 4 and loaded.config.cue_fusion is True
     assert loaded.config.num_layers == 3
     assert type(loaded.transformer_blocks[0]).__name__ == "CueFusionBlock"
+    assert_same_parameters(model, loaded)
+    assert_same_parameters(loaded, model)
     inputs = tiny_forward_inputs(model)
     with torch.no_grad():
-        assert torch.equal(model(**inputs).sample, loaded(**inputs).sample)
+        assert_same_outputs(loaded(**inputs).sample, model(**inputs).sample)
 
 
 def test_from_cogvideox_folder_instance_and_errors(tmp_path):
@@ -175,8 +178,9 @@ def test_from_cogvideox_folder_instance_and_errors(tmp_path):
     for source in (folder, tmp_path / "cogvideox"):
         model = CueFusionTransformer3DModel.from_cogvideox(source, cue_in_channels=4).eval()
         assert model.config.cue_in_channels == 4
+        assert_same_parameters(base, model)
         with torch.no_grad():
-            assert torch.equal(model(**inputs).sample, ref)
+            assert_same_outputs(model(**inputs).sample, ref)
         assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in model.parameters())
         assert all(float(b.cue_fusion.gain.detach().abs().sum()) == 0 for b in model.transformer_blocks)
 

@@ -14,6 +14,7 @@ from directanimator.errors import InputError
 from directanimator.latents import check_frame_count, masks_to_latent_grid, pad_latent_frames
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.pipeline import DirectAnimatorPipeline, plan_windows
+from equivalence import assert_same_outputs, assert_same_parameters
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +164,11 @@ def test_save_and_from_pretrained_round_trip(tmp_path, cues):
     loaded = DirectAnimatorPipeline.from_pretrained(tmp_path / "model")
     loaded.set_progress_bar_config(disable=True)
     assert isinstance(loaded.transformer, CueFusionTransformer3DModel)
+    for name in ("transformer", "vae", "text_encoder"):
+        assert_same_parameters(getattr(pipe, name), getattr(loaded, name))
     a = pipe(cues=cues, num_inference_steps=2, generator=_seed()).frames
     b = loaded(cues=cues, num_inference_steps=2, generator=_seed()).frames
-    np.testing.assert_array_equal(a, b)
+    assert_same_outputs(b, a)
 
 
 def test_from_pretrained_converts_a_cogvideox_i2v_folder(tmp_path, cues):
@@ -182,9 +185,12 @@ def test_from_pretrained_converts_a_cogvideox_i2v_folder(tmp_path, cues):
     loaded = DirectAnimatorPipeline.from_pretrained(tmp_path / "cog")
     loaded.set_progress_bar_config(disable=True)
     assert isinstance(loaded.transformer, CueFusionTransformer3DModel)
+    assert_same_parameters(base, loaded.transformer)  # the base weights; the cue weights start at identity
+    for name in ("vae", "text_encoder"):
+        assert_same_parameters(getattr(tiny, name), getattr(loaded, name))
     a = tiny(cues=cues, num_inference_steps=2, generator=_seed()).frames
     b = loaded(cues=cues, num_inference_steps=2, generator=_seed()).frames
-    np.testing.assert_array_equal(a, b)
+    assert_same_outputs(b, a)
 
 
 def test_bad_model_paths_are_clear(tmp_path):
