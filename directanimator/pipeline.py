@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DiffusionPipeline
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
-from diffusers.models.embeddings import get_3d_rotary_pos_embed
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
@@ -51,6 +50,7 @@ from directanimator.latents import (
     vae_compression,
 )
 from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
+from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
@@ -114,6 +114,29 @@ def _as_array(value, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     if a.ndim not in ndim:
         raise InputError(f"{name} must have {' or '.join(str(n) for n in ndim)} dimensions, got shape {a.shape}")
     return a
+
+
+@dataclass
+class _VideoPlan:
+    """Sizes and generation windows of one call: ``windows`` as ``plan_windows`` returns them."""
+
+    height: int
+    width: int
+    num_frames: int
+    padded_frames: int
+    total_latents: int
+    windows: list[tuple[int, np.ndarray]]
+
+
+@dataclass
+class _Window:
+    """One generation window: its latent indices in the shared state (padding latents first), its blend weights,
+    the image latent (reference in slot 0) and the RoPE of its length."""
+
+    index: torch.Tensor
+    weights: torch.Tensor
+    image_latents: torch.Tensor
+    rotary: tuple[torch.Tensor, torch.Tensor] | None
 
 
 class DirectAnimatorPipeline(DiffusionPipeline):
@@ -207,37 +230,12 @@ class DirectAnimatorPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------------------------------------- helpers
 
-    # Adapted from diffusers 0.42.1 (CogVideoXImageToVideoPipeline._prepare_rotary_positional_embeddings)
     def _rotary_embeddings(self, height: int, width: int, num_latents: int, device):
-        cfg = self.transformer.config
-        if not cfg.use_rotary_positional_embeddings:
-            return None
-        p, p_t = cfg.patch_size, cfg.patch_size_t
-        grid_h = height // (self.vae_scale_factor_spatial * p)
-        grid_w = width // (self.vae_scale_factor_spatial * p)
-        base_w, base_h = cfg.sample_width // p, cfg.sample_height // p
-        if p_t is None:
-            # CogVideoX 1.0: the grid is fitted into the training resolution (resize-crop region)
-            r = grid_h / grid_w
-            if r > base_h / base_w:
-                rh, rw = base_h, int(round(base_h / grid_h * grid_w))
-            else:
-                rw, rh = base_w, int(round(base_w / grid_w * grid_h))
-            top, left = int(round((base_h - rh) / 2.0)), int(round((base_w - rw) / 2.0))
-            return get_3d_rotary_pos_embed(
-                embed_dim=cfg.attention_head_dim, crops_coords=((top, left), (top + rh, left + rw)),
-                grid_size=(grid_h, grid_w), temporal_size=num_latents, device=device,
-            )
-        if grid_h > base_h or grid_w > base_w:
-            raise InputError(
-                f"{height}x{width} is larger than this model's RoPE table "
-                f"({base_h * p * self.vae_scale_factor_spatial}x{base_w * p * self.vae_scale_factor_spatial}); "
-                "use a smaller resolution"
-            )
-        return get_3d_rotary_pos_embed(
-            embed_dim=cfg.attention_head_dim, crops_coords=None, grid_size=(grid_h, grid_w),
-            temporal_size=(num_latents + p_t - 1) // p_t, grid_type="slice", max_size=(base_h, base_w), device=device,
-        )
+        """The vision tokens' RoPE for a ``height x width`` video of ``num_latents`` latent frames (the trainers
+        call the same ``directanimator.rope.vision_rotary_embedding``)."""
+        f = self.vae_scale_factor_spatial
+        return vision_rotary_embedding(self.transformer.config, num_latents, height // f, width // f, device=device,
+                                       vae_scale_factor=f)
 
     def _check_size(self, height: int, width: int) -> None:
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size
@@ -393,6 +391,71 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         Returns:
             ``DirectAnimatorPipelineOutput`` with ``frames`` (see its docstring).
         """
+        callback_on_step_end_tensor_inputs = self.check_inputs(
+            prompt, output_type, num_inference_steps, callback_on_step_end, callback_on_step_end_tensor_inputs)
+        cfg = self.transformer.config
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        self._guidance_scale = guidance_scale
+        self._interrupt = False
+
+        def report(fraction, desc):
+            if progress is not None:
+                progress(float(fraction), desc)
+
+        # 1. Cues, sizes, frame counts and generation windows
+        arrays = self._gather_cues(cues, pose_cue, face_cue, body_location, face_location)
+        reference = self._load_reference(image, cues)
+        plan = self._plan_video(arrays, cues, reference, height, width, num_frames, window_frames, window_overlap)
+
+        # 2. Prompt
+        do_cfg = guidance_scale > 1.0 and prompt != negative_prompt
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+            prompt, negative_prompt, do_cfg, max_sequence_length or cfg.max_text_seq_length, device=device,
+            dtype=dtype)
+
+        # 3. Timesteps
+        self.scheduler.set_timesteps(int(num_inference_steps), device=device)
+        timesteps = self.scheduler.timesteps
+
+        # 4. Reference latent and cue latents, one set per window (each window is encoded as a training clip)
+        report(0.0, "encoding the reference and the cues")
+        ref = _resize(reference, plan.height, plan.width) * 2 - 1
+        # posterior mode, as the trainers encode the reference (diffusers' I2V pipeline samples it instead)
+        image_latent = encode_image_latents(self.vae, ref, sample=False, device=device).to(dtype)
+        window_inputs = self.prepare_cue_inputs(arrays, plan, device, dtype, report)
+
+        # 5. Noise: the shared latent video plus one CogVideoX1.5 padding latent per window that needs one
+        state, windows = self.prepare_latents(plan, image_latent, generator, latents, device, dtype)
+
+        # 6. Denoising loop
+        text = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+        state = self._denoise(
+            state, windows, window_inputs, text, timesteps, plan, generator=generator, eta=eta, cue_scale=cue_scale,
+            batch=2 if do_cfg else 1, guidance_scale=guidance_scale, use_dynamic_cfg=use_dynamic_cfg,
+            attention_kwargs=attention_kwargs, callback_on_step_end=callback_on_step_end,
+            callback_tensors={"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds},
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, report=report)
+
+        # 7. Decode the shared latents once, drop the frames added for the VAE
+        video_latents = state[:, :plan.total_latents]
+        if output_type == "latent":
+            frames = video_latents
+        else:
+            report(0.9, "decoding")
+            video = self.decode_latents(video_latents)[:, :, :plan.num_frames]
+            frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
+        report(1.0, "done")
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return DirectAnimatorPipelineOutput(frames=frames)
+
+    # ------------------------------------------------------------------------------------------------- stages
+
+    def check_inputs(self, prompt, output_type, num_inference_steps, callback_on_step_end,
+                     callback_on_step_end_tensor_inputs) -> list[str]:
+        """Refuse arguments that cannot work (``InputError``); returns the tensor names the step callback gets."""
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
@@ -405,16 +468,13 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             raise InputError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
         if not isinstance(prompt, str) and len(prompt) != 1:
             raise InputError("DirectAnimatorPipeline makes one video per call: give one prompt")
+        return callback_on_step_end_tensor_inputs
 
+    def _plan_video(self, arrays, cues, reference, height, width, num_frames, window_frames,
+                    window_overlap) -> "_VideoPlan":
+        """Output size, frame counts (the VAE's 1 + 4k) and the overlapping generation windows of one call."""
         tc = self.vae_scale_factor_temporal
         cfg = self.transformer.config
-        device = self._execution_device
-        dtype = self.transformer.dtype
-        self._guidance_scale = guidance_scale
-        self._interrupt = False
-
-        # 1. Cues, sizes and frame counts
-        arrays = self._gather_cues(cues, pose_cue, face_cue, body_location, face_location)
         available = next(iter(arrays.values())).shape[0] if arrays else None
         if arrays:
             cue_h, cue_w = next(iter(arrays.values())).shape[1:3]
@@ -422,7 +482,6 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             cue_h, cue_w = cues.height, cues.width
         else:
             cue_h = cue_w = None
-        reference = self._load_reference(image, cues)
         height = int(height or (cue_h if cue_h is not None else reference.shape[-2]))
         width = int(width or (cue_w if cue_w is not None else reference.shape[-1]))
         self._check_size(height, width)
@@ -463,32 +522,19 @@ class DirectAnimatorPipeline(DiffusionPipeline):
                     f"got {window_overlap}; use longer windows or another overlap"
                 )
             overlap_latents = window_overlap // tc
-        plans = plan_windows(total_latents, window_latents, overlap_latents)
-        if cfg.use_learned_positional_embeddings and plans[0][1].shape[0] != latent_frame_count(cfg.sample_frames, tc):
+        windows = plan_windows(total_latents, window_latents, overlap_latents)
+        if cfg.use_learned_positional_embeddings and windows[0][1].shape[0] != latent_frame_count(cfg.sample_frames,
+                                                                                                    tc):
             raise InputError(f"this model (learned positional embeddings) only generates windows of "
                              f"{cfg.sample_frames} frames; give at least that many frames")
+        return _VideoPlan(height, width, num_frames, padded_frames, total_latents, windows)
 
-        # 2. Prompt
-        max_sequence_length = max_sequence_length or cfg.max_text_seq_length
-        do_cfg = guidance_scale > 1.0 and prompt != negative_prompt
-        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
-            prompt, negative_prompt, do_cfg, max_sequence_length, device=device, dtype=dtype)
-        batch = 2 if do_cfg else 1
-
-        # 3. Timesteps
-        self.scheduler.set_timesteps(int(num_inference_steps), device=device)
-        timesteps = self.scheduler.timesteps
-
-        # 4. Reference latent and cue latents, one set per window (each window is encoded as a training clip)
-        def report(fraction, desc):
-            if progress is not None:
-                progress(float(fraction), desc)
-
-        report(0.0, "encoding the reference and the cues")
-        ref = _resize(reference, height, width) * 2 - 1
-        # posterior mode, as the trainers encode the reference (diffusers' I2V pipeline samples it instead)
-        image_latent = encode_image_latents(self.vae, ref, sample=False, device=device).to(dtype)
-        p_t = cfg.patch_size_t
+    def prepare_cue_inputs(self, arrays: dict, plan: "_VideoPlan", device, dtype,
+                           report: ProgressFn) -> list[dict[str, torch.Tensor]]:
+        """The transformer's cue inputs (pose / face latents, body / face masks on the latent grid) per window."""
+        tc = self.vae_scale_factor_temporal
+        p_t = self.transformer.config.patch_size_t
+        num_frames, padded_frames = plan.num_frames, plan.padded_frames
         padded = {}
         for name, a in arrays.items():
             if a.shape[0] < padded_frames:
@@ -496,7 +542,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             padded[name] = a[:padded_frames]
 
         window_inputs = []
-        for w, (start, weights) in enumerate(plans):
+        for w, (start, weights) in enumerate(plan.windows):
             length = weights.shape[0]
             first = 0 if start == 0 else start * tc  # latent j >= 1 ends at frame 4j; a window starts there
             frames = slice(first, first + (length - 1) * tc + 1)
@@ -504,22 +550,29 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             for name, key, latent_key in (("pose_cue", "body_location", "pose_latents"),
                                           ("face_cue", "face_location", "face_latents")):
                 if name in padded:
-                    video = self._cue_tensor(padded[name][frames], height, width, "video")
+                    video = self._cue_tensor(padded[name][frames], plan.height, plan.width, "video")
                     lat = encode_video(self.vae, video, device=device).to(dtype)
                     inputs[latent_key] = pad_latent_frames(lat, p_t)[0]
                 mask_key = "body_mask" if key == "body_location" else "face_mask"
                 if key in padded:
-                    mask = self._cue_tensor(padded[key][frames], height, width, "mask")
+                    mask = self._cue_tensor(padded[key][frames], plan.height, plan.width, "mask")
                     grid = masks_to_latent_grid(mask, self.vae_scale_factor_spatial, tc, device=device, dtype=dtype)
                     inputs[mask_key] = pad_latent_frames(grid[None], p_t)[0]
             window_inputs.append(inputs)
-            report(0.1 * (w + 1) / len(plans), "encoding the reference and the cues")
+            report(0.1 * (w + 1) / len(plan.windows), "encoding the reference and the cues")
+        return window_inputs
 
-        # 5. Noise: the shared latent video plus one CogVideoX1.5 padding latent per window that needs one
-        channels = self.transformer.config.out_channels or cfg.in_channels // 2
-        h, w_lat = height // self.vae_scale_factor_spatial, width // self.vae_scale_factor_spatial
+    def prepare_latents(self, plan: "_VideoPlan", image_latent: torch.Tensor, generator, latents, device,
+                        dtype) -> tuple[torch.Tensor, list["_Window"]]:
+        """The initial noise of the shared latent video (plus CogVideoX1.5's padding latents, one set per window
+        that needs them) and each window's latent indices, blend weights, image latent and RoPE."""
+        cfg = self.transformer.config
+        p_t = cfg.patch_size_t
+        total_latents = plan.total_latents
+        channels = cfg.out_channels or cfg.in_channels // 2
+        h, w_lat = plan.height // self.vae_scale_factor_spatial, plan.width // self.vae_scale_factor_spatial
         index, pads = [], 0
-        for start, weights in plans:
+        for start, weights in plan.windows:
             idx = list(range(start, start + weights.shape[0]))
             if p_t and len(idx) % p_t:
                 extra = p_t - len(idx) % p_t
@@ -539,83 +592,72 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             state = latents.to(device, dtype)
         state = state * self.scheduler.init_noise_sigma
 
-        weight_index = torch.zeros(state_shape[1], device=device)
-        window_weights = []
-        for (start, weights), idx in zip(plans, index):
-            full = torch.ones(len(idx), device=device)
-            full[len(idx) - weights.shape[0]:] = torch.from_numpy(weights).to(device)
-            window_weights.append(full)
-            weight_index.index_add_(0, idx, full)
-
-        image_inputs = {}
-        for idx in index:
+        image_inputs, rotary, windows = {}, {}, []
+        for (start, weights), idx in zip(plan.windows, index):
             n = len(idx)
+            full = torch.ones(n, device=device)
+            full[n - weights.shape[0]:] = torch.from_numpy(weights).to(device)
             if n not in image_inputs:
                 zeros = image_latent.new_zeros(1, n - 1, *image_latent.shape[2:])
                 image_inputs[n] = torch.cat([image_latent, zeros], dim=1)
-        rotary = {len(idx): self._rotary_embeddings(height, width, len(idx), device) for idx in index}
-        ofs = state.new_full((1,), 2.0) if cfg.ofs_embed_dim else None
-        text = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+                rotary[n] = self._rotary_embeddings(plan.height, plan.width, n, device)
+            windows.append(_Window(idx, full, image_inputs[n], rotary[n]))
+        return state, windows
 
+    def _denoise(self, state, windows, window_inputs, text, timesteps, plan, *, generator, eta, cue_scale, batch,
+                 guidance_scale, use_dynamic_cfg, attention_kwargs, callback_on_step_end, callback_tensors,
+                 callback_on_step_end_tensor_inputs, report) -> torch.Tensor:
+        """The denoising loop: every window predicts its slice of the shared latents, the predictions are blended
+        (normalised by the summed window weights) and one scheduler step moves the whole video."""
+        cfg = self.transformer.config
+        dtype = state.dtype
+        num_inference_steps = len(timesteps)
+        weight_sum = torch.zeros(state.shape[1], device=state.device)
+        for window in windows:
+            weight_sum.index_add_(0, window.index, window.weights)
+        ofs = state.new_full((1,), 2.0) if cfg.ofs_embed_dim else None
         # the scheduler steps without host syncs or blocking noise copies, bit-identical to scheduler.step
         # (directanimator.sampling), so the CPU runs ahead and the GPU never idles between forwards
         stepper = SchedulerStepper(self.scheduler, timesteps, generator=generator, eta=eta,
                                    sync_free=self._sync_free_steps)
-
-        # 6. Denoising loop
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
                 t_int = stepper.timestep_ints[i]  # t.item() would wait for the GPU
+                if use_dynamic_cfg:
+                    self._guidance_scale = 1 + guidance_scale * (
+                        (1 - math.cos(math.pi * ((num_inference_steps - t_int) / num_inference_steps) ** 5.0)) / 2
+                    )
                 pred = torch.zeros_like(state, dtype=torch.float32)
-                for idx, weights, inputs in zip(index, window_weights, window_inputs):
-                    x = state[:, idx]
+                for window, inputs in zip(windows, window_inputs):
+                    x = state[:, window.index]
                     x = torch.cat([x] * batch) if batch > 1 else x
                     x = self.scheduler.scale_model_input(x, t)
-                    x = torch.cat([x, image_inputs[len(idx)].expand(batch, -1, -1, -1, -1)], dim=2)
+                    x = torch.cat([x, window.image_latents.expand(batch, -1, -1, -1, -1)], dim=2)
                     with self.transformer.cache_context("cond_uncond"):
                         # batch-1 cues and timestep: both CFG passes share them, so the cue streams run once
                         noise = self.transformer(
                             hidden_states=x, encoder_hidden_states=text, timestep=t.reshape(1),
-                            **inputs, cue_scale=cue_scale, ofs=ofs, image_rotary_emb=rotary[len(idx)],
+                            **inputs, cue_scale=cue_scale, ofs=ofs, image_rotary_emb=window.rotary,
                             attention_kwargs=attention_kwargs, return_dict=False,
                         )[0].float()
-                    if use_dynamic_cfg:
-                        self._guidance_scale = 1 + guidance_scale * (
-                            (1 - math.cos(math.pi * ((num_inference_steps - t_int) / num_inference_steps) ** 5.0))
-                            / 2
-                        )
                     if batch > 1:
                         uncond, cond = noise.chunk(2)
                         noise = uncond + self._guidance_scale * (cond - uncond)
-                    pred.index_add_(1, idx, noise * weights[None, :, None, None, None])
-                pred = pred / weight_index[None, :, None, None, None]
+                    pred.index_add_(1, window.index, noise * window.weights[None, :, None, None, None])
+                pred = pred / weight_sum[None, :, None, None, None]
 
                 state = stepper.step(i, pred, state).to(dtype)
 
                 if callback_on_step_end is not None:
-                    local = {"latents": state[:, :total_latents], "prompt_embeds": prompt_embeds,
-                             "negative_prompt_embeds": negative_prompt_embeds}
+                    local = {"latents": state[:, :plan.total_latents], **callback_tensors}
                     out = callback_on_step_end(self, i, t, {k: local[k] for k in callback_on_step_end_tensor_inputs})
                     if out and out.get("latents") is not None:
-                        state = torch.cat([out["latents"].to(state), state[:, total_latents:]], dim=1)
+                        state = torch.cat([out["latents"].to(state), state[:, plan.total_latents:]], dim=1)
                 progress_bar.update()
-                report(0.1 + 0.8 * (i + 1) / len(timesteps), f"denoising step {i + 1}/{len(timesteps)}")
-
-        # 7. Decode the shared latents once, drop the frames added for the VAE
-        video_latents = state[:, :total_latents]
-        if output_type == "latent":
-            frames = video_latents
-        else:
-            report(0.9, "decoding")
-            video = self.decode_latents(video_latents)[:, :, :num_frames]
-            frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
-        report(1.0, "done")
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (frames,)
-        return DirectAnimatorPipelineOutput(frames=frames)
+                report(0.1 + 0.8 * (i + 1) / num_inference_steps, f"denoising step {i + 1}/{num_inference_steps}")
+        return state
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents ``[B, F, C, h, w]`` -> video ``[B, 3, T, H, W]`` in [-1, 1]."""

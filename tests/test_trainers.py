@@ -16,7 +16,8 @@ import torch
 from test_dataset import _build_hf_cache, _write_clip
 from directanimator.tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer, tiny_vae
 from trainers.dataset import load_dataset, write_dataset_card, write_metadata
-from trainers.loop import load_components, main, pad_batch_frames, prepare_step, rotary_embedding, run_model
+from directanimator.rope import vision_rotary_embedding
+from trainers.loop import load_components, main, pad_batch_frames, prepare_step, run_model
 from trainers.precompute import Precomputer, PrecomputeSettings, _atomic_save, load_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def test_s2x_teacher_gets_no_gradient_and_agrees_with_itself(world):
     item = next(e for e in map(load_entry, sorted((world / "cache").rglob("*.safetensors"))) if "latents" in e)
     batch = pad_batch_frames({k: v[None] for k, v in item.items()}, student.config.patch_size_t)
     step = prepare_step(batch, sched, torch.float32, generator=torch.Generator().manual_seed(1))
-    rope = rotary_embedding(student.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")
+    rope = vision_rotary_embedding(student.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")
     from directanimator.losses import s2x_loss
 
     out = run_model(student, step, batch, "", torch.float32, rope, block=2)
@@ -188,7 +189,7 @@ def test_run_model_reads_the_wrapped_models_config(world):
     item = next(e for e in map(load_entry, sorted((world / "cache").rglob("*.safetensors"))) if "latents" in e)
     batch = pad_batch_frames({k: v[None] for k, v in item.items()}, model.config.patch_size_t)
     step = prepare_step(batch, tiny_scheduler(), torch.float32, generator=torch.Generator().manual_seed(1))
-    rope = rotary_embedding(model.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")
+    rope = vision_rotary_embedding(model.config, step["latents"].shape[1], *step["latents"].shape[-2:], "cpu")
     with torch.no_grad():
         direct = run_model(model, step, batch, "", torch.float32, rope).sample
         wrapped = run_model(_EngineLike(model), step, batch, "", torch.float32, rope).sample

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from directanimator.errors import InputError
+from directanimator.rope import vision_rotary_embedding
 
 logger = logging.getLogger("trainers")
 
@@ -226,31 +227,6 @@ def resolve_same_id_checkpoint(path: str) -> tuple[str, str | None]:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-
-def rotary_embedding(config, latent_frames: int, latent_h: int, latent_w: int, device):
-    """RoPE (cos, sin) for the vision tokens, as the CogVideoX I2V pipeline computes it."""
-    from diffusers.models.embeddings import get_3d_rotary_pos_embed
-    from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import get_resize_crop_region_for_grid
-
-    if not config.use_rotary_positional_embeddings:
-        return None
-    p, p_t = config.patch_size, config.patch_size_t
-    grid_h, grid_w = latent_h // p, latent_w // p
-    base_h, base_w = config.sample_height // p, config.sample_width // p
-    # Adapted from diffusers 0.42.1 (CogVideoXImageToVideoPipeline._prepare_rotary_positional_embeddings)
-    if p_t is None:
-        crops = get_resize_crop_region_for_grid((grid_h, grid_w), base_w, base_h)
-        return get_3d_rotary_pos_embed(embed_dim=config.attention_head_dim, crops_coords=crops,
-                                       grid_size=(grid_h, grid_w), temporal_size=latent_frames, device=device)
-    if grid_h > base_h or grid_w > base_w:  # the pipeline refuses these sizes too
-        raise InputError(
-            f"training size {latent_h * 8}x{latent_w * 8} is larger than this model's RoPE table "
-            f"({config.sample_height * 8}x{config.sample_width * 8}); lower --long-side"
-        )
-    return get_3d_rotary_pos_embed(embed_dim=config.attention_head_dim, crops_coords=None,
-                                   grid_size=(grid_h, grid_w), temporal_size=(latent_frames + p_t - 1) // p_t,
-                                   grid_type="slice", max_size=(base_h, base_w), device=device)
-
 
 _FRAME_KEYS = ("latents", "pose_latents", "face_latents", "body_mask", "face_mask", "pseudo_pose_latents",
                "pseudo_face_latents")
@@ -703,7 +679,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         with accelerator.accumulate(transformer):
             step = prepare_step(batch, components.scheduler, weight_dtype)
             h, w = step["latents"].shape[-2:]
-            rope = rotary_embedding(config, step["latents"].shape[1], h, w, device)
+            rope = vision_rotary_embedding(config, step["latents"].shape[1], h, w, device)
             with accelerator.autocast():
                 out = run_model(transformer, step, batch, "pseudo_" if same2x else "", weight_dtype, rope,
                                 block=args.align_depth if same2x else None)
