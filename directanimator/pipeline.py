@@ -24,9 +24,7 @@ cue weights. Weights load from safetensors only. Both local folders and Hub repo
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,14 +47,14 @@ from directanimator.latents import (
     pad_latent_frames,
     vae_compression,
 )
-from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
+from directanimator.model_folders import check_pipeline_folder, resolve_model_folder
+from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
 
 ProgressFn = Callable[[float, str], None]
-_WEIGHTED_COMPONENTS = ("transformer", "vae", "text_encoder")
 
 
 @dataclass
@@ -663,29 +661,3 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         """Scaled latents ``[B, F, C, h, w]`` -> video ``[B, 3, T, H, W]`` in [-1, 1]."""
         latents = latents.permute(0, 2, 1, 3, 4) / self.vae.config.scaling_factor
         return self.vae.decode(latents.to(self.vae.dtype)).sample
-
-
-def check_pipeline_folder(folder: str) -> None:
-    """Every weighted component of ``model_index.json`` has safetensors weights, or an ``InputError`` says which."""
-    try:
-        with open(os.path.join(folder, "model_index.json")) as f:
-            index = json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{folder}/model_index.json is unreadable ({e}); re-download the model folder") from None
-    problems = []
-    for name in _WEIGHTED_COMPONENTS:
-        if name not in index:
-            problems.append(f"{name} (not in model_index.json)")
-            continue
-        sub = os.path.join(folder, name)
-        if not os.path.isdir(sub):
-            problems.append(f"{name}/ (missing)")
-        elif not any(f.endswith(".safetensors") for f in os.listdir(sub)):
-            has_bin = any(f.endswith((".bin", ".pt", ".pth", ".ckpt")) for f in os.listdir(sub))
-            problems.append(f"{name}/ ({'only pickled weights, refused' if has_bin else 'no weights'})")
-    if problems:
-        raise InputError(
-            f"{folder} is not a complete DirectAnimator / CogVideoX I2V model: {', '.join(problems)}; download the "
-            "whole model (safetensors files) into that folder, e.g. `huggingface-cli download <repo> --local-dir "
-            f"{folder}`"
-        )

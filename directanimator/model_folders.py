@@ -1,0 +1,140 @@
+"""Model folders: a local folder or a Hub repo id (local cache first) turned into a checked local folder, and
+safetensors weights read from it. Nothing here unpickles a file or runs code from a folder: pickled weights are
+refused with a message that says how to convert them."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import torch
+from huggingface_hub import snapshot_download
+from safetensors.torch import load_file
+
+from directanimator.errors import InputError
+
+__all__ = ["check_pipeline_folder", "load_safetensors_folder", "resolve_model_folder"]
+
+# the components of a pipeline folder that carry weights
+_WEIGHTED_COMPONENTS = ("transformer", "vae", "text_encoder")
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not os.path.isabs(name) and not name.startswith(".")
+
+
+def resolve_model_folder(
+    path_or_repo: str | os.PathLike, subfolder: str | None = None, component: str | None = None,
+    allow_download: bool | None = None,
+) -> str:
+    """Turn a local folder or a Hub repo id into a local folder, or raise an ``InputError`` that says what to do.
+
+    Args:
+        path_or_repo: local folder, or ``owner/name`` Hub repo id (looked up in the local Hugging Face cache first).
+        subfolder: folder inside it to return (e.g. ``"transformer"``).
+        component: ``"transformer"``: a folder with ``config.json`` (a pipeline folder's ``transformer/`` is used
+            when ``subfolder`` is not given); ``"pipeline"``: a folder with ``model_index.json``; ``None``: any.
+        allow_download: fetch a repo id that is not cached (default: unless ``HF_HUB_OFFLINE`` is set). Only
+            ``*.json``, ``*.safetensors`` and tokenizer files are fetched.
+    """
+    path = os.fspath(path_or_repo)
+    hint = (
+        "download the weights (e.g. `huggingface-cli download <repo> --local-dir <folder>`) and pass that folder"
+    )
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise InputError(f"model path {path} is a file; pass the model folder (with {_marker(component)})")
+        if not _looks_like_repo_id(path):
+            raise InputError(f"model folder {path} does not exist; {hint}")
+        path = _snapshot(path, allow_download, hint)
+    if subfolder:
+        path = os.path.join(path, subfolder)
+    elif component == "transformer" and not os.path.isfile(os.path.join(path, "config.json")):
+        if os.path.isfile(os.path.join(path, "transformer", "config.json")):
+            path = os.path.join(path, "transformer")
+    marker = _marker(component)
+    if marker and not os.path.isfile(os.path.join(path, marker)):
+        raise InputError(f"{path} has no {marker}, so it is not a {component} folder; {hint}")
+    return path
+
+
+def _marker(component: str | None) -> str | None:
+    return {"transformer": "config.json", "pipeline": "model_index.json"}.get(component)
+
+
+def _snapshot(repo_id: str, allow_download: bool | None, hint: str) -> str:
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
+    try:
+        return snapshot_download(repo_id, local_files_only=True, allow_patterns=patterns)
+    except Exception:
+        pass
+    if allow_download is None:
+        allow_download = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on")
+    if not allow_download:
+        raise InputError(
+            f"{repo_id} is neither a local folder nor in the Hugging Face cache and downloads are off "
+            f"(HF_HUB_OFFLINE); {hint.replace('<repo>', repo_id)}"
+        )
+    try:
+        return snapshot_download(repo_id, allow_patterns=patterns)
+    except Exception as e:  # network, auth, missing repo: all need the user to act
+        raise InputError(
+            f"could not download {repo_id} ({type(e).__name__}); {hint.replace('<repo>', repo_id)}"
+        ) from None
+
+
+def load_safetensors_folder(folder: str, prefix: str = "diffusion_pytorch_model") -> dict[str, torch.Tensor]:
+    """Load a diffusers model folder's weights (single file or sharded with an index), safetensors only.
+
+    Raises ``InputError`` when the folder holds no safetensors weights (e.g. only pickled ``.bin`` files).
+    """
+    index = os.path.join(folder, f"{prefix}.safetensors.index.json")
+    single = os.path.join(folder, f"{prefix}.safetensors")
+    if os.path.isfile(single):
+        files = [single]
+    elif os.path.isfile(index):
+        with open(index) as f:
+            files = sorted({os.path.join(folder, v) for v in json.load(f)["weight_map"].values()})
+    else:
+        files = sorted(glob.glob(os.path.join(folder, "*.safetensors")))
+    if not files:
+        found = "only pickled .bin weights, which are not loaded for safety" if glob.glob(
+            os.path.join(folder, "*.bin")) else "no weights"
+        raise InputError(
+            f"{folder} has {found}; put the model's *.safetensors files there (convert .bin with diffusers' "
+            "save_pretrained(safe_serialization=True))"
+        )
+    state = {}
+    for file in files:
+        if not os.path.isfile(file):
+            raise InputError(f"weight shard {file} is missing; download the complete model folder")
+        state.update(load_file(file))
+    return state
+
+
+def check_pipeline_folder(folder: str) -> None:
+    """Every weighted component of ``model_index.json`` has safetensors weights, or an ``InputError`` says which."""
+    try:
+        with open(os.path.join(folder, "model_index.json")) as f:
+            index = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{folder}/model_index.json is unreadable ({e}); re-download the model folder") from None
+    problems = []
+    for name in _WEIGHTED_COMPONENTS:
+        if name not in index:
+            problems.append(f"{name} (not in model_index.json)")
+            continue
+        sub = os.path.join(folder, name)
+        if not os.path.isdir(sub):
+            problems.append(f"{name}/ (missing)")
+        elif not any(f.endswith(".safetensors") for f in os.listdir(sub)):
+            has_bin = any(f.endswith((".bin", ".pt", ".pth", ".ckpt")) for f in os.listdir(sub))
+            problems.append(f"{name}/ ({'only pickled weights, refused' if has_bin else 'no weights'})")
+    if problems:
+        raise InputError(
+            f"{folder} is not a complete DirectAnimator / CogVideoX I2V model: {', '.join(problems)}; download the "
+            "whole model (safetensors files) into that folder, e.g. `huggingface-cli download <repo> --local-dir "
+            f"{folder}`"
+        )
