@@ -751,7 +751,13 @@ def main(argv=None):
                         help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="open a public gradio.live link")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show MediaPipe's native log lines in the console (or DIRECTANIMATOR_VERBOSE=1)")
     args = parser.parse_args(argv)
+    if args.verbose:
+        from directanimator.quiet import set_verbose
+
+        set_verbose()
     logging.basicConfig(level=logging.INFO)
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     demo = build_ui()

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--compile", action="store_true",
                    help="torch.compile the transformer blocks (regional): the first step pays ~15-25 s of "
                         "compilation, then denoising is ~1.5x faster on a GPU (H100: 0.58 -> 0.38 s per step)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show MediaPipe's native log lines (hidden by default; or DIRECTANIMATOR_VERBOSE=1)")
     return p
 
 
@@ -93,6 +95,10 @@ def _cue_scale(text: str):
 def main(argv=None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with one `error: ...` line on stderr)."""
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        from directanimator.quiet import set_verbose
+
+        set_verbose()
     return run_cli(lambda: _run(args), done=None)
 
 

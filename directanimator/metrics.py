@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
+from .quiet import QuietGraph
 
 ProgressFn = Optional[Callable[[float, str], None]]
 
@@ -314,8 +315,8 @@ def pose_landmarks(frames, min_detection_confidence: float = 0.5, progress: Prog
     out = np.full((video.shape[0], 33, 3), np.nan)
     h, w = video.shape[1:3]
     # model_complexity=1: the lite/heavy models are not in the wheel and mediapipe would try to download them.
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                min_detection_confidence=min_detection_confidence) as pose:
+    with QuietGraph(mp.solutions.pose.Pose, static_image_mode=True, model_complexity=1,
+                    min_detection_confidence=min_detection_confidence) as pose:
         for t, frame in enumerate(video):
             res = pose.process(frame)
             if res.pose_landmarks is not None:
@@ -341,8 +342,8 @@ def face_landmarks(frames, min_detection_confidence: float = 0.5, progress: Prog
     video = _as_video(frames, "frames")
     out = np.full((video.shape[0], 468, 2), np.nan)
     h, w = video.shape[1:3]
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
-                                         min_detection_confidence=min_detection_confidence) as mesh:
+    with QuietGraph(mp.solutions.face_mesh.FaceMesh, static_image_mode=True, max_num_faces=1,
+                    refine_landmarks=False, min_detection_confidence=min_detection_confidence) as mesh:
         for t, frame in enumerate(video):
             res = mesh.process(frame)
             if res.multi_face_landmarks:

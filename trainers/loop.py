@@ -119,6 +119,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--validation-steps", type=int, default=0, help="write a validation video every N steps (0: off)")
     g.add_argument("--validation-inference-steps", type=int, default=25)
     g.add_argument("--stop-at-step", type=int, default=None, help=argparse.SUPPRESS)  # tests: simulate a kill
+    g.add_argument("--verbose", action="store_true", help="show MediaPipe's log lines (or DIRECTANIMATOR_VERBOSE=1)")
 
 
 def add_same2x_args(parser: argparse.ArgumentParser) -> None:
@@ -800,6 +801,10 @@ def main(stage: str, argv=None) -> int:
                             help="pipeline folder for the VAE/text encoder (default: the one stage 1 used)")
         add_same2x_args(parser)
     args = parser.parse_args(argv)
+    if args.verbose:
+        from directanimator.quiet import set_verbose
+
+        set_verbose()
     try:
         final = train(args, stage)
     except InputError as exc:

@@ -47,12 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1,
                         help="mediapipe backend: processes the clip's segmentation is split over (default 1; 2 is "
                         "faster only when 2 cores are idle)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show MediaPipe's native log lines (hidden by default; or DIRECTANIMATOR_VERBOSE=1)")
     return parser
 
 
 def main(argv=None) -> int:
     """Run the CLI; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        from ..quiet import set_verbose
+
+        set_verbose()
     return run_cli(lambda: _run(args), done=None)
 
 

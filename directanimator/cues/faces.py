@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from directanimator.errors import InputError
+from directanimator.quiet import QuietGraph
 
 Progress = Callable[[float, str], None] | None
 
@@ -199,9 +200,8 @@ class MediaPipeFaceDetector(_CropSearch):
             raise InputError(f"model_selection must be 0 or 1, got {model_selection}")
         self.crop_size = int(crop_size)
         self.full_frame_fallback = bool(full_frame_fallback)
-        self._fd = mp.solutions.face_detection.FaceDetection(
-            min_detection_confidence=float(min_confidence), model_selection=model_selection
-        )
+        self._fd = QuietGraph(mp.solutions.face_detection.FaceDetection,
+                              min_detection_confidence=float(min_confidence), model_selection=model_selection)
 
     def _detect_image(self, image):
         h, w = image.shape[:2]

@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from directanimator.errors import InputError
+from directanimator.quiet import QuietGraph
 
 Progress = Callable[[float, str], None] | None
 
@@ -192,7 +193,8 @@ class MediaPipeSegmenter:
 
     # -- MediaPipe graphs --------------------------------------------------------------------------------------
     def _pose(self, static: bool):
-        return self._mp.solutions.pose.Pose(
+        return QuietGraph(
+            self._mp.solutions.pose.Pose,
             static_image_mode=static,
             model_complexity=self.model_complexity,
             enable_segmentation=True,
