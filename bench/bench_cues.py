@@ -125,6 +125,7 @@ def compare_workers(ref, frames, args):
     Returns the last 2-worker cues and, per worker count, the best/median wall, triplet and CPU figures.
     """
     from directanimator.cues import segment as seg_mod
+    from directanimator.cues.segment import workers as seg_workers
 
     num = len(frames)
     segs = {w: seg_mod.MediaPipeSegmenter(workers=w) for w in (1, 2)}
@@ -144,7 +145,7 @@ def compare_workers(ref, frames, args):
             total = (time.perf_counter() - start) * 1000.0
             cpu = (time.process_time() - start_cpu) * 1000.0
             if workers > 1:
-                cpu += 1000.0 * sum(seg_mod._LAST_PARALLEL.get("worker_cpu_s", []))
+                cpu += 1000.0 * sum(seg_workers._LAST_PARALLEL.get("worker_cpu_s", []))
             else:
                 cues = out
             t = out.settings["timings_ms"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from directanimator.cues import segment as seg_mod
+from directanimator.cues.segment import workers as seg_workers
 from directanimator.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def test_two_workers_match_one_process(frames):
     try:
         seg_mod.warm_up_workers(2)  # returns at once; the clip below queues behind the warm-up in the same pool
         two = seg_mod.MediaPipeSegmenter(workers=2).segment_video(frames, progress=lambda f, d="": progress.append(f))
-        assert seg_mod._LAST_PARALLEL["workers"] == 2 and len(seg_mod._LAST_PARALLEL["worker_cpu_s"]) == 2
+        assert seg_workers._LAST_PARALLEL["workers"] == 2 and len(seg_workers._LAST_PARALLEL["worker_cpu_s"]) == 2
     finally:
         seg_mod.shutdown_workers()
     assert two.masks.shape == one.masks.shape and two.masks.dtype == np.float32
