@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from directanimator.cues.face import crop_square, face_cue
+from directanimator.cues.face_cue import crop_square, face_cue
 
 
 def _disc_frame(hw, cx, cy, r):

@@ -162,7 +162,7 @@ def test_skeleton_pose_cue_is_a_thin_connected_drawing_inside_the_body():
 
 def test_in_place_face_cue_keeps_the_face_region_where_it_is():
     """S2's cue: the square face_cue crops, unscaled, at its place in the frame; no-face frames are black."""
-    from directanimator.cues.face import in_place_face_cue
+    from directanimator.cues.face_cue import in_place_face_cue
 
     rng = np.random.default_rng(0)
     frames = rng.integers(1, 255, (3, 40, 60, 3), dtype=np.uint8)

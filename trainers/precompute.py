@@ -60,7 +60,7 @@ class PrecomputeSettings:
             "skeleton" (the S5 ablation's pose input: the thinned body mask, ``skeleton_pose_cue``).
             Part of the cache key only when not "gray", so existing caches stay valid.
         face_mode: "centred" (the paper's face cue: the face crop enlarged and centred) or "in_place" (the S2
-            ablation: the same region left where it is, ``directanimator.cues.face.in_place_face_cue``).
+            ablation: the same region left where it is, ``directanimator.cues.face_cue.in_place_face_cue``).
             Part of the cache key only when not "centred".
     """
 
@@ -108,7 +108,7 @@ class PrecomputeSettings:
         if self.face_mode == "centred":
             return cues.face_cue
         if self.face_mode == "in_place":
-            from directanimator.cues.face import in_place_face_cue
+            from directanimator.cues.face_cue import in_place_face_cue
 
             return in_place_face_cue(cues.driving, cues.face_boxes, enlarge=self.face_enlarge)
         raise InputError(f"face mode must be 'centred' or 'in_place', got {self.face_mode!r}")
@@ -330,7 +330,7 @@ class Precomputer:
     def backends(self):
         """The (segmenter, face detector) pair, made once and reused for every clip."""
         if self._backends is None:
-            from directanimator.cues.faces import get_face_detector
+            from directanimator.cues.face_detection import get_face_detector
             from directanimator.cues.segment import get_segmenter
 
             self._backends = (get_segmenter(self.settings.segmenter), get_face_detector(self.settings.face_detector))

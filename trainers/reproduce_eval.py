@@ -87,7 +87,7 @@ def cue_inputs(cues, ablation: str) -> dict:
         ablation: one of ``ABLATIONS``.
     """
     from directanimator.cues import rebuild_cues
-    from directanimator.cues.face import in_place_face_cue
+    from directanimator.cues.face_cue import in_place_face_cue
     from directanimator.cues.pose import rgb_pose_cue, skeleton_pose_cue
 
     if ablation == "no_lowpass":

@@ -374,7 +374,7 @@ def extract_cues(
         InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings.
     """
     from ..video import fit_frames, read_image, working_size
-    from .faces import FaceTrack, get_face_detector, smooth_boxes
+    from .face_detection import FaceTrack, get_face_detector, smooth_boxes
     from .segment import drop_bad_frames, get_segmenter
 
     _check_settings(lowpass, face_enlarge, grid)
@@ -531,7 +531,7 @@ def _torch_threads(threads: int):
 
 def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transform) -> DrivingCues:
     """Compute the three cues from frames, masks and boxes (shared by extract_cues and rebuild_cues)."""
-    from .face import face_cue
+    from .face_cue import face_cue
     from .location import align_and_soften, box_masks, estimate_alignment, transform_boxes
     from .pose import pose_cue
 
