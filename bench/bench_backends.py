@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from directanimator.cues.face_detection import get_face_detector  # noqa: E402
+from directanimator.cues.faces import get_face_detector  # noqa: E402
 from directanimator.cues.segment import drop_bad_frames, get_segmenter  # noqa: E402
 
 NUM_FRAMES, SIZE = 49, 512

@@ -259,7 +259,7 @@ def main(argv=None) -> int:
 
     # 3. Face search: every frame (previous) vs only frames where the person faces the camera (ours).
     from directanimator.cues import _turned_away
-    from directanimator.cues.face_detection import get_face_detector
+    from directanimator.cues.faces import get_face_detector
     from directanimator.cues.segment import MediaPipeSegmenter
 
     seg = MediaPipeSegmenter(workers=1).segment_video(cues.driving)

@@ -4,7 +4,7 @@ decoder runs a small ONNX graph built here with SCRFD's output layout)."""
 import numpy as np
 import pytest
 
-from directanimator.cues.face_detection import (FACE_DETECTORS, FaceTrack, InsightFaceDetector, MediaPipeFaceDetector,
+from directanimator.cues.faces import (FACE_DETECTORS, FaceTrack, InsightFaceDetector, MediaPipeFaceDetector,
                                        get_face_detector, smooth_boxes, upper_body_square)
 from directanimator.cues.segment import MediaPipeSegmenter
 from directanimator.errors import InputError
@@ -247,14 +247,13 @@ def test_registry():
     assert set(FACE_DETECTORS) == {"mediapipe", "insightface"}
 
 
-def test_old_module_names_still_import_with_a_deprecation_warning():
+def test_old_face_cue_module_name_still_imports_with_a_deprecation_warning():
     import importlib
     import sys
 
-    from directanimator.cues import face_cue, face_detection
+    from directanimator.cues import face_cue
 
-    for old, new in (("directanimator.cues.faces", face_detection), ("directanimator.cues.face", face_cue)):
-        sys.modules.pop(old, None)
-        with pytest.warns(DeprecationWarning, match=new.__name__):
-            module = importlib.import_module(old)
-        assert all(getattr(module, name) is getattr(new, name) for name in new.__all__)
+    sys.modules.pop("directanimator.cues.face", None)
+    with pytest.warns(DeprecationWarning, match="directanimator.cues.face_cue"):
+        module = importlib.import_module("directanimator.cues.face")
+    assert all(getattr(module, name) is getattr(face_cue, name) for name in face_cue.__all__)

@@ -97,7 +97,7 @@ def test_hush_from_many_threads_restores_stderr(quiet_env, capfd):
 def test_real_mediapipe_graphs_are_quiet(quiet_env, capfd):
     import numpy as np
 
-    from directanimator.cues.face_detection import get_face_detector
+    from directanimator.cues.faces import get_face_detector
     from directanimator.cues.segment import get_segmenter
     from directanimator.video import read_image
 

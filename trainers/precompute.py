@@ -330,7 +330,7 @@ class Precomputer:
     def backends(self):
         """The (segmenter, face detector) pair, made once and reused for every clip."""
         if self._backends is None:
-            from directanimator.cues.face_detection import get_face_detector
+            from directanimator.cues.faces import get_face_detector
             from directanimator.cues.segment import get_segmenter
 
             self._backends = (get_segmenter(self.settings.segmenter), get_face_detector(self.settings.face_detector))

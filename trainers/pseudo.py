@@ -126,7 +126,7 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
                                   transformer=comp.transformer.eval(), scheduler=comp.scheduler).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
 
-    from directanimator.cues.face_detection import get_face_detector
+    from directanimator.cues.faces import get_face_detector
     from directanimator.cues.segment import get_segmenter
 
     segmenter, detector = get_segmenter(args.segmenter), get_face_detector(args.face_detector)

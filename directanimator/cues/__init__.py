@@ -374,7 +374,7 @@ def extract_cues(
         InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings.
     """
     from ..video import fit_frames, read_image, working_size
-    from .face_detection import FaceTrack, get_face_detector, smooth_boxes
+    from .faces import FaceTrack, get_face_detector, smooth_boxes
     from .segment import drop_bad_frames, get_segmenter
 
     _check_settings(lowpass, face_enlarge, grid)

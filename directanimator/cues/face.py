@@ -1,5 +1,5 @@
 """Deprecated alias of :mod:`directanimator.cues.face_cue` (renamed so that it is not confused with face detection,
-:mod:`directanimator.cues.face_detection`); kept for one release."""
+:mod:`directanimator.cues.faces`); kept for one release."""
 
 import warnings
 
