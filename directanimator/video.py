@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from directanimator.errors import InputError
+from directanimator.files import atomic_path
 
 #: Reference-image file types, for file pickers (``.gif`` is also read by :func:`read_image`, first frame only).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -814,17 +814,14 @@ def write_video(
     if not (isinstance(crf, (int, np.integer)) and 0 <= crf <= 51):
         raise InputError(f"crf must be an integer in 0..51, got {crf!r}.")
     path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
     audio = _open_audio_source(audio_from) if audio_from is not None else None
 
     T, H, W, _ = a.shape
     rate = Fraction(float(fps)).limit_denominator(1001)
-    # A unique hidden name next to the target (same filesystem, so os.replace is atomic); created by FFmpeg with
-    # the usual umask permissions, unlike mkstemp's 0600.
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.mp4")
     try:
-        with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        # built beside the target and moved into place when complete (directanimator.files)
+        with atomic_path(path, suffix=".mp4") as tmp, \
+                av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             vs = out.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
             vs.options = {"crf": str(int(crf)), "preset": preset}
@@ -842,12 +839,9 @@ def write_video(
             out.mux(vs.encode(None))
             if audio is not None:
                 _mux_audio(out, aus, audio, T / float(rate))
-        os.replace(tmp, path)
     except av.FFmpegError as e:
         raise InputError(f"{path}: could not write the video ({e}); check the folder and the frame size.") from None
     finally:
         if audio is not None:
             audio[0].close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
