@@ -24,16 +24,14 @@ of DWpose, so their numbers are not comparable with the paper's tables.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .errors import InputError
+from .progress import ProgressFn
 from .quiet import QuietGraph
-
-ProgressFn = Optional[Callable[[float, str], None]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -296,7 +294,7 @@ def landmark_consistency(lm_gen, lm_drv, pck_threshold: float = 0.05, mask=None)
     }
 
 
-def pose_landmarks(frames, min_detection_confidence: float = 0.5, progress: ProgressFn = None) -> np.ndarray:
+def pose_landmarks(frames, min_detection_confidence: float = 0.5, progress: ProgressFn | None = None) -> np.ndarray:
     """33 MediaPipe Pose body landmarks per frame (model shipped in the mediapipe wheel; "full" complexity).
 
     Each frame is processed on its own (static-image mode) so the result of a frame does not depend on the others.
@@ -326,7 +324,7 @@ def pose_landmarks(frames, min_detection_confidence: float = 0.5, progress: Prog
     return out
 
 
-def face_landmarks(frames, min_detection_confidence: float = 0.5, progress: ProgressFn = None) -> np.ndarray:
+def face_landmarks(frames, min_detection_confidence: float = 0.5, progress: ProgressFn | None = None) -> np.ndarray:
     """468 MediaPipe Face Mesh landmarks of the most prominent face per frame (model shipped in the wheel).
 
     Args:
@@ -361,7 +359,7 @@ def _check_same_length(gen, drv):
 
 
 def pose_landmark_consistency(gen, drv, min_visibility: float = 0.5, pck_threshold: float = 0.05,
-                              progress: ProgressFn = None) -> dict:
+                              progress: ProgressFn | None = None) -> dict:
     """PLC: how closely the generated body pose follows the driving pose (lower ``nme`` is better).
 
     MediaPipe Pose landmarks of both videos (frames may differ in size: distances are normalised by the driving
@@ -378,7 +376,7 @@ def pose_landmark_consistency(gen, drv, min_visibility: float = 0.5, pck_thresho
     return landmark_consistency(lg[..., :2] * scale, ld[..., :2], pck_threshold=pck_threshold, mask=mask)
 
 
-def face_landmark_consistency(gen, drv, pck_threshold: float = 0.05, progress: ProgressFn = None) -> dict:
+def face_landmark_consistency(gen, drv, pck_threshold: float = 0.05, progress: ProgressFn | None = None) -> dict:
     """FLC: how closely generated facial landmarks (expression, mouth shape) follow the driving ones (lower ``nme``
     is better). MediaPipe Face Mesh landmarks, normalised by the driving face's bounding-box diagonal. Returns
     ``landmark_consistency``'s dict."""
@@ -436,7 +434,7 @@ def arcface_embeddings(frames):
 # everything at once
 
 
-def evaluate(generated, ground_truth, driving=None, progress: ProgressFn = None) -> dict:
+def evaluate(generated, ground_truth, driving=None, progress: ProgressFn | None = None) -> dict:
     """Compute every metric available offline and list the rest with the reason they were skipped.
 
     Args:

@@ -39,6 +39,7 @@ from diffusers.video_processor import VideoProcessor
 from transformers import T5EncoderModel, T5Tokenizer
 
 from directanimator.errors import InputError
+from directanimator.progress import ProgressFn
 from directanimator.latents import (
     encode_image_latents,
     encode_video,
@@ -54,7 +55,6 @@ from directanimator.sampling import SchedulerStepper
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
 
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass

@@ -27,7 +27,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 import av
 import cv2
@@ -35,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from directanimator.errors import InputError
+from directanimator.progress import ProgressFn
 from directanimator.files import atomic_path
 
 #: Reference-image file types, for file pickers (``.gif`` is also read by :func:`read_image`, first frame only).
@@ -55,7 +55,6 @@ MAX_VIDEO_BYTES = 4 * 1024**3
 #: fps used when a file states none (some GIFs and raw streams).
 FALLBACK_FPS = 25.0
 
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass

@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from directanimator.errors import InputError
+from directanimator.progress import ProgressFn
+from directanimator.progress import report as _report  # noqa: F401  (the backends report through it)
 
 __all__ = ["FaceDetector", "FaceTrack", "Progress"]
 
-Progress = Callable[[float, str], None] | None
+Progress = ProgressFn | None
 
 
 @dataclass
@@ -57,6 +59,3 @@ def _check(frames, masks):
     return np.ascontiguousarray(frames), masks
 
 
-def _report(progress: Progress, fraction: float, desc: str) -> None:
-    if progress is not None:
-        progress(float(min(max(fraction, 0.0), 1.0)), desc)
