@@ -2,7 +2,8 @@
 
 Run locally with ``python app.py`` (binds 127.0.0.1:7860; ``--host 0.0.0.0`` or GRADIO_SERVER_NAME to expose it),
 or as a Hugging Face Space (this file is the Space's ``app_file``). The UI only: cue extraction, the pipeline and
-the trainers live in ``directanimator`` and ``trainers``.
+the trainers live in ``directanimator`` and ``trainers``. Hosted publicly, the Train tab and the inputs that name
+server folders are the owner's only (``Hosting`` in ``directanimator.app_helpers``; README "The app").
 """
 
 import os
@@ -16,9 +17,11 @@ import functools  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -51,6 +54,7 @@ PREVIEW_HEIGHT = 256
 EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
 MAX_SEED = 2**31 - 1
 TRAINER_MODULES = {"same-ID": "trainers.same_id", "Same2X": "trainers.same2x"}
+HOSTING = None  # H.Hosting: set by main() from --host / --share and the environment (see ``hosting``)
 
 log = logging.getLogger("directanimator.app")
 
@@ -91,6 +95,7 @@ class Session:
         self.lock = threading.Lock()  # edits in one session apply one after another (each builds on the last)
         self.editor_frame = None  # the driving frame whose mask is in the frame mask editor
         self.version = 0  # bumps on every cue change so file names never collide with a cached video
+        self.training = None  # H.TrainerProcess: this session's training run (no other session sees it)
 
     def path(self, name: str) -> str:
         """A fresh file name for ``name``; older versions go (gradio already served its own copy of them)."""
@@ -101,26 +106,79 @@ class Session:
 
 
 def close_session(session):
-    """gr.State delete callback: the session's files go with it."""
+    """gr.State delete callback: the session's files go with it, and its training run stops (no one else could see
+    or stop it); the run's folder and checkpoints stay."""
     if isinstance(session, Session):
+        if session.training is not None:
+            threading.Thread(target=session.training.stop, daemon=True).start()  # stop() may wait 20 s
         shutil.rmtree(session.dir, ignore_errors=True)
 
 
+def hosting():
+    """Who may use the Train tab and the server-folder inputs (``H.Hosting``): what main() set, else the
+    environment's."""
+    global HOSTING
+    if HOSTING is None:
+        HOSTING = read_hosting()
+    return HOSTING
+
+
+def read_hosting(host=None, share=False):
+    """``H.Hosting.from_env``, without the sign-in when gradio's oauth extra is missing (the page would not load)."""
+    found = H.Hosting.from_env(host, share)
+    if found.sign_in and not H.oauth_installed():
+        log.warning("Sign in with Hugging Face is off: it needs gradio's oauth extra (pip install 'gradio[oauth]')")
+        found = replace(found, oauth=False)
+    return found
+
+
+def owner_only(profile, what):
+    """Refuse ``what`` (training, a server folder) to a visitor of a public app who is not its owner. The message
+    depends on ``what`` alone, never on the value typed, so it never tells whether a path exists."""
+    if hosting().allows(getattr(profile, "username", None)):
+        return
+    how = f"{H.ALLOW_ENV}=1" + (" or signs in with Hugging Face" if hosting().sign_in else "")
+    raise gr.Error(f"{what} is off on this public app (it would use the server's folders and GPU); the owner "
+                   f"turns it on with {how}. The built-in models work for everyone.", print_exception=False)
+
+
+def server_folders():
+    """(folder, shown as) pairs for ``H.hide_folders``: the app's output folder shows as ".", the others by name
+    (the virtualenv, when the app runs in one)."""
+    venv = [(sys.prefix, "<python>")] if sys.prefix != sys.base_prefix else []
+    return [(OUTPUT_DIR, "."), (ROOT, "<app>"), *venv, (tempfile.gettempdir(), "<tmp>"), (Path.home(), "~")]
+
+
+def hide_server_folders(text):
+    """``text`` with the server's folders replaced (what every message and log line the app shows goes through)."""
+    return H.hide_folders(str(text), server_folders())
+
+
+def server_path(text):
+    """A typed folder: a relative path found under the app's output folder (how the app shows run folders and
+    checkpoints) means that one; anything else stays as typed (relative to the working folder, or a Hub id)."""
+    text = (text or "").strip()
+    if text and not os.path.isabs(text) and (OUTPUT_DIR / text).exists():
+        return str(OUTPUT_DIR / text)
+    return text
+
+
 def ui_errors(fn):
-    """Show InputError and anything unexpected as a one-line gr.Error (never a traceback in the page); the session
-    and the server stay usable."""
+    """Show InputError and anything unexpected as a one-line gr.Error (never a traceback in the page, never a server
+    folder: ``hide_server_folders``); the session and the server stay usable."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as e:
+            e.message = hide_server_folders(e.message)
             raise
         except InputError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            raise gr.Error(hide_server_folders(e), print_exception=False) from None
         except Exception as e:  # noqa: BLE001 - one user's failure must not take the app down
             log.exception("%s failed", fn.__name__)
-            line = (str(e).strip().splitlines() or [""])[0][:300]
+            line = hide_server_folders((str(e).strip().splitlines() or [""])[0][:300])
             raise gr.Error(f"{fn.__name__} failed: {type(e).__name__}: {line}", print_exception=False) from None
 
     return wrapper
@@ -450,14 +508,19 @@ def run_pipeline(key, cues, settings, report=None, on_step=None):
 
 @ui_errors
 def generate(session, model, model_path, transformer_path, prompt, negative_prompt, steps, guidance, seed,
-             randomize, num_frames, resolution, pose_scale, face_scale, memory_mode, progress=gr.Progress()):
+             randomize, num_frames, resolution, pose_scale, face_scale, memory_mode,
+             profile: gr.OAuthProfile | None = None, progress=gr.Progress()):
     """Animate the reference with the current cues; returns the mp4 (driving audio kept), the side-by-side mp4,
     the cue folder zip, the seed used and a summary line."""
+    if model == FOLDER_MODEL or (model_path or "").strip():
+        owner_only(profile, "Loading a model folder or Hub repo")
+    if (transformer_path or "").strip():
+        owner_only(profile, "Loading a trained transformer folder")
     c = need_cues(session)
     session.cancel.clear()
     seed = random.randint(0, MAX_SEED) if randomize else int(seed)
     progress(0, desc="loading the model")
-    key = load_pipeline(model, model_path, transformer_path, memory_mode)
+    key = load_pipeline(model, server_path(model_path), server_path(transformer_path), memory_mode)
     if session.cancel.is_set():
         raise gr.Error("Generation cancelled.", print_exception=False)
     num_frames = min(int(num_frames), c.num_frames)
@@ -500,53 +563,88 @@ def cancel_generation(session):
 # --- Train tab ----------------------------------------------------------------------------------------------------
 
 
-TRAINING = H.TrainerProcess()  # one run at a time per app: training takes the whole machine
+_RUNS: set = set()  # every session's started runs: one goes at a time (training takes the whole machine)
+_RUNS_LOCK = threading.Lock()
 
 
 @ui_errors
-def start_training(stage, dataset, pretrained, same_id_checkpoint, steps, lr, batch, block, lam, checkpoint_every):
-    """Start the trainer CLI in a subprocess writing into a fresh run folder under the app's output folder."""
-    out = OUTPUT_DIR / "train" / time.strftime("%Y%m%d-%H%M%S")
-    cmd = H.trainer_command(TRAINER_MODULES[stage], dataset, pretrained, same_id_checkpoint, out, steps, lr, batch,
-                            block, lam, checkpoint_every, same2x=stage == "Same2X")
-    TRAINING.start(cmd, out, cwd=ROOT)
-    return [str(out), *training_status(), gr.Timer(active=True)]
+def start_training(stage, dataset, pretrained, same_id_checkpoint, steps, lr, batch, block, lam, checkpoint_every,
+                   session, profile: gr.OAuthProfile | None = None):
+    """Start the trainer CLI in a subprocess writing into a fresh run folder under the app's output folder. The run
+    is this session's: only it sees the run's status, log and checkpoints and can stop it."""
+    owner_only(profile, "Training")
+    out = OUTPUT_DIR / "train" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    cmd = H.trainer_command(TRAINER_MODULES[stage], server_path(dataset), server_path(pretrained),
+                            server_path(same_id_checkpoint), out, steps, lr, batch, block, lam, checkpoint_every,
+                            same2x=stage == "Same2X")
+    with _RUNS_LOCK:
+        _RUNS.difference_update([r for r in _RUNS if not r.running])
+        mine = session.training if isinstance(session, Session) else None
+        if any(r is not mine for r in _RUNS):
+            raise gr.Error("Another training run is going on this app (one at a time: training takes the whole "
+                           "machine); start yours when it has finished.", print_exception=False)
+        session = session if isinstance(session, Session) else Session()
+        session.training = session.training or H.TrainerProcess()
+        session.training.start(cmd, out, cwd=ROOT)
+        _RUNS.add(session.training)
+    return [session, os.path.relpath(out, OUTPUT_DIR), *training_status(session), gr.Timer(active=True)]
 
 
-def stop_training():
-    """Stop the run (SIGTERM to its process group, SIGKILL after 20 s); its checkpoints stay."""
-    TRAINING.stop()
-    return [*training_status(), gr.Timer(active=False)]
+@ui_errors
+def stop_training(session):
+    """Stop this session's run (SIGTERM to its process group, SIGKILL after 20 s); its checkpoints stay."""
+    if isinstance(session, Session) and session.training is not None:
+        session.training.stop()
+    return [*training_status(session), gr.Timer(active=False)]
 
 
-def training_status():
-    """Denoise plot, Same2X plot, log tail, checkpoint choices and a status line for the current run."""
-    out = TRAINING.output_dir
-    if out is None:
+def training_status(session):
+    """Denoise plot, Same2X plot, log tail, checkpoint choices and a status line for this session's run. Paths are
+    relative to the app's output folder."""
+    run = session.training if isinstance(session, Session) else None
+    if run is None or run.output_dir is None:
         empty = H.read_metrics("")
-        return [empty, empty, "", gr.update(choices=[]), "No run yet."]
+        return [empty, empty, "", gr.update(choices=[], value=None), "No run yet."]
+    out = run.output_dir
     denoise, s2x = H.split_losses(H.read_metrics(out / "metrics.jsonl"))
-    ckpts = H.list_checkpoints(out)
-    code = TRAINING.exit_code()
+    ckpts = [os.path.relpath(p, OUTPUT_DIR) for p in H.list_checkpoints(out)]
+    code = run.exit_code()
     state = "running" if code is None else ("finished" if code == 0 else f"stopped (exit code {code})")
     step = int(denoise["step"].max()) if len(denoise) else 0
-    return [denoise, s2x, H.tail_text(TRAINING.log_path, 40),
-            gr.update(choices=[(os.path.relpath(p, out), p) for p in ckpts], value=ckpts[-1] if ckpts else None),
-            f"Run `{out}`: **{state}**, step {step}, {len(ckpts)} checkpoint(s)."]
+    run_dir = os.path.relpath(out, OUTPUT_DIR)
+    return [denoise, s2x, hide_server_folders(H.tail_text(run.log_path, 40)),
+            gr.update(choices=[(os.path.relpath(p, run_dir), p) for p in ckpts], value=ckpts[-1] if ckpts else None),
+            f"Run `{run_dir}`: **{state}**, step {step}, {len(ckpts)} checkpoint(s)."]
 
 
-def poll_training():
-    """The run's plots, log tail, checkpoints and status; the timer keeps polling while the run is going."""
-    return [*training_status(), gr.Timer(active=TRAINING.exit_code() is None)]
+@ui_errors
+def poll_training(session):
+    """This session's run: plots, log tail, checkpoints and status; the timer keeps polling while it is going."""
+    running = isinstance(session, Session) and session.training is not None and session.training.running
+    return [*training_status(session), gr.Timer(active=running)]
 
 
-def use_checkpoint(path, pretrained):
+@ui_errors
+def use_checkpoint(path, pretrained, profile: gr.OAuthProfile | None = None):
     """Load a trained transformer in the Animate tab, on top of the run's base pipeline (or the tiny one)."""
+    owner_only(profile, "Loading a trained transformer folder")
     if not path:
         raise gr.Error("Pick a checkpoint first.")
     model = FOLDER_MODEL if (pretrained or "").strip() else TINY_MODEL
     return (gr.update(value=model), gr.update(value=(pretrained or "").strip(), visible=model == FOLDER_MODEL),
             gr.update(value=path), gr.Tabs(selected="animate"))
+
+
+def owner_view(profile: gr.OAuthProfile | None = None):
+    """On page load, for a public app with "Sign in with Hugging Face": the owner's tools for the signed-in owner
+    (model choices with the folder model, the transformer folder box, the Train tab)."""
+    allowed = hosting().allows(getattr(profile, "username", None))
+    return (gr.update(choices=models(allowed)), gr.update(visible=allowed), gr.update(visible=allowed))
+
+
+def models(allowed):
+    """The Model choices: the folder / Hub model only for those who may name server folders."""
+    return [m for m in MODELS if allowed or m != FOLDER_MODEL]
 
 
 # --- layout -------------------------------------------------------------------------------------------------------
@@ -563,11 +661,16 @@ def model_changed(model):
 
 
 def build_ui():
+    # Hosted publicly, the owner's tools (Train tab, server-folder inputs) start hidden; with "Sign in with Hugging
+    # Face" they appear for the signed-in owner (owner_view). Their handlers refuse others either way.
+    everyone = hosting().everyone
     # delete_cache: gradio's copies of served files older than an hour are removed every hour.
     with gr.Blocks(title="DirectAnimator", delete_cache=(3600, 3600)) as demo:
         session = gr.State(None, delete_callback=close_session)
         gr.Markdown("# DirectAnimator\nAnimate a reference photo with the motion and expressions of a driving "
                     "video, driven directly by cues cut out of the driving pixels (no skeletons).")
+        if hosting().sign_in:
+            gr.LoginButton(value="Sign in with Hugging Face (the Space owner gets the Train tab)")
         with gr.Tabs(selected="animate") as tabs:
             with gr.Tab("Animate", id="animate"):
                 with gr.Row():
@@ -633,9 +736,10 @@ def build_ui():
                             frame_mask_btn = gr.Button("Apply frame mask")
                 gr.Markdown("## Generate")
                 with gr.Row():
-                    model = gr.Dropdown(MODELS, value=MODELS[0], label="Model", scale=2, elem_id="model")
+                    model = gr.Dropdown(models(everyone), value=MODELS[0], label="Model", scale=2, elem_id="model")
                     model_path = gr.Textbox("", label="Model folder or Hub repo id", visible=False, scale=2)
-                    transformer_path = gr.Textbox("", label="Trained transformer folder (optional)", scale=2)
+                    transformer_path = gr.Textbox("", label="Trained transformer folder (optional)", scale=2,
+                                                  visible=everyone)
                 prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPTS[MODELS[0]][0],
                                     placeholder="optional (the demo model ignores text)")
                 with gr.Row():
@@ -664,9 +768,11 @@ def build_ui():
                                         height=250, elem_id="side")
                         cue_zip = gr.File(label="Cue folder (zip)", height=90, elem_id="cue-zip")
 
-            with gr.Tab("Train", id="train"):
+            with gr.Tab("Train", id="train", visible=everyone) as train_tab:
                 gr.Markdown("Runs the trainer CLI (`python -m trainers.same_id` / `trainers.same2x`) in a "
-                            "subprocess. One run at a time; on a Space, train on a dedicated GPU machine instead.")
+                            "subprocess, one run at a time. The run is this browser session's: only it sees and "
+                            "stops the run, and it stops when the session ends (folders are relative to the app's "
+                            "output folder). On a Space, train on a dedicated GPU machine instead.")
                 with gr.Row():
                     dataset = gr.Textbox("", label="Dataset (local folder with metadata.jsonl, or Hub dataset id)")
                     stage = gr.Radio(list(TRAINER_MODULES), value="same-ID", label="Stage")
@@ -735,14 +841,22 @@ def build_ui():
 
         t_inputs = [stage, dataset, pretrained, same_id_ckpt, t_steps, t_lr, t_batch, t_block, t_lam, t_every]
         t_outputs = [denoise_plot, s2x_plot, log_tail, ckpt, status]
-        start_btn.click(start_training, t_inputs, [run_dir, *t_outputs, timer], api_name="train_start",
-                        concurrency_limit=1)
-        stop_btn.click(stop_training, None, [*t_outputs, timer], api_name="train_stop")
-        timer.tick(poll_training, None, [*t_outputs, timer], api_visibility="private", show_progress="hidden")
-        refresh_btn.click(poll_training, None, [*t_outputs, timer], api_name="train_status")
+        start_btn.click(start_training, [*t_inputs, session], [session, run_dir, *t_outputs, timer],
+                        api_name="train_start", concurrency_limit=1)
+        stop_btn.click(stop_training, session, [*t_outputs, timer], api_name="train_stop")
+        timer.tick(poll_training, session, [*t_outputs, timer], api_visibility="private", show_progress="hidden")
+        refresh_btn.click(poll_training, session, [*t_outputs, timer], api_name="train_status")
         use_btn.click(use_checkpoint, [ckpt, pretrained], [model, model_path, transformer_path, tabs],
                       api_name="use_checkpoint")
+        if hosting().sign_in:
+            demo.load(owner_view, None, [model, transformer_path, train_tab], api_visibility="private")
     return demo
+
+
+def served_folders():
+    """The folders gradio may serve files from: the sessions' (cue views, results, zips), never the training runs'
+    folders beside them."""
+    return [str(OUTPUT_DIR / "sessions")]
 
 
 def main(argv=None):
@@ -758,11 +872,19 @@ def main(argv=None):
         from directanimator.quiet import set_verbose
 
         set_verbose()
+    global HOSTING
+    try:
+        HOSTING = read_hosting(args.host, args.share)
+    except InputError as e:
+        parser.error(str(e))
     logging.basicConfig(level=logging.INFO)
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    if HOSTING.public:
+        log.info("hosted publicly: the Train tab and server folders are %s", "on for everyone" if HOSTING.everyone
+                 else ("the signed-in owner's only" if HOSTING.sign_in else f"off ({H.ALLOW_ENV}=1 turns them on)"))
+    (OUTPUT_DIR / "sessions").mkdir(parents=True, exist_ok=True)
     demo = build_ui()
     demo.queue(default_concurrency_limit=1, max_size=32)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(OUTPUT_DIR)],
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=served_folders(),
                 footer_links=["api", "settings"])
 
 

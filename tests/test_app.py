@@ -1,19 +1,27 @@
 """The Gradio app driven through gradio_client, against the real app launched on a localhost port.
 
 Covers the issue's flow (extract cues on an example, change the low-pass strength, generate with the tiny model and
-get an mp4 with the expected frame count) and bad inputs given through the UI (each shows a message, and the app,
-including other users' sessions, stays usable).
+get an mp4 with the expected frame count), bad inputs given through the UI (each shows a message, and the app,
+including other users' sessions, stays usable), that nothing the app hands out names a server folder, that a
+training run is its session's, and the app hosted publicly (``python app.py`` in a subprocess): the Train tab and
+server folders are off for visitors and on with the owner's variable.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from browser.app_server import count_frames, example_media, launch_app, video_path
+from browser.app_server import (ROOT, count_frames, example_media, launch_app, start_app_process, stop_app_process,
+                                video_path)
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -232,7 +240,9 @@ def test_train_tab_runs_the_trainer_cli(server, tmp_path):
     out = client.predict("same-ID", str(missing), str(tmp_path / "no-such-model"), "", 10, 2e-5, 1, 10, 0.5, 5,
                          api_name="/train_start")
     run_dir = out[0]
-    assert run_dir.startswith(str(Path(run_dir).parents[1]))
+    import app
+
+    assert run_dir.startswith("train/") and (app.OUTPUT_DIR / run_dir / "train.log").is_file()  # relative to it
     deadline = time.time() + 90
     while True:
         denoise, s2x, log, ckpts, status = client.predict(api_name="/train_status")[:5]
@@ -241,6 +251,7 @@ def test_train_tab_runs_the_trainer_cli(server, tmp_path):
         time.sleep(1)
     assert "exit code 2" in status, status
     assert "trainers.same_id" in log and "error:" in log, log
+    assert f"--output-dir ./{run_dir}" in log and str(app.OUTPUT_DIR) not in log + status, log
 
 
 def test_generate_with_a_trained_transformer_folder(extracted, tmp_path):
@@ -255,9 +266,10 @@ def test_generate_with_a_trained_transformer_folder(extracted, tmp_path):
     result = client.predict(app.TINY_MODEL, "", str(tmp_path / "transformer"), "", "", 1, 1.0, 1, False, 9, 64,
                             1.0, 1.0, "none", api_name="/generate")[0]
     assert count_frames(video_path(result)) == 9
-    with pytest.raises(AppError, match="not a transformer folder"):
+    with pytest.raises(AppError, match="not a transformer folder") as err:
         client.predict(app.TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
                        api_name="/generate")
+    assert str(tmp_path) not in str(err.value) and "<tmp>/" in str(err.value)  # the server's folders never show
 
 
 def test_cancel_stops_generation_and_session_stays_usable(extracted):
@@ -307,11 +319,12 @@ def test_trainer_process_start_stop_and_command(tmp_path):
     run = H.TrainerProcess()
     assert run.exit_code() is None and run.output_dir is None
     run.start([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], tmp_path / "run")
+    assert run.running
     with pytest.raises(InputError, match="already going"):
         run.start([sys.executable, "-c", "pass"], tmp_path / "other")
     t0 = time.time()
     run.stop()
-    assert run.exit_code() is not None and run.exit_code() != 0 and time.time() - t0 < 15
+    assert run.exit_code() is not None and run.exit_code() != 0 and time.time() - t0 < 15 and not run.running
     assert (tmp_path / "run" / "train.log").read_text().startswith("$ ")
     cmd = H.trainer_command("trainers.same2x", "ds", "", "runs/stage1", tmp_path, 10, 1e-5, 2, 8, 0.25, 5,
                             same2x=True)
@@ -319,3 +332,270 @@ def test_trainer_process_start_stop_and_command(tmp_path):
     assert cmd[cmd.index("--align-depth") + 1] == "8" and cmd[cmd.index("--s2x-weight") + 1] == "0.25"
     with pytest.raises(InputError, match="same-ID run"):
         H.trainer_command("trainers.same2x", "ds", "", "", tmp_path, 10, 1e-5, 2, 8, 0.25, 5, same2x=True)
+
+
+# --- nothing handed out names a server folder -------------------------------------------------------------------
+
+
+def server_folders():
+    """The folders a visitor must never see: the app's output folder, the checkout and gradio's cache."""
+    import app
+
+    cache = os.environ.get("GRADIO_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "gradio")
+    return [str(app.OUTPUT_DIR), str(ROOT), cache]
+
+
+def test_nothing_handed_out_names_a_server_folder(extracted, tmp_path):
+    """The cue zip (every file in it), the result and side-by-side videos and the info line carry no server path."""
+    import app
+
+    client, _ = extracted
+    result, side, zipped, _, info = client.predict(app.TINY_MODEL, "", "", "", "", 1, 1.0, 3, False, 9, 64, 1.0, 1.0,
+                                                   "none", api_name="/generate")
+    with zipfile.ZipFile(zipped) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    assert sorted(files) == ["cues.json", "cues.safetensors"]
+    settings = json.loads(files["cues.json"])["settings"]
+    assert settings["driving_path"] and "/" not in settings["driving_path"]  # the file name only
+    handed_out = [*files.values(), Path(video_path(result)).read_bytes(), Path(video_path(side)).read_bytes(),
+                  info.encode()]
+    for folder in server_folders():
+        for data in handed_out:
+            assert folder.encode() not in data, folder
+
+
+def test_training_runs_belong_to_their_session(server, monkeypatch):
+    """A run started by one client is invisible to and unstoppable by another, which cannot start a second one
+    while it goes; its folder, log and checkpoints show relative to the app's output folder."""
+    import app
+
+    real = app.H.trainer_command
+    waiting = str(ROOT / "tests" / "browser" / "waiting_trainer.py")
+    # The real command line, run by a stand-in trainer that waits until it is stopped.
+    monkeypatch.setattr(app.H, "trainer_command", lambda *a, **k: [sys.executable, waiting, *real(*a, **k)[3:]])
+    url, _ = server
+    owner, other = Client(url, verbose=False), Client(url, verbose=False)
+    args = ("same-ID", "some/dataset", "some/base", "", 10, 2e-5, 1, 10, 0.5, 5)
+    run_dir = owner.predict(*args, api_name="/train_start")[0]
+    try:
+        assert run_dir.startswith("train/") and (app.OUTPUT_DIR / run_dir).is_dir()
+        deadline = time.time() + 30
+        while "waiting in" not in owner.predict(api_name="/train_status")[2] and time.time() < deadline:
+            time.sleep(0.3)
+        _, _, log, ckpts, status = owner.predict(api_name="/train_status")[:5]
+        assert "running" in status and f"`{run_dir}`" in status and f"waiting in ./{run_dir}" in log, (status, log)
+        assert str(app.OUTPUT_DIR) not in log + status
+
+        _, _, log2, ckpts2, status2 = other.predict(api_name="/train_status")[:5]
+        assert status2 == "No run yet." and log2 == "" and run_dir not in json.dumps(ckpts2)
+        other.predict(api_name="/train_stop")
+        with pytest.raises(AppError, match="Another training run is going"):
+            other.predict(*args, api_name="/train_start")
+        assert "running" in owner.predict(api_name="/train_status")[4]  # the other client's stop did not touch it
+    finally:
+        status = owner.predict(api_name="/train_stop")[4]
+    assert "stopped (exit code -15)" in status, status
+
+
+def test_a_closed_session_stops_its_run_and_keeps_its_folder(tmp_path, monkeypatch):
+    """When gradio ends a session (its tab closed an hour ago), the run no one else can see or stop ends too."""
+    import app
+
+    monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path)
+    session = app.Session()
+    session.training = app.H.TrainerProcess()
+    session.training.start([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "train" / "run")
+    app.close_session(session)
+    deadline = time.time() + 30
+    while session.training.running and time.time() < deadline:
+        time.sleep(0.1)
+    assert session.training.exit_code() == -15 and not session.dir.exists()
+    assert (tmp_path / "train" / "run" / "train.log").is_file()
+
+
+# --- hosted publicly ----------------------------------------------------------------------------------------------
+
+
+def test_hosting_from_the_bind_address_and_environment():
+    from directanimator.app_helpers import ALLOW_ENV, PUBLIC_ENV, Hosting
+    from directanimator.errors import InputError
+
+    for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"):
+        assert not Hosting.from_env(host, environ={}).public, host
+    assert Hosting.from_env(environ={}) == Hosting()  # the default bind address: local, everything on
+    for host in ("0.0.0.0", "::", "192.168.1.20", "example.org", ""):
+        assert Hosting.from_env(host, environ={}).public, host
+    assert Hosting.from_env(environ={"GRADIO_SERVER_NAME": "0.0.0.0"}).public
+    assert Hosting.from_env("127.0.0.1", share=True, environ={}).public
+    assert Hosting.from_env("127.0.0.1", environ={"SPACE_ID": "alice/directanimator"}).public
+    assert Hosting.from_env("127.0.0.1", environ={PUBLIC_ENV: "1"}).public
+    assert not Hosting.from_env("127.0.0.1", environ={PUBLIC_ENV: "0"}).public
+
+    public = Hosting.from_env("0.0.0.0", environ={})
+    assert not public.everyone and not public.allows(None) and not public.allows("alice")
+    assert Hosting.from_env("0.0.0.0", environ={ALLOW_ENV: "1"}).allows(None)
+    space = {"SYSTEM": "spaces", "SPACE_ID": "alice/directanimator", "SPACE_AUTHOR_NAME": "alice"}
+    assert not Hosting.from_env(environ=space).sign_in  # no "Sign in with Hugging Face" on that Space
+    owned = Hosting.from_env(environ={**space, "OAUTH_CLIENT_ID": "x"})
+    assert owned.sign_in and owned.allows("alice") and not owned.allows("bob") and not owned.allows(None)
+    with pytest.raises(InputError, match=f"{ALLOW_ENV}='maybe' is not a switch; set it to 1"):
+        Hosting.from_env(environ={ALLOW_ENV: "maybe"})
+
+
+def test_sign_in_gives_the_space_owner_the_tools(monkeypatch):
+    """With "Sign in with Hugging Face" on the Space, the owner signed in gets the tools; others do not."""
+    import gradio as gr
+
+    import app
+    from directanimator.app_helpers import Hosting
+
+    monkeypatch.setattr(app, "HOSTING", Hosting(public=True, owner="alice", oauth=True))
+    alice, bob = (gr.OAuthProfile({"preferred_username": n, "name": n, "profile": "", "picture": ""})
+                  for n in ("alice", "bob"))
+    app.owner_only(alice, "Training")
+    for visitor in (bob, None):
+        with pytest.raises(gr.Error, match="off on this public app.*or signs in with Hugging Face"):
+            app.owner_only(visitor, "Training")
+        choices, box, tab = app.owner_view(visitor)
+        assert app.FOLDER_MODEL not in choices["choices"] and not box["visible"] and not tab["visible"]
+    choices, box, tab = app.owner_view(alice)
+    assert app.FOLDER_MODEL in choices["choices"] and box["visible"] and tab["visible"]
+
+
+def test_sign_in_page(monkeypatch):
+    """The page has the sign-in button and the owner's tools start hidden (owner_view shows them on load)."""
+    import gradio as gr
+
+    import app
+    from directanimator.app_helpers import Hosting, oauth_installed
+
+    # What a Space with hf_oauth: true sets (gradio reads its OAUTH_* variables when it is imported).
+    space = dict(SYSTEM="spaces", SPACE_ID="alice/directanimator", SPACE_AUTHOR_NAME="alice", OAUTH_CLIENT_ID="x",
+                 OAUTH_CLIENT_SECRET="y", OAUTH_SCOPES="openid profile", OPENID_PROVIDER_URL="https://huggingface.co")
+    for name, value in space.items():
+        monkeypatch.setenv(name, value)
+        if name.startswith(("OAUTH", "OPENID")):
+            monkeypatch.setattr(gr.oauth, name, value)
+    found = app.read_hosting()
+    assert found.public and found.owner == "alice" and found.sign_in == oauth_installed()
+    if not oauth_installed():
+        pytest.skip("gradio's oauth extra (authlib, itsdangerous) is missing: the sign-in is off, as checked above")
+    monkeypatch.setattr(app, "HOSTING", found)
+    demo = app.build_ui()
+    assert any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())
+    assert not next(b for b in demo.blocks.values() if isinstance(b, gr.Tab) and b.label == "Train").visible
+
+
+def test_app_refuses_a_bad_switch_in_one_line(monkeypatch, capsys):
+    import app
+
+    monkeypatch.setenv("DIRECTANIMATOR_PUBLIC", "yes please")
+    with pytest.raises(SystemExit) as exit_:
+        app.main(["--port", "7999"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "DIRECTANIMATOR_PUBLIC='yes please' is not a switch; set it to 1 (on) or 0 (off)." in err
+
+
+def test_hide_folders():
+    from directanimator.app_helpers import hide_folders
+
+    folders = [("/srv/app", "<app>"), ("/srv/app/outputs/app/", "."), ("/tmp", "<tmp>"), ("/", "never")]
+    text = "--output-dir=/srv/app/outputs/app/train/x in '/srv/app'; /tmp/a.mp4 /tmpfiles/b /srv/apps http://h/tmp"
+    hidden = "--output-dir=./train/x in '<app>'; <tmp>/a.mp4 /tmpfiles/b /srv/apps http://h/tmp"
+    assert hide_folders(text, folders) == hidden
+
+
+def ui_config(url):
+    """The app's page config (what the browser builds the page from)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "config", timeout=30) as r:
+        return {c["id"]: c for c in json.load(r)["components"]}
+
+
+def shown(config, kind, label):
+    """Whether the component of ``kind`` labelled ``label`` is visible; its props."""
+    found = [c["props"] for c in config.values() if c["type"] == kind and c["props"].get("label") == label]
+    assert len(found) == 1, (kind, label)
+    return found[0].get("visible", True) is not False, found[0]
+
+
+@pytest.fixture(scope="module")
+def public_app(tmp_path_factory):
+    """``python app.py`` told it is public (as behind a proxy; SPACE_ID or --host 0.0.0.0 do the same)."""
+    out = tmp_path_factory.mktemp("public-out")
+    proc, url = start_app_process(out, DIRECTANIMATOR_PUBLIC="1")
+    yield url, out
+    stop_app_process(proc)
+
+
+@pytest.fixture(scope="module")
+def owned_app(tmp_path_factory):
+    """A public app whose owner opened the Train tab and server folders to its visitors."""
+    out = tmp_path_factory.mktemp("owned-out")
+    proc, url = start_app_process(out, DIRECTANIMATOR_PUBLIC="1", DIRECTANIMATOR_ALLOW_SERVER_ACCESS="1")
+    yield url, out
+    stop_app_process(proc)
+
+
+def refusal(call):
+    with pytest.raises(AppError) as err:
+        call()
+    message = str(err.value)
+    assert "is off on this public app" in message and "DIRECTANIMATOR_ALLOW_SERVER_ACCESS=1" in message, message
+    return message
+
+
+def test_public_app_hides_and_refuses_training_and_server_folders(public_app, tmp_path):
+    import app
+
+    url, out = public_app
+    config = ui_config(url)
+    assert not shown(config, "tabitem", "Train")[0]
+    assert not shown(config, "textbox", "Trained transformer folder (optional)")[0]
+    models = [c[0] if isinstance(c, (list, tuple)) else c for c in shown(config, "dropdown", "Model")[1]["choices"]]
+    assert app.TINY_MODEL in models and app.FOLDER_MODEL not in models
+
+    client = Client(url, verbose=False)
+    existing, missing = str(ROOT / "models"), str(tmp_path / "no-such-folder")
+    messages = {}
+    for name, path in (("existing", existing), ("missing", missing)):
+        messages[name] = [
+            refusal(lambda: client.predict("same-ID", path, path, path, 10, 2e-5, 1, 10, 0.5, 5,
+                                           api_name="/train_start")),
+            refusal(lambda: client.predict(app.TINY_MODEL, path, "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0,
+                                           "none", api_name="/generate")),
+            refusal(lambda: client.predict(app.TINY_MODEL, "", path, "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0,
+                                           "none", api_name="/generate")),
+            refusal(lambda: client.predict(path, "", api_name="/use_checkpoint")),
+        ]
+    assert messages["existing"] == messages["missing"]  # nothing tells whether a path exists
+    for message in messages["existing"]:
+        assert existing not in message and "no-such-folder" not in message
+    assert not (out / "train").exists()  # no run was started
+    # Everything else works as before: the built-in models, and the (empty) training status of this session.
+    with pytest.raises(AppError, match="Extract cues first"):
+        client.predict(app.TINY_MODEL, "", "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none", api_name="/generate")
+    assert client.predict(api_name="/train_status")[4] == "No run yet."
+
+
+def test_owner_variable_turns_training_and_server_folders_on(owned_app, tmp_path):
+    import app
+
+    url, out = owned_app
+    config = ui_config(url)
+    assert shown(config, "tabitem", "Train")[0] and shown(config, "textbox", "Trained transformer folder (optional)")[0]
+    client = Client(url, verbose=False)
+    picked = client.predict(str(tmp_path), "", api_name="/use_checkpoint")
+    assert str(tmp_path) in str(picked)
+    with pytest.raises(AppError, match="Extract cues first"):  # the transformer folder is accepted
+        client.predict(app.TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+                       api_name="/generate")
+    run_dir = client.predict("same-ID", str(tmp_path / "no-such-dataset"), "base", "", 10, 2e-5, 1, 10, 0.5, 5,
+                             api_name="/train_start")[0]
+    assert run_dir.startswith("train/") and (out / run_dir / "train.log").is_file()
+    deadline = time.time() + 90
+    while "running" in (status := client.predict(api_name="/train_status")[4]) and time.time() < deadline:
+        time.sleep(1)
+    assert "exit code 2" in status, status

@@ -31,13 +31,16 @@ def cues(walk_frames):
 
 
 def _assert_same(a: DrivingCues, b: DrivingCues):
+    """``b`` is ``a`` saved and loaded: equal arrays and settings, the input paths cut to their file names."""
     for name in ("reference", "reference_mask", "driving", "driving_masks", "pose_cue", "face_cue", "body_location",
                  "face_location", "dropped", "no_face"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.shape == y.shape, name
         np.testing.assert_array_equal(x, y, err_msg=name)
     np.testing.assert_array_equal(a.face_boxes, b.face_boxes)  # NaN == NaN for assert_array_equal
-    assert a.transform == b.transform and a.fps == b.fps and a.settings == b.settings
+    assert a.transform == b.transform and a.fps == b.fps
+    names = {k: Path(a.settings[k]).name for k in ("reference_path", "driving_path") if a.settings.get(k)}
+    assert b.settings == {**a.settings, **names}
 
 
 def test_extract_cues_on_real_media(cues):
@@ -140,6 +143,25 @@ def test_save_load_round_trip_exactly(cues, tmp_path):
     rebuilt.save(out)
     _assert_same(rebuilt, DrivingCues.load(out))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cues"]
+
+
+def test_saved_cue_folder_names_no_server_folder(tmp_path):
+    """cues.json records the inputs' file names, never where they were; folders saved with full paths still load."""
+    from directanimator.video import read_video
+
+    cues = extract_cues(str(ASTRONAUT), read_video(WALK, max_frames=2), size=64)
+    assert cues.settings["driving_path"] == str(WALK)  # in memory: the full path (the app takes the audio from it)
+    out = tmp_path / "cues"
+    cues.save(out)
+    text = (out / "cues.json").read_text()
+    assert str(ROOT) not in text and str(tmp_path) not in text
+    settings = DrivingCues.load(out).settings
+    assert (settings["reference_path"], settings["driving_path"]) == (ASTRONAUT.name, WALK.name)
+    meta = json.loads(text)  # a folder saved before: full paths
+    meta["settings"].update(reference_path=str(ASTRONAUT), driving_path=str(WALK))
+    (out / "cues.json").write_text(json.dumps(meta))
+    old = DrivingCues.load(out)
+    assert old.settings["driving_path"] == str(WALK) and old.num_frames == 2
 
 
 def test_save_refuses_to_replace_other_folders(cues, tmp_path):

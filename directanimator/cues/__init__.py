@@ -45,6 +45,10 @@ FORMAT_VERSION = 1
 DEFAULT_SIZE = 512
 DEFAULTS = {"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16}
 
+PATH_SETTINGS = ("reference_path", "driving_path")
+"""Settings naming input files. ``save`` writes their file names only, so a cue folder that is shared (the app's cue
+zip) does not show where the files were; folders saved before keep the full paths they recorded and load as is."""
+
 _MASKS = ("reference_mask", "driving_masks", "body_location", "face_location")
 """Mask arrays: kept on a 1/255 grid in memory (``quantize_mask``) and stored as uint8, 4x smaller on disk."""
 
@@ -85,7 +89,8 @@ class DrivingCues:
         fps: frame rate of the driving frames.
         settings: how the cues were made: ``segmenter``, ``face_detector``, ``lowpass``, ``face_enlarge``,
             ``grid``, ``size``, ``reference_path``, ``driving_path``, ``transform_manual``, ``warnings`` (list of
-            strings), ``timings_ms`` (per stage).
+            strings), ``timings_ms`` (per stage). The two paths are full paths in memory; a saved cue folder records
+            their file names only (``PATH_SETTINGS``).
     """
 
     reference: np.ndarray
@@ -163,7 +168,7 @@ class DrivingCues:
             "fps": float(self.fps),
             "transform": self.transform.to_dict(),
             "mask_encoding": "uint8/255",
-            "settings": self.settings,
+            "settings": _shareable(self.settings),
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
         for name in (CUES_FILE, META_FILE):
@@ -219,6 +224,12 @@ def quantize_mask(mask: np.ndarray) -> np.ndarray:
     """Masks on the 1/255 grid as float32 (how cue folders store them, so saving and loading is exact)."""
     return (np.round(np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.float32)
             / np.float32(255.0))
+
+
+def _shareable(settings: dict) -> dict:
+    """``settings`` with the input file paths (``PATH_SETTINGS``) cut to their file names."""
+    names = {k: Path(settings[k]).name for k in PATH_SETTINGS if isinstance(settings.get(k), (str, os.PathLike))}
+    return {**settings, **names}
 
 
 def _json_default(value):

@@ -1,14 +1,19 @@
-"""Shared by the app tests: launch ``app.py`` on a free localhost port in this process, and find test media.
+"""Shared by the app tests: launch ``app.py`` on a free localhost port in this process (or as ``python app.py`` in a
+subprocess, for the hosting settings that come from the environment), and find test media.
 
-The app runs in a background thread of the test process (``prevent_thread_lock``) so its real handlers, real cue
-extraction and the real tiny pipeline run exactly as under ``python app.py``.
+In process, the app runs in a background thread of the test process (``prevent_thread_lock``) so its real handlers,
+real cue extraction and the real tiny pipeline run exactly as under ``python app.py``.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +30,53 @@ def free_port() -> int:
 
 
 def launch_app(output_dir: Path):
-    """Start the app on 127.0.0.1:<free port>; returns (demo, url). Close with ``demo.close()``."""
+    """Start the app, as run locally, on 127.0.0.1:<free port>; returns (demo, url). Close with ``demo.close()``."""
     import app
+    from directanimator.app_helpers import Hosting
 
     app.OUTPUT_DIR = Path(output_dir)
     app.OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    app.HOSTING = Hosting()  # local, whatever the environment of the tests says
     demo = app.build_ui()
     demo.queue(default_concurrency_limit=1, max_size=32)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(app.OUTPUT_DIR)], ssr_mode=False)
+                allowed_paths=app.served_folders(), ssr_mode=False)
     return demo, f"http://127.0.0.1:{port}/"
+
+
+def start_app_process(output_dir: Path, **env: str):
+    """``python app.py`` on 127.0.0.1:<free port> with ``env`` added to this environment (the app's output folder
+    is ``output_dir``); returns (process, url) once it answers. Stop it with ``stop_app_process``."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k not in ("GRADIO_SERVER_NAME", "SPACE_ID")}
+    environ.update(DIRECTANIMATOR_APP_DIR=str(output_dir), **env)
+    log = tempfile.TemporaryFile()  # a file, not a pipe: the app's log must never fill a buffer and block it
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "config", timeout=5):
+                return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                proc.wait()
+                log.seek(0)
+                raise RuntimeError(f"app.py did not start (exit code {proc.returncode}): "
+                                   f"{log.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+
+
+def stop_app_process(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def example_media(tmp: Path) -> tuple[str, str]:
