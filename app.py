@@ -95,7 +95,7 @@ class Session:
         self.lock = threading.Lock()  # edits in one session apply one after another (each builds on the last)
         self.editor_frame = None  # the driving frame whose mask is in the frame mask editor
         self.version = 0  # bumps on every cue change so file names never collide with a cached video
-        self.training = None  # H.TrainerProcess: this session's training run (no other session sees it)
+        self.training = None  # H.TrainerProcess: this session's training run (public apps: no other session sees it)
 
     def path(self, name: str) -> str:
         """A fresh file name for ``name``; older versions go (gradio already served its own copy of them)."""
@@ -106,10 +106,10 @@ class Session:
 
 
 def close_session(session):
-    """gr.State delete callback: the session's files go with it, and its training run stops (no one else could see
-    or stop it); the run's folder and checkpoints stay."""
+    """gr.State delete callback: the session's files go with it. On a public app its training run stops too (no one
+    else could see or stop it); the run's folder and checkpoints stay. Locally a run outlives its tab."""
     if isinstance(session, Session):
-        if session.training is not None:
+        if session.training is not None and hosting().public:
             threading.Thread(target=session.training.stop, daemon=True).start()  # stop() may wait 20 s
         shutil.rmtree(session.dir, ignore_errors=True)
 
@@ -150,8 +150,9 @@ def server_folders():
 
 
 def hide_server_folders(text):
-    """``text`` with the server's folders replaced (what every message and log line the app shows goes through)."""
-    return H.hide_folders(str(text), server_folders())
+    """``text`` with the server's folders replaced on a public app (what every message and log line the app shows
+    goes through); locally the user sees their own paths as they are."""
+    return H.hide_folders(str(text), server_folders()) if hosting().public else str(text)
 
 
 def server_path(text):
@@ -565,6 +566,16 @@ def cancel_generation(session):
 
 _RUNS: set = set()  # every session's started runs: one goes at a time (training takes the whole machine)
 _RUNS_LOCK = threading.Lock()
+_LATEST_RUN = None  # the run started last: what a local app shows every tab (one user), never a public app
+
+
+def session_run(session):
+    """The run a session sees: its own; locally, without one of its own, the app's latest (a reloaded tab still
+    shows the run it started)."""
+    run = session.training if isinstance(session, Session) else None
+    if run is None and not hosting().public:
+        run = _LATEST_RUN
+    return run
 
 
 @ui_errors
@@ -577,31 +588,34 @@ def start_training(stage, dataset, pretrained, same_id_checkpoint, steps, lr, ba
     cmd = H.trainer_command(TRAINER_MODULES[stage], server_path(dataset), server_path(pretrained),
                             server_path(same_id_checkpoint), out, steps, lr, batch, block, lam, checkpoint_every,
                             same2x=stage == "Same2X")
+    global _LATEST_RUN
     with _RUNS_LOCK:
         _RUNS.difference_update([r for r in _RUNS if not r.running])
-        mine = session.training if isinstance(session, Session) else None
+        mine = session_run(session)
         if any(r is not mine for r in _RUNS):
             raise gr.Error("Another training run is going on this app (one at a time: training takes the whole "
                            "machine); start yours when it has finished.", print_exception=False)
         session = session if isinstance(session, Session) else Session()
-        session.training = session.training or H.TrainerProcess()
+        session.training = mine or H.TrainerProcess()
         session.training.start(cmd, out, cwd=ROOT)
         _RUNS.add(session.training)
+        _LATEST_RUN = session.training
     return [session, os.path.relpath(out, OUTPUT_DIR), *training_status(session), gr.Timer(active=True)]
 
 
 @ui_errors
 def stop_training(session):
     """Stop this session's run (SIGTERM to its process group, SIGKILL after 20 s); its checkpoints stay."""
-    if isinstance(session, Session) and session.training is not None:
-        session.training.stop()
+    run = session_run(session)
+    if run is not None:
+        run.stop()
     return [*training_status(session), gr.Timer(active=False)]
 
 
 def training_status(session):
     """Denoise plot, Same2X plot, log tail, checkpoint choices and a status line for this session's run. Paths are
     relative to the app's output folder."""
-    run = session.training if isinstance(session, Session) else None
+    run = session_run(session)
     if run is None or run.output_dir is None:
         empty = H.read_metrics("")
         return [empty, empty, "", gr.update(choices=[], value=None), "No run yet."]
@@ -620,7 +634,8 @@ def training_status(session):
 @ui_errors
 def poll_training(session):
     """This session's run: plots, log tail, checkpoints and status; the timer keeps polling while it is going."""
-    running = isinstance(session, Session) and session.training is not None and session.training.running
+    run = session_run(session)
+    running = run is not None and run.running
     return [*training_status(session), gr.Timer(active=running)]
 
 
