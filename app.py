@@ -542,12 +542,12 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
     callbacks = () if CROSS_PROCESS else (report, on_step)
     frames = H.to_uint8_video(run_pipeline(key, c, settings, *callbacks))
     progress(1, desc="writing the videos")
-    result = write_mp4(session, "result.mp4", frames, c.fps, audio_from=c.settings.get("driving_path"),
+    result = write_mp4(session, "result.mp4", frames, c.fps, audio_from=c.audio_source,
                        preset="medium")
     n = len(frames)
     columns = [c.driving[:n], c.pose_cue[:n], c.face_cue[:n], frames]
     side = write_mp4(session, "side-by-side.mp4", H.side_by_side_video(columns, c.height), c.fps,
-                     audio_from=c.settings.get("driving_path"))
+                     audio_from=c.audio_source)
     cue_dir = session.dir / "cues"
     c.save(cue_dir)
     zipped = H.zip_folder(cue_dir, session.path("cues.zip"))

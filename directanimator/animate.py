@@ -151,7 +151,7 @@ def _run(args) -> int:
         cues = DrivingCues.load(args.driving)
         if args.frames is not None and args.frames < cues.num_frames:
             cues = _first_frames(cues, args.frames)
-        audio = cues.settings.get("driving_path")
+        audio = cues.audio_source
     else:
         video = read_video(args.driving, max_side=1024)
         if args.fps:
@@ -196,8 +196,7 @@ def _run(args) -> int:
         output_type="np",
     )
     frames = (result.frames[0] * 255).round().clip(0, 255).astype("uint8")
-    write_video(out, frames, fps=cues.fps, audio_from=audio if isinstance(audio, str) and os.path.isfile(audio)
-                else None)
+    write_video(out, frames, fps=cues.fps, audio_from=audio)
     print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)")
     return 0

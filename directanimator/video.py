@@ -779,6 +779,24 @@ def _mux_audio(out, out_stream, source, duration: float) -> None:
     out.mux(out_stream.encode(None))
 
 
+def write_audio(path, audio_from, duration: float) -> str | None:
+    """Write the first audio track of ``audio_from`` as an AAC ``.m4a`` file, aligned to its video's start and cut
+    at ``duration`` seconds (what a cue folder keeps of the driving video, so a result made from the folder alone
+    still has its sound). Returns ``path``, or ``None`` (nothing written) when the source has no audio."""
+    audio = _open_audio_source(audio_from)
+    if audio is None:
+        return None
+    path = os.fspath(path)
+    try:
+        with atomic_path(path, suffix=".m4a") as tmp, av.open(str(tmp), "w", format="mp4") as out:
+            _mux_audio(out, _add_audio_stream(out, audio), audio, float(duration))
+    except av.FFmpegError as e:
+        raise InputError(f"{path}: could not write the audio track ({e}); check the folder.") from None
+    finally:
+        audio[0].close()
+    return path
+
+
 def write_video(
     path,
     frames,

@@ -90,3 +90,14 @@ def test_cli_on_a_driving_video_extracts_cues_and_keeps_audio(folders):
     assert video.frames.shape[0] == 5 and max(video.frames.shape[1:3]) == 64
     assert video.has_audio == source.has_audio
     assert (folders / "video_cues" / "cues.json").is_file()
+
+    # the cue folder names its inputs by file name only, so it keeps the sound itself: a result made from the
+    # folder alone, moved away from the driving video, still has it
+    assert source.has_audio and (folders / "video_cues" / "audio.m4a").is_file()
+    moved = folders / "elsewhere" / "cues"
+    moved.parent.mkdir()
+    os.replace(folders / "video_cues", moved)
+    out2 = folders / "from_folder.mp4"
+    assert main(["--driving", str(moved), "--model", str(folders / "model"), "--out", str(out2), "--steps", "1",
+                 "--size", "64"]) == 0
+    assert read_video(str(out2)).has_audio

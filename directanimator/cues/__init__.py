@@ -40,6 +40,7 @@ ProgressFn = Callable[[float, str], None]
 
 CUES_FILE = "cues.safetensors"
 META_FILE = "cues.json"
+AUDIO_FILE = "audio.m4a"  # the driving video's sound over the cue clip, when it has any
 FORMAT = "directanimator-cues"
 FORMAT_VERSION = 1
 DEFAULT_SIZE = 512
@@ -123,6 +124,17 @@ class DrivingCues:
         """Working width ``W``."""
         return int(self.reference.shape[1])
 
+    @property
+    def audio_source(self) -> str | None:
+        """The file to take the driving audio from: the cue folder's ``audio.m4a`` when loaded from one that has
+        it, else the driving video when it is on this machine and has sound; ``None`` for a silent result."""
+        for key in ("driving_audio", "driving_path"):
+            path = self.settings.get(key)
+            if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) and (
+                    key == "driving_audio" or self.settings.get("driving_has_audio", True)):
+                return os.fspath(path)
+        return None
+
     # ------------------------------------------------------------------------------------------------------------
     # folder I/O
 
@@ -173,6 +185,10 @@ class DrivingCues:
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
         for name in (CUES_FILE, META_FILE):
             os.chmod(folder / name, 0o666 & ~_umask())
+        if self.audio_source is not None:  # the folder keeps the sound, since it names its inputs by file name only
+            from ..video import write_audio
+
+            write_audio(folder / AUDIO_FILE, self.audio_source, self.num_frames / float(self.fps))
 
     @classmethod
     def load(cls, path) -> "DrivingCues":
@@ -213,7 +229,10 @@ class DrivingCues:
             values[name] = value.astype(dtype, copy=False)
         try:
             transform = SimilarityTransform(**{k: float(meta["transform"][k]) for k in ("scale", "tx", "ty")})
-            cues = cls(**values, transform=transform, fps=float(meta["fps"]), settings=dict(meta.get("settings", {})))
+            settings = dict(meta.get("settings", {}))
+            if (path / AUDIO_FILE).is_file():
+                settings["driving_audio"] = str(path / AUDIO_FILE)
+            cues = cls(**values, transform=transform, fps=float(meta["fps"]), settings=settings)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{meta_path} is incomplete ({exc}); re-extract the cues") from None
         _check_shapes(cues, str(path))
@@ -229,7 +248,7 @@ def quantize_mask(mask: np.ndarray) -> np.ndarray:
 def _shareable(settings: dict) -> dict:
     """``settings`` with the input file paths (``PATH_SETTINGS``) cut to their file names."""
     names = {k: Path(settings[k]).name for k in PATH_SETTINGS if isinstance(settings.get(k), (str, os.PathLike))}
-    return {**settings, **names}
+    return {k: v for k, v in {**settings, **names}.items() if k != "driving_audio"}  # a path of this machine
 
 
 def _json_default(value):
