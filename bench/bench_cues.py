@@ -258,7 +258,7 @@ def main(argv=None) -> int:
               f"{per['cue1'][1] / per[f'cue{default_threads}'][1]:.2f}x cpu  (load {_load()})")
 
     # 3. Face search: every frame (previous) vs only frames where the person faces the camera (ours).
-    from directanimator.cues import _turned_away
+    from directanimator.cues.extract import _turned_away
     from directanimator.cues.faces import get_face_detector
     from directanimator.cues.segment import MediaPipeSegmenter
 

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from directanimator.cues.settings import add_cue_arguments, cue_settings_from_args
 from directanimator.errors import InputError, run_cli
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "models" / "demo"
@@ -55,14 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--frames", type=int, default=None, help="use at most this many driving frames (from the start)")
     c.add_argument("--fps", type=float, default=None,
                    help="resample the driving video to this frame rate first (e.g. 8 or 16; default: keep)")
-    c.add_argument("--lowpass", type=float, default=0.5, help="pose-cue low-pass strength in [0, 1] (default 0.5)")
-    c.add_argument("--face-enlarge", type=float, default=1.6, help="face crop size / face box size (default 1.6)")
-    c.add_argument("--grid", type=int, default=16, help="location-cue softening grid (default 16)")
     c.add_argument("--size", type=int, default=None,
                    help="working long side in pixels (default: the model's native size, e.g. 64 for the demo model)")
     c.add_argument("--segmenter", default="mediapipe", help="mediapipe (offline default) or grounded-sam")
     c.add_argument("--face-detector", default="mediapipe", help="mediapipe (offline default) or insightface")
     c.add_argument("--save-cues", default=None, help="also save the extracted cues to this folder")
+    add_cue_arguments(p)
     m = p.add_argument_group("memory and device")
     m.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
@@ -161,8 +160,8 @@ def _run(args) -> int:
         bar, update = _progress_bar("extracting cues")
         try:
             cues = extract_cues(
-                args.reference, video, segmenter=args.segmenter, face_detector=args.face_detector,
-                lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=size,
+                args.reference, video, cue_settings_from_args(args), segmenter=args.segmenter,
+                face_detector=args.face_detector, size=size,
                 progress=update,
             )
         finally:

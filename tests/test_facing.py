@@ -76,7 +76,7 @@ def test_facing_camera_keeps_faces():
 
 
 def test_unknown_facing_never_rejects():
-    from directanimator.cues import _turned_away
+    from directanimator.cues.extract import _turned_away
 
     seg = Segmentation(masks=np.zeros((3, 4, 4), np.float32), scores=np.zeros(3, np.float32))
     assert not _turned_away(seg, 3).any()

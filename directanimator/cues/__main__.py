@@ -7,12 +7,12 @@ Writes the cue folder (``cues.safetensors`` + ``cues.json``, loadable with ``Dri
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from ..errors import InputError, run_cli
+from .settings import add_cue_arguments, cue_settings_from_args
 
 STAGES = ("read", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
 
@@ -31,12 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="person segmentation: mediapipe (offline, default) or grounded-sam (downloaded weights)")
     parser.add_argument("--face-backend", default="mediapipe", choices=["mediapipe", "insightface"],
                         help="face detection: mediapipe (offline, default) or insightface (downloaded models)")
-    parser.add_argument("--lowpass", type=float, default=0.5,
-                        help="pose-cue low-pass strength in [0, 1]: 0 = off, 1 = strongest (default 0.5)")
-    parser.add_argument("--face-enlarge", type=float, default=1.6,
-                        help="face crop side as a multiple of the face box (default 1.6)")
-    parser.add_argument("--grid", type=int, default=16,
-                        help="location-cue softening grid, cells along the long side; 0 = hard masks (default 16)")
+    add_cue_arguments(parser)
     parser.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
     parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
@@ -65,7 +60,9 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     from tqdm import tqdm
 
-    from . import _is_replaceable, _temp_dir_beside, extract_cues, replace_dir
+    from ..files import atomic_folder
+    from .driving_cues import is_cue_folder
+    from .extract import extract_cues
     from .preview import render_preview
 
     if args.threads is not None:
@@ -82,7 +79,7 @@ def _run(args) -> int:
 
         segmenter = get_segmenter("mediapipe", workers=args.workers)
     out = Path(args.out)
-    if not _is_replaceable(out):
+    if not is_cue_folder(out, empty_ok=True):
         raise InputError(f"{out} exists and is not a cue folder; choose another --out folder or remove it")
     # delay: a run that fails on its inputs (missing or corrupt file) ends before any bar is drawn, so the
     # error is the only line printed.
@@ -100,22 +97,17 @@ def _run(args) -> int:
 
     try:
         cues = extract_cues(
-            args.reference, args.driving, segmenter=segmenter, face_detector=args.face_backend,
-            lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid, size=args.size, fps=args.fps,
+            args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
+            face_detector=args.face_backend, size=args.size, fps=args.fps,
             num_frames=args.frames, progress=progress,
         )
-        tmp = _temp_dir_beside(out)
-        try:
+        with atomic_folder(out, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
             if not args.no_preview:
                 start = time.perf_counter()
                 render_preview(cues, tmp / "preview.mp4",
                                progress=lambda f, d="": advance(0.9 + 0.1 * f, d))
                 cues.settings["timings_ms"]["preview"] = round((time.perf_counter() - start) * 1000.0, 2)
             cues.write_into(tmp)  # after the preview, so that cues.json records its time too
-            replace_dir(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         advance(1.0, "done")
     except BaseException:
         bar.leave = False  # erase the bar so that the error line stands alone
