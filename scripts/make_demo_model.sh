@@ -41,12 +41,12 @@ EOF_PY
 
 stamp "2/6 VAE"
 # 16 latent channels (CogVideoX's own 48x compression; 8 channels blurred every figure to a grey blob, ~21 dB)
-$PY -m trainers.vae --hub-dataset "$WORK/world" --output-dir "$WORK/vae" --widths 16,32,32,32 \
+$PY -m trainers.experiments.vae --hub-dataset "$WORK/world" --output-dir "$WORK/vae" --widths 16,32,32,32 \
     --latent-channels 16 --size 64 --clip-frames 9 --image-fraction 0.8 --image-batch-size 4 --batch-size 1 \
     --max-steps 3000 --learning-rate 2e-3 --seed 0
 
 stamp "3/6 initial pipeline folder"
-$PY -m trainers.make_demo_pipeline --vae "$WORK/vae/vae" --out "$WORK/init" --size 64 --frames 17 \
+$PY -m trainers.experiments.make_demo_pipeline --vae "$WORK/vae/vae" --out "$WORK/init" --size 64 --frames 17 \
     --layers 6 --heads 4 --head-dim 32 --text-dim 32 --text-length 32 --seed 0
 
 COMMON=(--hub-dataset "$WORK/world" --num-frames 17 --long-side 64 --cache-dir "$WORK/cache" --cache-dtype float32

@@ -235,7 +235,7 @@ def test_compiles_without_graph_breaks(variant):
 
 def test_make_demo_pipeline_cue_injection_option(tmp_path, capsys):
     from directanimator.tiny import tiny_vae
-    from trainers.make_demo_pipeline import main
+    from trainers.experiments.make_demo_pipeline import main
 
     tiny_vae().save_pretrained(tmp_path / "vae", safe_serialization=True)
     args = ["--vae", str(tmp_path / "vae"), "--size", "32", "--frames", "9", "--layers", "2", "--heads", "2",

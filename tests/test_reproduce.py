@@ -1,4 +1,4 @@
-"""trainers.reproduce: the one-command reproduction (smoke preset, one configuration end to end) and its pieces."""
+"""trainers.experiments.reproduce: the one-command reproduction (smoke preset, one configuration end to end) and its pieces."""
 
 import json
 import subprocess
@@ -13,14 +13,14 @@ from directanimator.cues.pose import rgb_pose_cue
 from directanimator.errors import InputError
 from trainers.loop import drop_cues, parse_drop_cues
 from trainers.precompute import PrecomputeSettings
-from trainers.reproduce import PRESETS, configs
-from trainers.reproduce_report import _compare, steps_to_reach, trailing_mean
+from trainers.experiments.reproduce import PRESETS, configs
+from trainers.experiments.reproduce_report import _compare, steps_to_reach, trailing_mean
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(out, *extra):
-    cmd = [sys.executable, "-m", "trainers.reproduce", "--out", str(out), "--preset", "smoke", "--seeds", "0",
+    cmd = [sys.executable, "-m", "trainers.experiments.reproduce", "--out", str(out), "--preset", "smoke", "--seeds", "0",
            "--jobs", "2", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
@@ -57,7 +57,7 @@ def test_end_to_end_smoke_and_resume(tmp_path):
     assert len(started) == 1 and "eval-stage1_only-s0" in started[0]
 
     # another preset in the same folder is refused (its finished runs would be reused wrongly)
-    other = subprocess.run([sys.executable, "-m", "trainers.reproduce", "--out", str(out), "--preset", "small",
+    other = subprocess.run([sys.executable, "-m", "trainers.experiments.reproduce", "--out", str(out), "--preset", "small",
                             "--report-only"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert other.returncode == 2 and other.stderr.startswith("error: ") and "Traceback" not in other.stderr
 
@@ -88,9 +88,9 @@ def test_steps_to_reach_and_speedup_maths():
 
 
 def test_moving_l1_scores_only_the_motion_and_old_evaluations_still_report(tmp_path):
-    from trainers.reproduce import configs
-    from trainers.reproduce_eval import moving_l1
-    from trainers.reproduce_report import write_report
+    from trainers.experiments.reproduce import configs
+    from trainers.experiments.reproduce_eval import moving_l1
+    from trainers.experiments.reproduce_report import write_report
 
     reference = np.full((8, 8, 3), 100, np.uint8)
     truth = np.repeat(reference[None], 3, 0)
@@ -179,7 +179,7 @@ def test_in_place_face_cue_keeps_the_face_region_where_it_is():
 def test_ablation_cue_inputs_and_cache_keys():
     """The eval feeds each ablation the cues its model was trained on; default settings keep old cache keys."""
     from directanimator.cues import DrivingCues
-    from trainers.reproduce_eval import cue_inputs
+    from trainers.experiments.reproduce_eval import cue_inputs
 
     settings = PrecomputeSettings()
     assert "face_mode" not in settings.key_dict() and "pose_mode" not in settings.key_dict()
@@ -224,7 +224,7 @@ def test_skeleton_and_in_place_face_ablations_run_end_to_end(tmp_path):
 def test_eval_pairs_without_a_person_are_left_out_and_listed(tmp_path):
     from PIL import Image
 
-    from trainers.reproduce_eval import prepare_pairs
+    from trainers.experiments.reproduce_eval import prepare_pairs
     from trainers.synthetic import generate_dataset
 
     world = generate_dataset(tmp_path / "w", identities=4, motions=2, frames=3, size=64, seed=0, pseudo_per_clip=1,
@@ -238,3 +238,11 @@ def test_eval_pairs_without_a_person_are_left_out_and_listed(tmp_path):
     assert len(usable) == 1 and usable[0]["reference"] != blank
     assert json.loads((tmp_path / "pairs" / "pairs.json").read_text()) == usable
     assert (tmp_path / "pairs" / usable[0]["name"] / "cues.json").is_file()
+
+
+def test_the_old_experiment_commands_still_run_with_a_deprecation_warning():
+    for module in ("reproduce", "reproduce_eval", "make_demo_pipeline", "vae"):
+        done = subprocess.run([sys.executable, "-m", f"trainers.{module}", "--help"], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120)
+        assert done.returncode == 0 and "usage" in done.stdout, (module, done.stderr[-500:])
+        assert f"trainers.experiments.{module}" in done.stderr and "DeprecationWarning" in done.stderr

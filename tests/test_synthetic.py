@@ -7,7 +7,7 @@ import pytest
 
 from directanimator.errors import InputError
 from trainers.synthetic import clip_annotations, generate_dataset, main, render_clip, render_reference
-from trainers.synthetic_people import JOINTS, face_visible, make_identity, make_motion
+from trainers.synthetic.people import JOINTS, face_visible, make_identity, make_motion
 
 
 def _motion_with_turn(kind, seed=0):
@@ -201,8 +201,8 @@ def test_cli_refuses_a_non_empty_folder(tmp_path, capsys):
 
 
 def test_arm_behind_the_body_is_hidden_by_it():
-    from trainers.synthetic_draw import draw_clip
-    from trainers.synthetic_people import CHANNELS, MotionTrack, project_joints
+    from trainers.synthetic.draw import draw_clip
+    from trainers.synthetic.people import CHANNELS, MotionTrack, project_joints
 
     idn = next(d for d in (make_identity(0, i) for i in range(200))
                if d.pattern == "plain" and not d.long_sleeves and np.abs(np.subtract(d.top, d.skin)).sum() > 150)

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from directanimator.errors import InputError, run_cli
-from trainers.synthetic_draw import draw_clip
-from trainers.synthetic_people import (
+from trainers.synthetic.draw import draw_clip
+from trainers.synthetic.people import (
     JOINTS, Identity, Motion, face_visible, make_identity, make_motion, project_joints, rest_track, sample_motion)
 
 __all__ = ["render_clip", "render_reference", "clip_annotations", "generate_dataset", "make_identity",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from trainers.synthetic_people import (Identity, MotionTrack, face_visible, make_view, skeleton)
+from trainers.synthetic.people import (Identity, MotionTrack, face_visible, make_view, skeleton)
 
 _SHIFT = 4  # sub-pixel bits for cv2 polygon filling
 _ONE = 1 << _SHIFT

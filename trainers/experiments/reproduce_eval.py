@@ -1,0 +1,230 @@
+"""Held-out cross-ID evaluation for ``python -m trainers.experiments.reproduce``.
+
+The synthetic world renders every test identity performing every test motion, so a cross-ID test has an exact
+ground truth: reference = identity A's photo for motion M, driving video = identity B performing M, ground truth =
+A performing M. The cues of every (A, B, M) are extracted once (``prepare_pairs``) with the app's own
+``extract_cues``; each cue ablation derives its cues from them the way its training did (``cue_inputs``).
+
+    python -m trainers.experiments.reproduce_eval pairs WORLD OUT_DIR           (extract the test cues once)
+    python -m trainers.experiments.reproduce_eval model PAIRS_DIR BASE TRANSFORMER OUT_JSON --ablation NAME --steps N
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_NAME = re.compile(r"id_(\d+)_mo_(\d+)")
+
+# how each cue ablation changes the cue inputs (the same switches its training used)
+ABLATIONS = ("none", "no_face", "no_location", "rgb_pose", "no_lowpass", "hard_mask", "face_in_place", "skeleton")
+
+
+def test_pairs(world: str | os.PathLike) -> list[dict]:
+    """Every ordered (A, B, M) of the world's test split with A != B: reference, driving and ground-truth paths."""
+    rows = [json.loads(line) for line in open(Path(world) / "metadata.jsonl") if line.strip()]
+    clips = {}
+    for row in rows:
+        if row.get("split") != "test":
+            continue
+        m = _NAME.search(row["file_name"])
+        clips[(int(m.group(1)), int(m.group(2)))] = row
+    pairs = []
+    for (a, mo), row_a in sorted(clips.items()):
+        for (b, mo_b), row_b in sorted(clips.items()):
+            if mo_b == mo and b != a:
+                pairs.append({"name": f"ref{a}_drv{b}_mo{mo}", "reference": row_a["reference"],
+                              "driving": row_b["file_name"], "ground_truth": row_a["file_name"]})
+    return pairs
+
+
+def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[dict]:
+    """Extract (once) and save the cues of every test pair under ``out_dir/<pair>/``; write ``pairs.json`` (the
+    usable pairs) and ``skipped.json`` (pairs whose cues could not be extracted, e.g. no person found, with why)."""
+    import torch
+
+    from directanimator.cues import extract_cues
+    from directanimator.errors import InputError
+
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    pairs = test_pairs(world)
+    if not pairs:
+        raise InputError(f"{world} has no cross-ID test pairs; make the world with >= 2 test identities")
+    usable, skipped = [], []
+    for pair in pairs:
+        folder = out / pair["name"]
+        if not (folder / "cues.json").exists():
+            try:
+                cues = extract_cues(str(Path(world) / pair["reference"]), str(Path(world) / pair["driving"]),
+                                    size=size, num_frames=num_frames)
+            except InputError as exc:  # e.g. a drawn figure the segmenter cannot find: leave the pair out, say so
+                skipped.append({**pair, "reason": str(exc)})
+                print(f"warning: test pair {pair['name']} left out: {exc}", file=sys.stderr)
+                continue
+            cues.save(str(folder))
+        usable.append(pair)
+    if not usable:
+        raise InputError(f"no test pair of {world} has usable cues (see the warnings above)")
+    for name, rows in (("skipped.json", skipped), ("pairs.json", usable)):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(json.dumps(rows, indent=1))
+        os.replace(tmp, out / name)
+    return usable
+
+
+def cue_inputs(cues, ablation: str) -> dict:
+    """The pipeline's cue arguments for one ablation (absent cues are left out, as ``--drop-cues`` does in training).
+
+    Args:
+        cues: ``DrivingCues`` of the pair (default settings).
+        ablation: one of ``ABLATIONS``.
+    """
+    from directanimator.cues import rebuild_cues
+    from directanimator.cues.face_cue import in_place_face_cue
+    from directanimator.cues.pose import rgb_pose_cue, skeleton_pose_cue
+
+    if ablation == "no_lowpass":
+        cues = rebuild_cues(cues, lowpass=0.0)
+    elif ablation == "hard_mask":
+        cues = rebuild_cues(cues, grid=0)
+    inputs = {"pose_cue": cues.pose_cue, "face_cue": cues.face_cue, "body_location": cues.body_location,
+              "face_location": cues.face_location}
+    if ablation == "rgb_pose":
+        inputs["pose_cue"] = rgb_pose_cue(cues.driving, cues.driving_masks, cues.dropped)
+    elif ablation == "face_in_place":
+        inputs["face_cue"] = in_place_face_cue(cues.driving, cues.face_boxes, enlarge=cues.settings["face_enlarge"])
+    elif ablation == "skeleton":  # the skeleton instead of the whole triplet
+        inputs = {"pose_cue": skeleton_pose_cue(cues.driving_masks, cues.dropped)}
+    elif ablation == "no_face":
+        inputs.pop("face_cue")
+        inputs.pop("face_location")
+    elif ablation == "no_location":
+        inputs.pop("body_location")
+        inputs.pop("face_location")
+    elif ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {ablation!r}")
+    return inputs
+
+
+MOVING_THRESHOLD = 40
+"""A pixel "moves" where the true video differs from the reference held still by more than this (0..255, any
+channel)."""
+
+
+def moving_l1(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> float:
+    """Mean absolute error (in [0, 1]) over the pixels where the ground truth differs from the reference image held
+    still: the error on the motion itself, which whole-frame metrics dilute with the static background. NaN when
+    nothing moves.
+
+    Args:
+        generated / truth: ``[T, H, W, 3]`` uint8 videos; reference: ``[H, W, 3]`` uint8.
+    """
+    truth = truth.astype(np.float32)
+    moving = np.abs(truth - reference.astype(np.float32)[None]).max(axis=-1) > MOVING_THRESHOLD
+    if not moving.any():
+        return float("nan")
+    return float(np.abs(generated.astype(np.float32) - truth).mean(axis=-1)[moving].mean() / 255.0)
+
+
+def _metrics(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict:
+    from directanimator.metrics import l1, psnr, ssim
+
+    return {"ssim": float(ssim(generated, truth)), "psnr": float(psnr(generated, truth)),
+            "l1": float(l1(generated, truth)), "moving_l1": moving_l1(generated, truth, reference)}
+
+
+def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | None, out_json: str,
+                   ablation: str = "none", steps: int = 10, seed: int = 0) -> dict:
+    """Generate every test pair with one trained transformer and write the metrics (mean and per pair) as JSON.
+
+    Args:
+        pairs_dir: folder written by ``prepare_pairs``.
+        world: the world folder (ground-truth clips).
+        base: pipeline folder for the VAE, text encoder, tokenizer and scheduler.
+        transformer: trained transformer folder; None evaluates the trivial "static reference" baseline.
+        out_json: where the result goes (written atomically).
+        ablation: which cue inputs the model was trained with (``ABLATIONS``).
+        steps: inference steps.
+        seed: base seed of the generation noise (pair i uses seed + i).
+    """
+    import torch
+
+    from directanimator.cues import DrivingCues
+    from directanimator.video import read_video
+
+    torch.set_num_threads(1)
+    pairs = json.loads((Path(pairs_dir) / "pairs.json").read_text())
+    pipe = None
+    if transformer is not None:
+        from directanimator.modeling import CueFusionTransformer3DModel
+        from directanimator.pipeline import DirectAnimatorPipeline
+
+        model = CueFusionTransformer3DModel.from_pretrained(transformer, use_safetensors=True)
+        pipe = DirectAnimatorPipeline.from_pretrained(base, transformer=model)
+        pipe.set_progress_bar_config(disable=True)
+    per_pair = {}
+    for i, pair in enumerate(pairs):
+        cues = DrivingCues.load(str(Path(pairs_dir) / pair["name"]))
+        truth = read_video(str(Path(world) / pair["ground_truth"])).frames[: cues.num_frames]
+        if pipe is None:
+            generated = np.repeat(cues.reference[None], len(truth), axis=0)
+        else:
+            generator = torch.Generator().manual_seed(seed + i)
+            out = pipe(image=cues.reference, **cue_inputs(cues, ablation), num_frames=cues.num_frames,
+                       num_inference_steps=steps, guidance_scale=1.0, generator=generator, output_type="np")
+            frames = np.asarray(out.frames[0])
+            generated = frames if frames.dtype == np.uint8 else (frames * 255).round().clip(0, 255).astype(np.uint8)
+        n = min(len(truth), len(generated))
+        per_pair[pair["name"]] = _metrics(generated[:n], truth[:n], cues.reference)
+    mean = {k: float(np.nanmean([m[k] for m in per_pair.values()])) for k in ("ssim", "psnr", "l1", "moving_l1")}
+    result = {"mean": mean, "pairs": per_pair, "ablation": ablation, "steps": steps, "transformer": transformer}
+    tmp = Path(out_json).with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, out_json)
+    return result
+
+
+def main(argv=None) -> int:
+    """CLI used by the reproduce scheduler (one subprocess per job)."""
+    from directanimator.errors import InputError
+
+    p = argparse.ArgumentParser(prog="python -m trainers.experiments.reproduce_eval")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("pairs")
+    q.add_argument("world")
+    q.add_argument("out_dir")
+    q.add_argument("--size", type=int, default=64)
+    q.add_argument("--num-frames", type=int, default=17)
+    q = sub.add_parser("model")
+    q.add_argument("pairs_dir")
+    q.add_argument("world")
+    q.add_argument("base")
+    q.add_argument("transformer", help="transformer folder, or 'none' for the static-reference baseline")
+    q.add_argument("out_json")
+    q.add_argument("--ablation", default="none", choices=ABLATIONS)
+    q.add_argument("--steps", type=int, default=10)
+    q.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "pairs":
+            prepare_pairs(args.world, args.out_dir, args.size, args.num_frames)
+        else:
+            evaluate_model(args.pairs_dir, args.world, args.base,
+                           None if args.transformer == "none" else args.transformer, args.out_json,
+                           args.ablation, args.steps, args.seed)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
