@@ -19,8 +19,11 @@ processor's up to float rounding order (tests compare the two).
 from __future__ import annotations
 
 import torch
-from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.attention_dispatch import (AttentionBackendName, _check_attention_backend_requirements,
+                                                 _maybe_download_kernel_for_backend, dispatch_attention_fn)
 from diffusers.models.embeddings import apply_rotary_emb
+
+from .errors import InputError
 
 __all__ = ["CueFusionAttnProcessor", "ATTENTION_BACKENDS", "CPU_ATTENTION_BACKENDS", "check_attention_backend",
            "set_attention_backend"]
@@ -34,10 +37,6 @@ CPU_ATTENTION_BACKENDS = ("native", "_native_math", "flex")
 
 def check_attention_backend(backend: str | None, device: str = "cuda") -> None:
     """Raise ``InputError`` for a backend name diffusers does not know, or one that cannot run on ``device``."""
-    from diffusers.models.attention_dispatch import AttentionBackendName
-
-    from .errors import InputError
-
     if backend is None:
         return
     if backend not in {b.value for b in AttentionBackendName}:
@@ -96,11 +95,6 @@ def set_attention_backend(transformer, backend: str | None) -> None:
     other model in the process. A CogVideoX model without ``CueFusionAttnProcessor`` fails loudly instead of
     silently keeping its kernel.
     """
-    from diffusers.models.attention_dispatch import (
-        AttentionBackendName, _check_attention_backend_requirements, _maybe_download_kernel_for_backend)
-
-    from .errors import InputError
-
     check_attention_backend(backend, str(transformer.device))
     processors = list(transformer.attn_processors.values())
     if not all(isinstance(p, CueFusionAttnProcessor) for p in processors):

@@ -5,6 +5,8 @@ one-line message that names the problem and what to do about it. The CLIs print 
 app shows it in the UI.
 """
 
+import sys
+
 
 class InputError(ValueError):
     """A problem with what the user gave us, with a message that says what to do."""
@@ -17,8 +19,6 @@ def run_cli(work, done: str | None = "done: {}") -> int:
     ``{}`` replaced by what ``work`` returned) is printed when given and the status is ``work``'s own integer
     result, or 0.
     """
-    import sys
-
     try:
         result = work()
     except InputError as exc:

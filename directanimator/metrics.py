@@ -307,7 +307,7 @@ def pose_landmarks(frames, min_detection_confidence: float = 0.5, progress: Prog
     Returns:
         ``[T, 33, 3]`` float array of (x pixels, y pixels, visibility); all NaN for frames without a person.
     """
-    import mediapipe as mp
+    import mediapipe as mp  # lazy: ~1 s to import, and only the landmark metrics need it
 
     video = _as_video(frames, "frames")
     out = np.full((video.shape[0], 33, 3), np.nan)
@@ -335,7 +335,7 @@ def face_landmarks(frames, min_detection_confidence: float = 0.5, progress: Prog
     Returns:
         ``[T, 468, 2]`` float array of (x, y) in pixels; all NaN for frames without a face.
     """
-    import mediapipe as mp
+    import mediapipe as mp  # lazy: ~1 s to import, and only the landmark metrics need it
 
     video = _as_video(frames, "frames")
     out = np.full((video.shape[0], 468, 2), np.nan)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from accelerate import init_empty_weights
 from diffusers.configuration_utils import FrozenDict, register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see below)
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
@@ -258,7 +259,6 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         Raises:
             InputError: the path is missing or weightless, or the checkpoint misses or adds non-cue weights.
         """
-        from accelerate import init_empty_weights
 
         if isinstance(path_or_model, CogVideoXTransformer3DModel):
             config = dict(path_or_model.config)

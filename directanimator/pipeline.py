@@ -52,6 +52,7 @@ from directanimator.model_folders import check_pipeline_folder, resolve_model_fo
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
+from directanimator.video import read_image
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
 
@@ -298,8 +299,6 @@ class DirectAnimatorPipeline(DiffusionPipeline):
                 x = x.permute(0, 3, 1, 2)
             x = x / 255.0 if image.dtype == torch.uint8 else x
         else:
-            from directanimator.video import read_image
-
             a = read_image(image, max_side=None)
             x = torch.from_numpy(np.array(a)).float().permute(2, 0, 1)[None] / 255.0
         if x.ndim != 4 or x.shape[1] != 3:

@@ -26,7 +26,15 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
+from diffusers.models.embeddings import get_3d_rotary_pos_embed
+from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+from directanimator.cues import DrivingCues, SimilarityTransform
+from directanimator.modeling import CueFusionTransformer3DModel
+from directanimator.pipeline import DirectAnimatorPipeline
 
 TINY_LATENT_CHANNELS = 4
 TINY_TEXT_DIM = 16
@@ -73,7 +81,6 @@ def base_config(config: dict) -> dict:
 
 def tiny_transformer(style: str = "1.5", seed: int = 0, cls=None, **overrides):
     """A tiny transformer with seeded random weights (``cls`` defaults to ``CueFusionTransformer3DModel``)."""
-    from directanimator.modeling import CueFusionTransformer3DModel
 
     cls = cls or CueFusionTransformer3DModel
     config = tiny_transformer_config(style, **overrides)
@@ -85,7 +92,6 @@ def tiny_transformer(style: str = "1.5", seed: int = 0, cls=None, **overrides):
 
 def tiny_vae(seed: int = 0):
     """A tiny ``AutoencoderKLCogVideoX`` (latent channels ``TINY_LATENT_CHANNELS``)."""
-    from diffusers import AutoencoderKLCogVideoX
 
     torch.manual_seed(seed)
     return AutoencoderKLCogVideoX(
@@ -103,7 +109,6 @@ def tiny_vae(seed: int = 0):
 
 def tiny_tokenizer():
     """A ``T5Tokenizer`` over letters, built in memory."""
-    from transformers import T5Tokenizer
 
     pieces = "▁abcdefghijklmnopqrstuvwxyz"
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -float(i)) for i, c in enumerate(pieces)]
@@ -112,7 +117,6 @@ def tiny_tokenizer():
 
 def tiny_text_encoder(seed: int = 0):
     """A tiny ``T5EncoderModel`` (d_model ``TINY_TEXT_DIM``)."""
-    from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
     config = T5Config(
@@ -124,7 +128,6 @@ def tiny_text_encoder(seed: int = 0):
 
 def tiny_scheduler():
     """``CogVideoXDPMScheduler`` with the settings CogVideoX ships."""
-    from diffusers import CogVideoXDPMScheduler
 
     return CogVideoXDPMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
@@ -135,7 +138,6 @@ def tiny_scheduler():
 
 def make_tiny_pipeline(tmp_dir: str | os.PathLike | None = None, style: str = "1.5", seed: int = 0):
     """A tiny ``DirectAnimatorPipeline`` on CPU; saved to ``tmp_dir`` (safetensors) when given."""
-    from directanimator.pipeline import DirectAnimatorPipeline
 
     pipe = DirectAnimatorPipeline(
         tokenizer=tiny_tokenizer(),
@@ -153,7 +155,6 @@ def make_tiny_pipeline(tmp_dir: str | os.PathLike | None = None, style: str = "1
 def tiny_forward_inputs(model, batch: int = 1, latent_frames: int = 2, latent_hw=(4, 6), seed: int = 0,
                         cues: bool = True) -> dict:
     """Random forward kwargs for a (tiny) transformer, including RoPE and ofs when its config uses them."""
-    from diffusers.models.embeddings import get_3d_rotary_pos_embed
 
     cfg = model.config
     g = torch.Generator().manual_seed(seed)
@@ -188,9 +189,7 @@ def tiny_forward_inputs(model, batch: int = 1, latent_frames: int = 2, latent_hw
 
 def tiny_driving_cues(num_frames: int = 9, height: int = 32, width: int = 48, seed: int = 0, fps: float = 8.0):
     """Well-formed ``DrivingCues`` with a moving blob (pose cue, masks) and a face box; no extraction run."""
-    import numpy as np
 
-    from directanimator.cues import DrivingCues, SimilarityTransform
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:height, :width].astype(np.float32)

@@ -11,7 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
 from ..errors import InputError, run_cli
+from ..files import atomic_folder
+from ..quiet import set_verbose
+from .driving_cues import is_cue_folder
+from .extract import extract_cues
+from .preview import render_preview
+from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
 
 STAGES = ("read", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
@@ -51,32 +60,19 @@ def main(argv=None) -> int:
     """Run the CLI; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
     if args.verbose:
-        from ..quiet import set_verbose
-
         set_verbose()
     return run_cli(lambda: _run(args), done=None)
 
 
 def _run(args) -> int:
-    from tqdm import tqdm
-
-    from ..files import atomic_folder
-    from .driving_cues import is_cue_folder
-    from .extract import extract_cues
-    from .preview import render_preview
-
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
         torch.set_num_threads(args.threads)
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     segmenter = args.backend
     if args.backend == "mediapipe" and args.workers > 1:
-        from .segment import get_segmenter
-
         segmenter = get_segmenter("mediapipe", workers=args.workers)
     out = Path(args.out)
     if not is_cue_folder(out, empty_ok=True):
