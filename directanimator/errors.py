@@ -22,8 +22,22 @@ def run_cli(work, done: str | None = "done: {}") -> int:
     try:
         result = work()
     except InputError as exc:
+        close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if done:
         print(done.format(result))
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def close_progress_bars() -> None:
+    """Close the tqdm bars still open (a command that stopped half-way), so that its error line starts on a line
+    of its own and no bar redraws after it."""
+    import sys
+
+    if "tqdm" not in sys.modules:
+        return
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()

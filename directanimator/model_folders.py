@@ -114,18 +114,32 @@ def load_safetensors_folder(folder: str, prefix: str = "diffusion_pytorch_model"
     return state
 
 
-def check_pipeline_folder(folder: str) -> None:
-    """Every weighted component of ``model_index.json`` has safetensors weights, or an ``InputError`` says which."""
-    try:
-        with open(os.path.join(folder, "model_index.json")) as f:
-            index = json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{folder}/model_index.json is unreadable ({e}); re-download the model folder") from None
+def check_pipeline_folder(folder: str, components: tuple[str, ...] | list[str] | None = None,
+                          hint: str | None = None) -> None:
+    """Every weighted component of ``model_index.json`` has safetensors weights, or an ``InputError`` says which.
+
+    Args:
+        folder: the pipeline folder.
+        components: check these sub-folders of ``folder`` instead of the weighted components ``model_index.json``
+            lists (which is then not needed): the trainers load a pipeline's ``vae/``, ``text_encoder/`` and
+            ``transformer/`` one by one, and a lone model folder (a checkpoint's ``transformer/``) is checked as
+            ``check_pipeline_folder(parent, [name])``.
+        hint: what to do, instead of "download the whole model ..." (e.g. for a training run's checkpoint).
+    """
     problems = []
-    for name in _WEIGHTED_COMPONENTS:
-        if name not in index:
-            problems.append(f"{name} (not in model_index.json)")
-            continue
+    if components is None:
+        try:
+            with open(os.path.join(folder, "model_index.json")) as f:
+                index = json.load(f)
+        except (OSError, ValueError) as e:
+            raise InputError(f"{folder}/model_index.json is unreadable ({e}); re-download the model folder") from None
+        components = []
+        for name in _WEIGHTED_COMPONENTS:
+            if name in index:
+                components.append(name)
+            else:
+                problems.append(f"{name} (not in model_index.json)")
+    for name in components:
         sub = os.path.join(folder, name)
         if not os.path.isdir(sub):
             problems.append(f"{name}/ (missing)")
@@ -133,8 +147,7 @@ def check_pipeline_folder(folder: str) -> None:
             has_bin = any(f.endswith((".bin", ".pt", ".pth", ".ckpt")) for f in os.listdir(sub))
             problems.append(f"{name}/ ({'only pickled weights, refused' if has_bin else 'no weights'})")
     if problems:
-        raise InputError(
-            f"{folder} is not a complete DirectAnimator / CogVideoX I2V model: {', '.join(problems)}; download the "
-            "whole model (safetensors files) into that folder, e.g. `huggingface-cli download <repo> --local-dir "
-            f"{folder}`"
-        )
+        hint = hint or ("download the whole model (safetensors files) into that folder, e.g. `huggingface-cli "
+                        f"download <repo> --local-dir {folder}`")
+        raise InputError(f"{folder} is not a complete DirectAnimator / CogVideoX I2V model: {', '.join(problems)}; "
+                         f"{hint}")

@@ -175,7 +175,7 @@ def test_motions_per_identity_spreads_many_motions_over_the_identities(tmp_path)
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--motions-per-identity", "0"], "motions_per_identity"),
+    (["--motions-per-identity", "0"], "--motions-per-identity must be an integer >= 1, got 0"),
     (["--identities", "4", "--motions", "12", "--motions-per-identity", "2"], "cannot cover"),
     (["--size", "40"], "multiple of 16"),
     (["--identities", "2", "--test-identities", "1"], "train identities"),

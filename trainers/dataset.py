@@ -136,13 +136,15 @@ def resolve_dataset(id_or_dir: str | os.PathLike, revision: str | None = None, c
     except GatedRepoError as exc:
         raise InputError(f"Hub dataset {text!r} is gated: accept its terms on the Hub and log in (hf auth login)") from exc
     except RepositoryNotFoundError as exc:
-        raise InputError(f"Hub dataset {text!r} was not found (or is private): check the repo id or log in") from exc
+        raise InputError(f"Hub dataset {text!r} was not found (or is private) and there is no folder of that name: "
+                         "check the path or the repo id, or log in") from exc
     except RevisionNotFoundError as exc:
         raise InputError(f"Hub dataset {text!r} has no revision {revision!r}: check --hub-revision") from exc
     except LocalEntryNotFoundError as exc:
         raise InputError(
-            f"Hub dataset {text!r} is not in the local HF cache and cannot be fetched (offline or no network); "
-            f"download it first with `hf download --repo-type dataset {text}` or unset HF_HUB_OFFLINE"
+            f"Hub dataset {text!r} is not in the local HF cache and cannot be fetched (offline or no network), and "
+            f"there is no folder of that name; check the path, or download it first with `hf download --repo-type "
+            f"dataset {text}` or unset HF_HUB_OFFLINE"
         ) from exc
     except OSError as exc:  # network failures surface as OSError subclasses in huggingface_hub
         raise InputError(f"could not fetch Hub dataset {text!r}: {exc}") from exc
@@ -284,19 +286,28 @@ def validate_dataset(
         )
     clips = []
     seen = {}
-    with open(meta, encoding="utf-8") as fh:
-        for number, raw in enumerate(fh):
-            if not raw.strip():
-                continue
-            clip = _parse_line(root, number, raw, check_readable, problems)
-            if clip is None:
-                continue
-            if clip.file_name in seen:
-                problems.append(
-                    f"metadata.jsonl line {number + 1}: file_name {clip.file_name!r} repeats line {seen[clip.file_name] + 1}"
-                )
-            seen[clip.file_name] = number
-            clips.append(clip)
+    try:
+        raw_lines = meta.read_bytes().splitlines()
+    except OSError as exc:
+        raise InputError(f"dataset {name!r}: metadata.jsonl cannot be read ({exc.strerror or exc}); check the file "
+                         "and its permissions") from None
+    for number, raw_bytes in enumerate(raw_lines):
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"metadata.jsonl line {number + 1}: not UTF-8 text (save the file as UTF-8)")
+            continue
+        if not raw.strip():
+            continue
+        clip = _parse_line(root, number, raw, check_readable, problems)
+        if clip is None:
+            continue
+        if clip.file_name in seen:
+            problems.append(
+                f"metadata.jsonl line {number + 1}: file_name {clip.file_name!r} repeats line {seen[clip.file_name] + 1}"
+            )
+        seen[clip.file_name] = number
+        clips.append(clip)
     if not clips and not problems:
         problems.append("metadata.jsonl has no clips")
     if clips and not any(c.split == "train" for c in clips):
@@ -306,6 +317,8 @@ def validate_dataset(
             "no train clip has 'pseudo_driving' entries, which the Same2X stage needs; make them with "
             "`python -m trainers.pseudo`"
         )
+    if len(problems) == 1:
+        raise InputError(f"dataset {name!r}: {problems[0]}; fix it and rerun")
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise InputError(f"dataset {name!r} has {len(problems)} problem(s); fix them and rerun:\n{listing}")

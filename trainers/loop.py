@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -32,8 +33,12 @@ from pathlib import Path
 
 import torch
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, close_progress_bars
+from directanimator.quiet import set_verbose
 from directanimator.rope import vision_rotary_embedding
+from trainers.cli_checks import (
+    ArgumentParser, check_model_folder, check_training_run, fraction, integer, loading, nonnegative, nonnegative_int,
+    number, positive, positive_int, random_seed, writing)
 
 logger = logging.getLogger("trainers")
 
@@ -54,14 +59,15 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hub-revision", default=None, help="branch/tag/commit of the Hub dataset (default main)")
     g.add_argument("--cache-dir", default=None,
                    help="precompute cache folder (default ~/.cache/directanimator/precompute); shared safely")
-    g.add_argument("--num-frames", type=int, default=49, help="frames per clip (4k+1; see README)")
-    g.add_argument("--long-side", type=int, default=512, help="working resolution long side in pixels")
-    g.add_argument("--fps", type=float, default=None, help="resample clips to this frame rate first")
+    g.add_argument("--num-frames", type=positive_int, default=49, help="frames per clip (4k+1; see README)")
+    # the ranges of the cue settings are extract_cues' own
+    g.add_argument("--long-side", type=integer(32, 2048), default=512, help="working resolution long side in pixels")
+    g.add_argument("--fps", type=positive, default=None, help="resample clips to this frame rate first")
     g.add_argument("--segmenter", default="mediapipe", help="person segmentation backend for cue extraction")
     g.add_argument("--face-detector", default="mediapipe", help="face detection backend for cue extraction")
-    g.add_argument("--lowpass", type=float, default=0.5, help="pose cue low-pass strength")
-    g.add_argument("--face-enlarge", type=float, default=1.6, help="face cue crop enlargement")
-    g.add_argument("--grid", type=int, default=16, help="location cue softening grid")
+    g.add_argument("--lowpass", type=fraction, default=0.5, help="pose cue low-pass strength in [0, 1]")
+    g.add_argument("--face-enlarge", type=number(1, 4), default=1.6, help="face cue crop enlargement in [1, 4]")
+    g.add_argument("--grid", type=integer(0, 256), default=16, help="location cue softening grid (0: off)")
     g.add_argument("--pose-cue", default="gray", choices=["gray", "rgb", "skeleton"],
                    help="pose cue: gray (low-passed grayscale foreground, the paper's), rgb (raw colour "
                         "foreground, the Table 3 S3 ablation) or skeleton (the thinned body mask, for the S5 "
@@ -72,16 +78,16 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-cues", default="",
                    help="ablations: comma list of cues the model never sees: face (face cue and face mask), "
                         "location (body and face masks); generate with the same cues left out")
-    g.add_argument("--max-skipped-clips", type=float, default=0.1,
+    g.add_argument("--max-skipped-clips", type=fraction, default=0.1,
                    help="clips whose cues cannot be extracted (no person found, ...) are left out with a warning; "
                         "more than this fraction of them stops the run (default 0.1)")
-    g.add_argument("--caption-dropout", type=float, default=0.0,
+    g.add_argument("--caption-dropout", type=fraction, default=0.0,
                    help="probability of training a sample on the empty caption instead of its own, so that "
                         "classifier-free guidance on the prompt has an unconditional model to contrast (CogVideoX "
                         "fine-tunes commonly use 0.1; default 0: always the caption)")
     g.add_argument("--cache-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
                    help="dtype of cached latents")
-    g.add_argument("--dataloader-num-workers", type=int, default=None,
+    g.add_argument("--dataloader-num-workers", type=nonnegative_int, default=None,
                    help="cache-reading worker processes (default: 2 with a GPU, 0 on CPU where they would compete "
                         "with training for the same cores)")
     g.add_argument("--no-verify-media", action="store_true",
@@ -89,36 +95,36 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
     g = parser.add_argument_group("optimisation")
     g.add_argument("--output-dir", required=True, help="run folder: checkpoints, logs, metrics, final transformer")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--train-batch-size", type=int, default=1, help="samples per process per micro-batch")
-    g.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    g.add_argument("--max-steps", type=int, default=10000, help="optimizer steps")
-    g.add_argument("--learning-rate", type=float, default=2e-5, help="paper: 2e-5 for both stages")
+    g.add_argument("--seed", type=random_seed, default=0)
+    g.add_argument("--train-batch-size", type=positive_int, default=1, help="samples per process per micro-batch")
+    g.add_argument("--gradient-accumulation-steps", type=positive_int, default=1)
+    g.add_argument("--max-steps", type=positive_int, default=10000, help="optimizer steps")
+    g.add_argument("--learning-rate", type=positive, default=2e-5, help="paper: 2e-5 for both stages")
     g.add_argument("--lr-scheduler", default="constant_with_warmup",
                    help="diffusers get_scheduler name: constant, constant_with_warmup, cosine, linear, ...")
-    g.add_argument("--lr-warmup-steps", type=int, default=100)
-    g.add_argument("--adam-beta1", type=float, default=0.9)
-    g.add_argument("--adam-beta2", type=float, default=0.95)
-    g.add_argument("--adam-weight-decay", type=float, default=1e-4)
-    g.add_argument("--adam-epsilon", type=float, default=1e-8)
+    g.add_argument("--lr-warmup-steps", type=nonnegative_int, default=100)
+    g.add_argument("--adam-beta1", type=number(0, 1, high_open=True), default=0.9)
+    g.add_argument("--adam-beta2", type=number(0, 1, high_open=True), default=0.95)
+    g.add_argument("--adam-weight-decay", type=nonnegative, default=1e-4)
+    g.add_argument("--adam-epsilon", type=positive, default=1e-8)
     g.add_argument("--use-8bit-adam", action="store_true", help="bitsandbytes AdamW8bit (must be installed)")
-    g.add_argument("--max-grad-norm", type=float, default=1.0)
+    g.add_argument("--max-grad-norm", type=positive, default=1.0)
     g.add_argument("--gradient-checkpointing", action="store_true")
     g.add_argument("--use-ema", action="store_true", help="keep an EMA of the weights (saved as transformer_ema/)")
-    g.add_argument("--ema-decay", type=float, default=0.999)
+    g.add_argument("--ema-decay", type=fraction, default=0.999)
     # fp16 is left out on purpose: its loss scaler expects inf steps, which the NaN guard would count as failures
     g.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
                    help="auto: bf16 on GPUs, fp32 on CPU")
-    g.add_argument("--max-nan-steps", type=int, default=5, help="stop after this many skipped non-finite steps in a row")
+    g.add_argument("--max-nan-steps", type=positive_int, default=5, help="stop after this many skipped non-finite steps in a row")
 
     g = parser.add_argument_group("checkpoints, logging, validation")
-    g.add_argument("--checkpointing-steps", type=int, default=500)
-    g.add_argument("--checkpoints-total-limit", type=int, default=3, help="keep the last N checkpoints")
+    g.add_argument("--checkpointing-steps", type=positive_int, default=500)
+    g.add_argument("--checkpoints-total-limit", type=positive_int, default=3, help="keep the last N checkpoints")
     g.add_argument("--resume", default=None, help="'latest' or a checkpoint folder")
     g.add_argument("--report-to", default="tensorboard", choices=["tensorboard", "none"])
-    g.add_argument("--validation-steps", type=int, default=0, help="write a validation video every N steps (0: off)")
-    g.add_argument("--validation-inference-steps", type=int, default=25)
-    g.add_argument("--stop-at-step", type=int, default=None, help=argparse.SUPPRESS)  # tests: simulate a kill
+    g.add_argument("--validation-steps", type=nonnegative_int, default=0, help="write a validation video every N steps (0: off)")
+    g.add_argument("--validation-inference-steps", type=positive_int, default=25)
+    g.add_argument("--stop-at-step", type=nonnegative_int, default=None, help=argparse.SUPPRESS)  # tests: simulate a kill
     g.add_argument("--verbose", action="store_true", help="show MediaPipe's log lines (or DIRECTANIMATOR_VERBOSE=1)")
 
 
@@ -127,8 +133,8 @@ def add_same2x_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("Same2X")
     g.add_argument("--same-id-checkpoint", required=True,
                    help="stage-1 output folder, one of its checkpoints, or a transformer folder")
-    g.add_argument("--align-depth", type=int, default=10, help="D: align tokens after this block (paper: 10)")
-    g.add_argument("--s2x-weight", type=float, default=0.5, help="lambda of the S2X loss (paper: 0.5)")
+    g.add_argument("--align-depth", type=positive_int, default=10, help="D: align tokens after this block (paper: 10)")
+    g.add_argument("--s2x-weight", type=nonnegative, default=0.5, help="lambda of the S2X loss (paper: 0.5)")
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -158,7 +164,36 @@ def load_components(pretrained: str, transformer_path: str | None = None, encode
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
     from transformers import AutoTokenizer, T5EncoderModel
 
-    from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
+    from directanimator.modeling import CueFusionTransformer3DModel
+
+    root, tpath = check_components(pretrained, transformer_path)
+    with loading(f"the VAE in {root}/vae"):
+        vae = AutoencoderKLCogVideoX.from_pretrained(root, subfolder="vae", use_safetensors=True,
+                                                     dtype=encoder_dtype)
+    with loading(f"the text encoder in {root}/text_encoder"):
+        text_encoder = T5EncoderModel.from_pretrained(os.path.join(root, "text_encoder"), use_safetensors=True,
+                                                      dtype=encoder_dtype)
+    with loading(f"the tokenizer in {root}/tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
+    with loading(f"the scheduler in {root}/scheduler"):
+        scheduler = CogVideoXDPMScheduler.from_pretrained(root, subfolder="scheduler")
+    with loading(f"the transformer in {tpath}"):
+        with open(os.path.join(tpath, "config.json")) as fh:
+            config = json.load(fh)
+        if config.get("_class_name") == "CueFusionTransformer3DModel" or "cue_in_channels" in config:
+            transformer = CueFusionTransformer3DModel.from_pretrained(tpath, use_safetensors=True)
+        else:
+            transformer = CueFusionTransformer3DModel.from_cogvideox(tpath,
+                                                                     cue_in_channels=vae.config.latent_channels)
+    for module in (vae, text_encoder):
+        module.requires_grad_(False).eval()
+    return Components(vae, tokenizer, text_encoder, scheduler, transformer, root)
+
+
+def check_components(pretrained: str, transformer_path: str | None = None) -> tuple[str, str]:
+    """(pipeline folder, transformer folder) that ``load_components`` would load, each checked for safetensors
+    weights (the animate CLI's check), or an ``InputError`` before anything is loaded."""
+    from directanimator.modeling import resolve_model_folder
 
     root = resolve_model_folder(pretrained)
     for part in ("vae", "text_encoder", "tokenizer", "scheduler"):
@@ -166,22 +201,11 @@ def load_components(pretrained: str, transformer_path: str | None = None, encode
             raise InputError(
                 f"{pretrained} has no {part}/ folder; pass a CogVideoX1.5 I2V or DirectAnimator pipeline folder"
             )
-    vae = AutoencoderKLCogVideoX.from_pretrained(root, subfolder="vae", use_safetensors=True,
-                                                 dtype=encoder_dtype)
-    text_encoder = T5EncoderModel.from_pretrained(os.path.join(root, "text_encoder"), use_safetensors=True,
-                                                  dtype=encoder_dtype)
-    tokenizer = AutoTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
-    scheduler = CogVideoXDPMScheduler.from_pretrained(root, subfolder="scheduler")
+    check_model_folder(root, ["vae", "text_encoder"] + ([] if transformer_path else ["transformer"]))
     tpath = resolve_model_folder(transformer_path or root, component="transformer")
-    with open(os.path.join(tpath, "config.json")) as fh:
-        config = json.load(fh)
-    if config.get("_class_name") == "CueFusionTransformer3DModel" or "cue_in_channels" in config:
-        transformer = CueFusionTransformer3DModel.from_pretrained(tpath, use_safetensors=True)
-    else:
-        transformer = CueFusionTransformer3DModel.from_cogvideox(tpath, cue_in_channels=vae.config.latent_channels)
-    for module in (vae, text_encoder):
-        module.requires_grad_(False).eval()
-    return Components(vae, tokenizer, text_encoder, scheduler, transformer, root)
+    if transformer_path:
+        check_model_folder(tpath)
+    return root, tpath
 
 
 @contextlib.contextmanager
@@ -215,16 +239,20 @@ def resolve_same_id_checkpoint(path: str) -> tuple[str, str | None]:
     recorded = None
     for state in (p / ARGS_FILE, p.parent / ARGS_FILE, p.parent.parent / ARGS_FILE):
         if state.is_file():
-            recorded = json.loads(state.read_text()).get("pretrained")
+            with loading(f"--same-id-checkpoint {path}: {state}", hint="pass --pretrained, or rerun stage 1"):
+                recorded = json.loads(state.read_text()).get("pretrained")
             break
     if (p / "config.json").is_file():
-        return str(p), recorded
-    if (p / "transformer" / "config.json").is_file():
-        return str(p / "transformer"), recorded
-    latest = latest_checkpoint(p / "checkpoints")
-    if latest is not None:
-        return str(latest / "transformer"), recorded
-    raise InputError(f"--same-id-checkpoint {path} holds no transformer/ and no checkpoints/; pass the stage-1 output")
+        found = p
+    elif (p / "transformer" / "config.json").is_file():
+        found = p / "transformer"
+    elif (latest := latest_checkpoint(p / "checkpoints")) is not None:
+        found = latest / "transformer"
+    else:
+        raise InputError(f"--same-id-checkpoint {path} holds no transformer/ and no checkpoints/; pass the stage-1 "
+                         "output")
+    check_model_folder(found, hint="pass another checkpoint of the stage-1 run, or rerun stage 1")
+    return str(found), recorded
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -369,23 +397,25 @@ def save_checkpoint(accelerator, transformer, ema, output_dir: Path, state: dict
     folder = output_dir / "checkpoints"
     final = folder / f"checkpoint-{state['global_step']:07d}"
     tmp = folder / f".tmp-checkpoint-{state['global_step']:07d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp / "accelerate"))
-    state_dict = accelerator.get_state_dict(transformer)
-    if accelerator.is_main_process:
-        save_transformer(unwrapped, state_dict, tmp / "transformer")
-        if ema is not None:
-            ema.store(unwrapped.parameters())
-            ema.copy_to(unwrapped.parameters())
-            unwrapped.save_pretrained(str(tmp / "transformer_ema"), safe_serialization=True)
-            ema.restore(unwrapped.parameters())
-        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+    # a full disk: the half-written temp folder goes, the previous checkpoint stays, one error line says so
+    with writing(f"checkpoint {final}", folder, partial=tmp, kept=lambda: _kept(output_dir)):
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp / "accelerate"))
+        state_dict = accelerator.get_state_dict(transformer)
+        if accelerator.is_main_process:
+            save_transformer(unwrapped, state_dict, tmp / "transformer")
+            if ema is not None:
+                ema.store(unwrapped.parameters())
+                ema.copy_to(unwrapped.parameters())
+                unwrapped.save_pretrained(str(tmp / "transformer_ema"), safe_serialization=True)
+                ema.restore(unwrapped.parameters())
+            (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
         keep = sorted((p for p in folder.iterdir() if p.name.startswith("checkpoint-")),
                       key=lambda p: int(p.name.split("-")[1]))
         for old in keep[: max(0, len(keep) - total_limit)]:
@@ -478,8 +508,23 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric lines past ``step`` (written by a run that died after its last checkpoint)."""
     if not path.is_file():
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if _metric_step(ln) <= step]
     path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def _metric_step(line: str) -> float:
+    """The step of a metrics.jsonl line; inf for a line cut short by a kill or a full disk (dropped on resume)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def _kept(output_dir: Path) -> str:
+    """What a failed write leaves intact, for its error line."""
+    last = latest_checkpoint(output_dir / "checkpoints")
+    return (f"the last checkpoint {last} is intact: rerun with --resume latest" if last is not None
+            else "no checkpoint was written yet")
 
 
 def train(args: argparse.Namespace, stage: str) -> Path:
@@ -497,17 +542,17 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     same2x = stage == "same2x"
     output_dir = Path(args.output_dir)
     dropped_cues = parse_drop_cues(getattr(args, "drop_cues", ""))
-    if not 0.0 <= args.caption_dropout <= 1.0:
-        raise InputError(f"--caption-dropout must be a probability in [0, 1], got {args.caption_dropout}")
-    if not 0.0 <= args.max_skipped_clips <= 1.0:
-        raise InputError(f"--max-skipped-clips must be a fraction in [0, 1], got {args.max_skipped_clips}")
-    accelerator = Accelerator(
-        **accelerator_placement(),
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=_mixed_precision(args.mixed_precision),
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-    )
+    # the paths, model folders and the checkpoint to resume from, before anything is loaded or written
+    teacher_path, resume_from = check_training_run(args, stage)
+    with loading("the accelerate launch configuration", extra=(ValueError, ImportError),
+                 hint="check the --config_file given to `accelerate launch` (working ones are in configs/accelerate/)"):
+        accelerator = Accelerator(
+            **accelerator_placement(),
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            mixed_precision=_mixed_precision(args.mixed_precision),
+            log_with=None if args.report_to == "none" else args.report_to,
+            project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        )
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
     set_seed(args.seed, device_specific=True)  # different noise on each rank
@@ -517,12 +562,6 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     # ---- data + models
     dataset = load_dataset(args.hub_dataset, require_pseudo=same2x, revision=args.hub_revision,
                            check_readable=not args.no_verify_media)
-    teacher_path = None
-    if same2x:
-        teacher_path, recorded = resolve_same_id_checkpoint(args.same_id_checkpoint)
-        args.pretrained = args.pretrained or recorded
-        if not args.pretrained:
-            raise InputError("pass --pretrained (the pipeline folder used by stage 1); the checkpoint does not record it")
     with whole_models(accelerator):
         components = load_components(args.pretrained,
                                      transformer_path=teacher_path or getattr(args, "transformer", None),
@@ -534,7 +573,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         if not 1 <= args.align_depth <= n_blocks:
             raise InputError(f"--align-depth must be in 1..{n_blocks} for this model, got {args.align_depth}")
         # the frozen same-ID model: a separate copy of the stage-1 weights, never wrapped, never optimised
-        with whole_models(accelerator):
+        with whole_models(accelerator), loading(f"the stage-1 transformer in {teacher_path}"):
             teacher = type(transformer).from_pretrained(teacher_path, use_safetensors=True, dtype=weight_dtype)
         teacher.requires_grad_(False).eval().to(device)
 
@@ -558,9 +597,10 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         bar.set_postfix_str(desc[-40:])
         bar.refresh()
 
-    entries = pre.run(train_clips, with_pseudo=same2x, rank=accelerator.process_index,
-                      world_size=accelerator.num_processes, progress=progress, barrier=accelerator.wait_for_everyone,
-                      max_failed=args.max_skipped_clips)
+    with writing(f"the precompute cache in {cache_dir}", cache_dir, kept="the entries already written are kept"):
+        entries = pre.run(train_clips, with_pseudo=same2x, rank=accelerator.process_index,
+                          world_size=accelerator.num_processes, progress=progress,
+                          barrier=accelerator.wait_for_everyone, max_failed=args.max_skipped_clips)
     bar.close()
     validation_clip = (dataset.split("test") or train_clips)[0]
     # keyed like the cache, so a changed setting never validates on stale cues
@@ -633,24 +673,26 @@ def train(args: argparse.Namespace, stage: str) -> Path:
     global_step, micro_step, nan_streak = 0, 0, 0
     metrics_path = output_dir / "metrics.jsonl"
     if args.resume:
-        ckpt = latest_checkpoint(output_dir / "checkpoints") if args.resume == "latest" else Path(args.resume)
+        ckpt = resume_from
         if ckpt is None:
             logger.info("--resume latest: no checkpoint in %s, starting fresh", output_dir / "checkpoints")
         else:
-            if not (ckpt / STATE_FILE).is_file():
-                raise InputError(f"--resume {args.resume}: {ckpt} is not a checkpoint folder (no {STATE_FILE})")
-            accelerator.load_state(str(ckpt / "accelerate"))
+            # a checkpoint of another model or a damaged file fails here (RuntimeError: size mismatch, bad zip)
+            with loading(f"the checkpoint {ckpt}", extra=(RuntimeError, KeyError, ValueError, pickle.UnpicklingError),
+                         hint="resume from an earlier checkpoint or start again without --resume"):
+                accelerator.load_state(str(ckpt / "accelerate"))
             state = json.loads((ckpt / STATE_FILE).read_text())
             global_step, micro_step, nan_streak = state["global_step"], state["micro_step"], state["nan_streak"]
             logger.info("resumed from %s at step %d", ckpt, global_step)
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        _truncate_metrics(metrics_path, global_step)
-        saved = {k: v for k, v in vars(args).items()}
-        saved["stage"] = stage
-        (output_dir / ARGS_FILE).write_text(json.dumps(saved, indent=2, default=str))
-        accelerator.init_trackers(f"directanimator-{stage}", config={k: v for k, v in saved.items()
-                                                                      if isinstance(v, (int, float, str, bool))})
+        with writing(f"the run folder {output_dir}", output_dir):
+            output_dir.mkdir(parents=True, exist_ok=True)
+            _truncate_metrics(metrics_path, global_step)
+            saved = {k: v for k, v in vars(args).items()}
+            saved["stage"] = stage
+            (output_dir / ARGS_FILE).write_text(json.dumps(saved, indent=2, default=str))
+            accelerator.init_trackers(f"directanimator-{stage}", config={k: v for k, v in saved.items()
+                                                                          if isinstance(v, (int, float, str, bool))})
 
     batches_per_epoch = len(sampler)
     config = accelerator.unwrap_model(transformer).config
@@ -747,7 +789,8 @@ def train(args: argparse.Namespace, stage: str) -> Path:
                 window = {"denoise": [], "s2x": []}
                 accelerator.log(logs, step=global_step)
                 if accelerator.is_main_process:
-                    with open(metrics_path, "a") as fh:
+                    with writing(str(metrics_path), output_dir, kept=lambda: _kept(output_dir)), \
+                            open(metrics_path, "a") as fh:
                         fh.write(json.dumps({"step": global_step, **logs}) + "\n")
                 progress_bar.update(1)
                 progress_bar.set_postfix(loss=f"{logs['loss/total']:.4f}")
@@ -773,10 +816,11 @@ def train(args: argparse.Namespace, stage: str) -> Path:
         if accelerator.is_main_process and all(bool(torch.isfinite(v).all()) for v in state_dict.values()
                                                if v.is_floating_point()):
             tmp = output_dir / ".tmp-transformer"
-            shutil.rmtree(tmp, ignore_errors=True)
-            save_transformer(unwrapped, state_dict, tmp)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            with writing(f"the final transformer {final}", output_dir, partial=tmp, kept=lambda: _kept(output_dir)):
+                shutil.rmtree(tmp, ignore_errors=True)
+                save_transformer(unwrapped, state_dict, tmp)
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(tmp, final)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
@@ -784,7 +828,7 @@ def train(args: argparse.Namespace, stage: str) -> Path:
 
 def main(stage: str, argv=None) -> int:
     """CLI entry for a stage: parse, train, print errors as one line (exit code 2)."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m trainers.{stage}",
         description={"same_id": "Stage 1 (same-ID): reference and cues from the same clip, denoising loss.",
                      "same2x": "Stage 2 (Same2X): pseudo cross-ID cues + S2X alignment to the frozen stage-1 model."}[stage],
@@ -800,17 +844,17 @@ def main(stage: str, argv=None) -> int:
         parser.add_argument("--pretrained", default=None,
                             help="pipeline folder for the VAE/text encoder (default: the one stage 1 used)")
         add_same2x_args(parser)
-    args = parser.parse_args(argv)
-    if args.verbose:
-        from directanimator.quiet import set_verbose
-
-        set_verbose()
     try:
+        args = parser.parse_args(argv)
+        if args.verbose:
+            set_verbose()
         final = train(args, stage)
     except InputError as exc:
+        close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TrainingStopped as exc:
+        close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"done: {final}")

@@ -8,7 +8,6 @@ One panel per log; every ``loss*`` / ``l1`` key of the log is drawn, raw (faint)
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import sys
@@ -84,12 +83,14 @@ def plot_logs(out: str | Path, logs: list[str | Path], smooth: int = 100) -> Pat
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainers.plot_metrics", description=__doc__.split("\n\n")[0])
+    from trainers.cli_checks import ArgumentParser, positive_int
+
+    parser = ArgumentParser(prog="python -m trainers.plot_metrics", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="PNG to write")
     parser.add_argument("logs", nargs="+", help="metrics.jsonl (or .jsonl.gz) files, one panel each")
-    parser.add_argument("--smooth", type=int, default=100, help="trailing-mean window in steps (default 100)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--smooth", type=positive_int, default=100, help="trailing-mean window in steps (default 100)")
     try:
+        args = parser.parse_args(argv)
         print(f"wrote {plot_logs(args.out, args.logs, args.smooth)}")
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,8 +6,11 @@ named by a hash of everything that produced it (the bytes of the clip / referenc
 settings, and a fingerprint of the VAE and text encoder), so a changed setting or model never reuses a stale entry,
 and entries from different runs or stages share one cache folder safely.
 
-Resumable: existing entries are skipped; each entry is written to a temp file and renamed. With several processes
-(``accelerate launch``) the samples are split by rank and every rank then reads the full index.
+Resumable: existing entries are skipped; each entry is written to a temp file, flushed to disk and renamed, so a run
+killed half-way leaves only a temp file that nothing reads, and an entry that is damaged anyway (cut short or
+overwritten by something else: its safetensors header no longer covers the file, or tensors are missing) is
+found and computed again. With several processes (``accelerate launch``) the samples are split by rank and every
+rank then reads the full index.
 
 Same-ID entry (``kind="sample"``) tensors, all on the latent grid of F latent frames and (h, w):
     latents [F,C,h,w] (target clip), image_latents [1,C,h,w] (reference), pose_latents [F,C,h,w],
@@ -37,6 +40,11 @@ from trainers.dataset import _atomic_write_text
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
+# the tensors of each kind of entry (the loop reads all of them)
+ENTRY_TENSORS = {
+    "sample": ("latents", "image_latents", "pose_latents", "face_latents", "body_mask", "face_mask", "prompt_embeds"),
+    "pseudo": ("pose_latents", "face_latents"),
+}
 
 
 @dataclass
@@ -255,6 +263,8 @@ def _atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
     try:
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp,
                   metadata={k: json.dumps(v) for k, v in metadata.items()})
+        with open(tmp, "rb") as fh:  # on disk before the rename: a crash never leaves a renamed empty file
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -266,6 +276,28 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata stored in a cache entry's header (no tensor is read)."""
     with safe_open(str(path), framework="pt") as fh:
         return {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
+
+
+def entry_problem(path: str | os.PathLike, kind: str) -> str | None:
+    """Why the cache entry at ``path`` cannot be used ("missing", "damaged (...)", "incomplete (...)"), or None.
+
+    Reads only the header: safetensors refuses a file its header does not exactly cover (cut short, or extended),
+    and the entry must hold every tensor of its ``kind`` ("sample" or "pseudo", ``ENTRY_TENSORS``) and its bucket.
+    """
+    if not os.path.isfile(path):
+        return "missing"
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            keys = set(fh.keys())
+            meta = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
+    except Exception as exc:  # SafetensorError, a bad JSON value, an unreadable file: all mean "compute it again"
+        return f"damaged ({' '.join(str(exc).split())[:120]})"
+    missing = [k for k in ENTRY_TENSORS[kind] if k not in keys] + [k for k in ("kind", "bucket") if k not in meta]
+    if missing:
+        return f"incomplete (no {', '.join(missing)})"
+    if meta["kind"] != kind:
+        return f"damaged (a {meta['kind']!r} entry where a {kind!r} one belongs)"
+    return None
 
 
 def load_entry(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -428,7 +460,16 @@ class Precomputer:
                 for pseudo in clip.pseudo_driving:
                     jobs.append((i, "pseudo", clip, pseudo, self.pseudo_key(clip, pseudo)))
         mine = [j for j in jobs if j[0] % world_size == rank]
-        todo = [j for j in mine if not self.path_for(j[4]).is_file()]
+        todo = []
+        for job in mine:
+            path = self.path_for(job[4])
+            problem = entry_problem(path, job[1])
+            if problem is not None and problem != "missing":
+                logger.warning("precompute: cache entry %s of %s is %s: computing it again", path, job[2].file_name,
+                               problem)
+                path.unlink()
+            if problem is not None:
+                todo.append(job)
         for n, (_, kind, clip, pseudo, key) in enumerate(todo):
             if progress is not None:
                 progress(n / max(1, len(todo)), f"precompute {kind} {clip.file_name}")
@@ -457,12 +498,18 @@ class Precomputer:
                 continue
             if not path.is_file():
                 raise InputError(f"cache entry for {clip.file_name} is missing after precompute ({path}); rerun")
+            problem = entry_problem(path, "sample")
+            if problem is not None:  # another rank's entry, damaged since: its rank computes it again next time
+                raise InputError(f"cache entry {path} of {clip.file_name} is {problem}; rerun, it is computed again")
             meta = read_metadata(path)
             pseudo_paths = []
             for p in clip.pseudo_driving if with_pseudo else []:
                 pkey = self.pseudo_key(clip, p)
                 if self.failure_path(pkey).is_file():
                     failed.append(self.failure_path(pkey).read_text().strip())
+                elif (problem := entry_problem(self.path_for(pkey), "pseudo")) is not None:
+                    raise InputError(f"cache entry {self.path_for(pkey)} of {p.file_name} is {problem}; rerun, it is "
+                                     "computed again")
                 else:
                     pseudo_paths.append(self.path_for(pkey))
             entries.append(CacheEntry(i, path, tuple(meta["bucket"]), pseudo_paths))

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from directanimator.errors import InputError, run_cli
+from trainers.cli_checks import (
+    ArgumentParser, check_output_dir, fraction, integer, nonnegative, number, positive_int, random_seed, writing)
 
 REPORT = "pseudo_report.json"
 
@@ -115,9 +117,15 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
     pretrained = args.pretrained or recorded
     if not pretrained:
         raise InputError("pass --pretrained (the pipeline folder used by stage 1); the checkpoint does not record it")
-    out = Path(args.output_dir)
+    out = check_output_dir(args.output_dir)
     if out.resolve() == dataset.root.resolve():
         raise InputError("--output-dir must be a new folder, not the source dataset")
+    report_path = out / REPORT
+    try:
+        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{report_path} is unreadable ({exc}); delete it to generate the candidates again, or "
+                         "choose another --output-dir") from None
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -131,8 +139,6 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
 
     segmenter, detector = get_segmenter(args.segmenter), get_face_detector(args.face_detector)
     refs = _identity_references(train)
-    report_path = out / REPORT
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     rng = np.random.default_rng(args.seed)
     plan = []
     for clip in train:
@@ -166,49 +172,53 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
         sim_new = _similarity(gen_hist, appearance_histogram(refs[other][None], np.asarray(other_mask)))
         sim_driver = _similarity(gen_hist, appearance_histogram(cues.reference[None], cues.reference_mask[None]))
         # every candidate is kept on disk so another threshold can be applied later without regenerating
-        write_video(str(out / rel), frames, fps=cues.fps or 8)
-        report[rel] = {"clip": clip.file_name, "identity": other, "mask_iou": iou, "similarity_new_identity": sim_new,
-                       "similarity_driver": sim_driver}
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = report_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, report_path)
+        with writing(f"{out / rel}", out, partial=out / rel,
+                     kept=f"the {len(report)} candidates in {REPORT} are kept: rerun to continue"):
+            write_video(str(out / rel), frames, fps=cues.fps or 8)
+            report[rel] = {"clip": clip.file_name, "identity": other, "mask_iou": iou,
+                           "similarity_new_identity": sim_new, "similarity_driver": sim_driver}
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = report_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report, indent=2))
+            os.replace(tmp, report_path)
 
     # the filters are applied here, from the stored scores, so a rerun with other thresholds re-filters at once
     for r in report.values():
         r["accepted"] = bool(r["mask_iou"] >= args.min_mask_iou
                              and (not args.appearance_check or r["similarity_new_identity"] >= r["similarity_driver"]))
-    tmp = report_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, report_path)
+    # a full disk here leaves the report (written whole, by rename) and every candidate video for a rerun
+    with writing(f"the dataset {out}", out, kept=f"the candidates in {REPORT} are kept: rerun to finish"):
+        tmp = report_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report, indent=2))
+        os.replace(tmp, report_path)
 
-    # the new dataset: original files, the pseudo videos, a new metadata.jsonl (accepted ones only) and card
-    rows = []
-    for clip in dataset.clips:
-        _link_or_copy(clip.path, out / clip.file_name)
-        if clip.reference_path is not None:
-            _link_or_copy(clip.reference_path, out / clip.reference)
-        for p in clip.pseudo_driving:
-            _link_or_copy(p.path, out / p.file_name)
-        row = clip_to_row(clip)
-        new = [{"file_name": rel, "identity": r["identity"]} for rel, r in sorted(report.items())
-               if r["clip"] == clip.file_name and r["accepted"]]
-        if new:
-            row["pseudo_driving"] = row.get("pseudo_driving", []) + new
-        rows.append(row)
-    write_metadata(out, rows)
-    accepted = sum(r["accepted"] for r in report.values())
-    write_dataset_card(
-        out, pretty_name="DirectAnimator clips with pseudo cross-ID driving videos",
-        description=f"Made from `{dataset.source}` by `python -m trainers.pseudo` with the stage-1 model "
-                    f"`{transformer_path}`.",
-        extra_sections=(
-            "## Pseudo driving videos\n\n"
-            f"{accepted} of {len(report)} generated candidates kept (mask IoU >= {args.min_mask_iou}"
-            f"{', appearance closer to the new identity than to the driver' if args.appearance_check else ''}); "
-            f"scores of every candidate are in `{REPORT}`."
-        ),
-    )
+        # the new dataset: original files, the pseudo videos, a new metadata.jsonl (accepted ones only) and card
+        rows = []
+        for clip in dataset.clips:
+            _link_or_copy(clip.path, out / clip.file_name)
+            if clip.reference_path is not None:
+                _link_or_copy(clip.reference_path, out / clip.reference)
+            for p in clip.pseudo_driving:
+                _link_or_copy(p.path, out / p.file_name)
+            row = clip_to_row(clip)
+            new = [{"file_name": rel, "identity": r["identity"]} for rel, r in sorted(report.items())
+                   if r["clip"] == clip.file_name and r["accepted"]]
+            if new:
+                row["pseudo_driving"] = row.get("pseudo_driving", []) + new
+            rows.append(row)
+        write_metadata(out, rows)
+        accepted = sum(r["accepted"] for r in report.values())
+        write_dataset_card(
+            out, pretty_name="DirectAnimator clips with pseudo cross-ID driving videos",
+            description=f"Made from `{dataset.source}` by `python -m trainers.pseudo` with the stage-1 model "
+                        f"`{transformer_path}`.",
+            extra_sections=(
+                "## Pseudo driving videos\n\n"
+                f"{accepted} of {len(report)} generated candidates kept (mask IoU >= {args.min_mask_iou}"
+                f"{', appearance closer to the new identity than to the driver' if args.appearance_check else ''}); "
+                f"scores of every candidate are in `{REPORT}`."
+            ),
+        )
     if progress is not None:
         progress(1.0, "done")
     return out
@@ -216,28 +226,28 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
 
 def main(argv=None) -> int:
     """CLI entry: parse, generate, print one-line errors (exit code 2)."""
-    parser = argparse.ArgumentParser(prog="python -m trainers.pseudo", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m trainers.pseudo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--hub-dataset", required=True, help="dataset folder or Hub dataset repo id")
     parser.add_argument("--hub-revision", default=None)
     parser.add_argument("--same-id-checkpoint", required=True, help="stage-1 output folder or checkpoint")
     parser.add_argument("--pretrained", default=None, help="pipeline folder (default: the one stage 1 used)")
     parser.add_argument("--output-dir", required=True, help="the new dataset folder")
-    parser.add_argument("--per-clip", type=int, default=2, help="other identities tried per train clip")
-    parser.add_argument("--min-mask-iou", type=float, default=0.5, help="motion filter threshold")
+    parser.add_argument("--per-clip", type=positive_int, default=2, help="other identities tried per train clip")
+    parser.add_argument("--min-mask-iou", type=fraction, default=0.5, help="motion filter threshold in [0, 1]")
     parser.add_argument("--appearance-check", action=argparse.BooleanOptionalAction, default=True,
                         help="keep only renders that look more like the new identity than the driver")
-    parser.add_argument("--num-inference-steps", type=int, default=25)
-    parser.add_argument("--guidance-scale", type=float, default=1.0)
-    parser.add_argument("--num-frames", type=int, default=49)
-    parser.add_argument("--long-side", type=int, default=512)
+    parser.add_argument("--num-inference-steps", type=positive_int, default=25)
+    parser.add_argument("--guidance-scale", type=nonnegative, default=1.0)
+    parser.add_argument("--num-frames", type=positive_int, default=49)
+    # the ranges of the cue settings are extract_cues' own
+    parser.add_argument("--long-side", type=integer(32, 2048), default=512)
     parser.add_argument("--segmenter", default="mediapipe")
     parser.add_argument("--face-detector", default="mediapipe")
-    parser.add_argument("--lowpass", type=float, default=0.5)
-    parser.add_argument("--face-enlarge", type=float, default=1.6)
-    parser.add_argument("--grid", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: make_pseudo_dataset(args))
+    parser.add_argument("--lowpass", type=fraction, default=0.5)
+    parser.add_argument("--face-enlarge", type=number(1, 4), default=1.6)
+    parser.add_argument("--grid", type=integer(0, 256), default=16)
+    parser.add_argument("--seed", type=random_seed, default=0)
+    return run_cli(lambda: make_pseudo_dataset(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

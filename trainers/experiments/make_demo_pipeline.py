@@ -16,7 +16,6 @@ builds the DC / CA injection variant of the paper's Table 5 ablation instead of 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import string
@@ -27,6 +26,8 @@ import torch
 
 from directanimator.errors import InputError, run_cli
 from directanimator.injection import CUE_INJECTIONS, check_cue_injection
+from trainers.cli_checks import (
+    ArgumentParser, check_model_folder, check_output_dir, integer, loading, positive_int, random_seed, writing)
 
 # characters of the synthetic captions (lower-case words, spaces, hyphens); anything else maps to <unk>
 CHARACTERS = "▁" + string.ascii_lowercase + string.digits + "-,.'"
@@ -99,11 +100,16 @@ def assemble(vae_dir: str, out: str, size: int = 64, frames: int = 17, layers: i
     """Write the initial pipeline folder ``out`` (atomically) and return it. Arguments as in ``make_transformer``."""
     from diffusers import AutoencoderKLCogVideoX
 
+    from directanimator.latents import check_frame_count
     from directanimator.pipeline import DirectAnimatorPipeline
 
     if not os.path.isfile(os.path.join(vae_dir, "config.json")):
         raise InputError(f"--vae {vae_dir} is not a VAE folder (no config.json); run python -m trainers.experiments.vae first")
-    vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir, use_safetensors=True)
+    check_model_folder(vae_dir, hint="pass the vae/ folder that python -m trainers.experiments.vae wrote")
+    check_frame_count(frames, 4, what="--frames")
+    final = check_output_dir(out, "--out")
+    with loading(f"the VAE in {vae_dir}", hint="pass the vae/ folder that python -m trainers.experiments.vae wrote"):
+        vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir, use_safetensors=True)
     if len(vae.config.block_out_channels) != 4:
         raise InputError("the VAE must have 4 blocks (8x spatial compression)")
     tokenizer = make_tokenizer()
@@ -115,34 +121,39 @@ def assemble(vae_dir: str, out: str, size: int = 64, frames: int = 17, layers: i
                                      text_length, seed, cue_injection),
         scheduler=make_scheduler(),
     )
-    final = Path(out)
     tmp = final.parent / f".tmp-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    pipe.save_pretrained(str(tmp), safe_serialization=True)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with writing(f"the pipeline {final}", final.parent, partial=tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+        pipe.save_pretrained(str(tmp), safe_serialization=True)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
     return final
 
 
 def main(argv=None) -> int:
     """CLI entry; InputError -> one line on stderr, exit code 2."""
-    p = argparse.ArgumentParser(prog="python -m trainers.experiments.make_demo_pipeline", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m trainers.experiments.make_demo_pipeline", description=__doc__.split("\n\n")[0])
     p.add_argument("--vae", required=True, help="trained VAE folder (python -m trainers.experiments.vae writes OUTPUT/vae)")
     p.add_argument("--out", required=True, help="pipeline folder to write")
-    p.add_argument("--size", type=int, default=64, help="largest working side in pixels (RoPE table; default 64)")
-    p.add_argument("--frames", type=int, default=17, help="training window in frames, 1+4k (default 17)")
-    p.add_argument("--layers", type=int, default=4, help="transformer blocks (default 4)")
-    p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
-    p.add_argument("--head-dim", type=int, default=32, help="width per head, multiple of 16 (default 32)")
-    p.add_argument("--text-dim", type=int, default=32, help="T5 width (default 32)")
-    p.add_argument("--text-length", type=int, default=32, help="prompt tokens (default 32)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=integer(16, 2048), default=64,
+                   help="largest working side in pixels (RoPE table; default 64)")
+    p.add_argument("--frames", type=positive_int, default=17, help="training window in frames, 1+4k (default 17)")
+    p.add_argument("--layers", type=positive_int, default=4, help="transformer blocks (default 4)")
+    p.add_argument("--heads", type=positive_int, default=4, help="attention heads (default 4)")
+    p.add_argument("--head-dim", type=integer(16), default=32, help="width per head, multiple of 16 (default 32)")
+    # make_text_encoder gives T5 4 heads of text_dim // 4
+    p.add_argument("--text-dim", type=integer(4), default=32, help="T5 width (default 32)")
+    p.add_argument("--text-length", type=positive_int, default=32, help="prompt tokens (default 32)")
+    p.add_argument("--seed", type=random_seed, default=0)
     p.add_argument("--cue-injection", choices=CUE_INJECTIONS, default="cuefusion",
                    help="how the cues enter the transformer: cuefusion (the paper's CF-DiT, default), concat (DC "
                         "injection) or cross_attention (CA injection), for the Table 5 ablation")
-    args = p.parse_args(argv)
-    return run_cli(lambda: assemble(args.vae, args.out, args.size, args.frames, args.layers, args.heads,
-                                    args.head_dim, args.text_dim, args.text_length, args.seed, args.cue_injection))
+    def work():
+        args = p.parse_args(argv)
+        return assemble(args.vae, args.out, args.size, args.frames, args.layers, args.heads, args.head_dim,
+                        args.text_dim, args.text_length, args.seed, args.cue_injection)
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

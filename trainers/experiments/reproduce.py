@@ -24,7 +24,6 @@ What is fixed and why:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -325,41 +324,39 @@ def run_jobs(jobs: list[Job], max_jobs: int, log=print) -> dict[str, str]:
 def main(argv=None) -> int:
     """CLI entry: plan, run (resumable), report."""
     global BASE_MODEL
-    parser = argparse.ArgumentParser(prog="python -m trainers.experiments.reproduce", description=__doc__.split("\n\n")[0])
+    from trainers.cli_checks import ArgumentParser, check_output_dir, integer_list, positive_int
+
+    parser = ArgumentParser(prog="python -m trainers.experiments.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="work folder (world, runs, evaluations, results.md)")
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS), help="size of everything (default small)")
-    parser.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default 0,1,2)")
-    parser.add_argument("--jobs", type=int, default=2, help="subprocesses at once, one thread each (default 2)")
+    parser.add_argument("--seeds", type=integer_list(0, 2**32 - 1), default=[0, 1, 2],
+                        help="comma list of seeds (default 0,1,2)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="subprocesses at once, one thread each (default 2)")
     parser.add_argument("--only", default=None, help="comma list of configurations (default: all)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite results.md/json and the plots")
     parser.add_argument("--base-model", default=str(BASE_MODEL),
                         help="pipeline folder whose VAE, text encoder and tokenizer are used (default models/demo); "
                              "keep the same path across re-runs: the precompute cache is keyed by it")
-    args = parser.parse_args(argv)
+    from directanimator.modeling import resolve_model_folder
+    from directanimator.pipeline import check_pipeline_folder
     from trainers.experiments.reproduce_report import write_report
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        if not seeds or args.jobs < 1:
-            raise InputError("--seeds needs at least one integer and --jobs must be >= 1")
-    except ValueError:
-        print(f"error: --seeds must be a comma list of integers, got {args.seeds!r}", file=sys.stderr)
-        return 2
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out).resolve()
-    BASE_MODEL = Path(args.base_model).resolve()
-    p = PRESETS[args.preset]
-    only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
     t0 = time.time()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        check_preset(out, args.preset, p)
+        args = parser.parse_args(argv)
+        seeds = args.seeds
+        out = check_output_dir(args.out, "--out").resolve()
+        BASE_MODEL = Path(resolve_model_folder(args.base_model, component="pipeline")).resolve()
+        check_pipeline_folder(str(BASE_MODEL))
+        p = PRESETS[args.preset]
+        only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
         unknown = (only or set()) - {c.name for c in configs(p)}
         if unknown:
             raise InputError(f"--only: unknown configuration(s) {sorted(unknown)}; known: "
                              f"{', '.join(c.name for c in configs(p))}")
+        # nothing is written before the arguments have passed
+        out.mkdir(parents=True, exist_ok=True)
+        check_preset(out, args.preset, p)
         world = make_world(out, p)
         jobs, chosen = plan(out, p, seeds, only, world)
         if not args.report_only:

@@ -11,7 +11,6 @@ A performing M. The cues of every (A, B, M) are extracted once (``prepare_pairs`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -52,8 +51,13 @@ def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[
     from directanimator.cues import extract_cues
     from directanimator.errors import InputError
 
+    from trainers.dataset import validate_dataset
+
     torch.set_num_threads(1)
     out = Path(out_dir)
+    if not Path(world).is_dir():
+        raise InputError(f"world folder {world} does not exist; make it with `python -m trainers.synthetic`")
+    validate_dataset(world, check_readable=False)  # one clear error for a missing or malformed metadata.jsonl
     pairs = test_pairs(world)
     if not pairs:
         raise InputError(f"{world} has no cross-ID test pairs; make the world with >= 2 test identities")
@@ -87,7 +91,7 @@ def cue_inputs(cues, ablation: str) -> dict:
         ablation: one of ``ABLATIONS``.
     """
     from directanimator.cues import rebuild_cues
-    from directanimator.cues.face_cue import in_place_face_cue
+    from directanimator.cues.face import in_place_face_cue
     from directanimator.cues.pose import rgb_pose_cue, skeleton_pose_cue
 
     if ablation == "no_lowpass":
@@ -159,14 +163,24 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
     from directanimator.cues import DrivingCues
     from directanimator.video import read_video
 
+    from directanimator.errors import InputError
+    from trainers.cli_checks import check_model_folder, loading
+
     torch.set_num_threads(1)
-    pairs = json.loads((Path(pairs_dir) / "pairs.json").read_text())
+    listing = Path(pairs_dir) / "pairs.json"
+    if not listing.is_file():
+        raise InputError(f"{pairs_dir} has no pairs.json; make it with `python -m trainers.experiments.reproduce_eval pairs`")
+    with loading(str(listing), hint="make it again with `python -m trainers.experiments.reproduce_eval pairs`"):
+        pairs = json.loads(listing.read_text())
     pipe = None
     if transformer is not None:
-        from directanimator.modeling import CueFusionTransformer3DModel
+        from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
         from directanimator.pipeline import DirectAnimatorPipeline
 
-        model = CueFusionTransformer3DModel.from_pretrained(transformer, use_safetensors=True)
+        transformer = resolve_model_folder(transformer, component="transformer")
+        check_model_folder(transformer, hint="pass a trained transformer folder (a run's transformer/)")
+        with loading(f"the transformer in {transformer}"):
+            model = CueFusionTransformer3DModel.from_pretrained(transformer, use_safetensors=True)
         pipe = DirectAnimatorPipeline.from_pretrained(base, transformer=model)
         pipe.set_progress_bar_config(disable=True)
     per_pair = {}
@@ -196,13 +210,15 @@ def main(argv=None) -> int:
     """CLI used by the reproduce scheduler (one subprocess per job)."""
     from directanimator.errors import InputError
 
-    p = argparse.ArgumentParser(prog="python -m trainers.experiments.reproduce_eval")
+    from trainers.cli_checks import ArgumentParser, integer, positive_int, random_seed
+
+    p = ArgumentParser(prog="python -m trainers.experiments.reproduce_eval")
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("pairs")
     q.add_argument("world")
     q.add_argument("out_dir")
-    q.add_argument("--size", type=int, default=64)
-    q.add_argument("--num-frames", type=int, default=17)
+    q.add_argument("--size", type=integer(32, 2048), default=64)
+    q.add_argument("--num-frames", type=positive_int, default=17)
     q = sub.add_parser("model")
     q.add_argument("pairs_dir")
     q.add_argument("world")
@@ -210,10 +226,10 @@ def main(argv=None) -> int:
     q.add_argument("transformer", help="transformer folder, or 'none' for the static-reference baseline")
     q.add_argument("out_json")
     q.add_argument("--ablation", default="none", choices=ABLATIONS)
-    q.add_argument("--steps", type=int, default=10)
-    q.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    q.add_argument("--steps", type=positive_int, default=10)
+    q.add_argument("--seed", type=random_seed, default=0)
     try:
+        args = p.parse_args(argv)
         if args.cmd == "pairs":
             prepare_pairs(args.world, args.out_dir, args.size, args.num_frames)
         else:

@@ -29,6 +29,9 @@ import numpy as np
 import torch
 
 from directanimator.errors import InputError, run_cli
+from trainers.cli_checks import (
+    ArgumentParser, check_output_dir, fraction, integer, nonnegative, nonnegative_int, positive, positive_int,
+    random_seed, writing)
 
 
 def build_vae(widths=(16, 32, 32, 32), latent_channels: int = 8, norm_groups: int = 4, seed: int = 0):
@@ -114,8 +117,6 @@ def latent_std(vae, clips: list[np.ndarray], frames: int) -> float:
 
 def train_vae(args: argparse.Namespace) -> Path:
     """Train, calibrate ``scaling_factor`` and write ``<output-dir>/vae``; return that folder."""
-    from tqdm.auto import tqdm
-
     if (args.clip_frames - 1) % 8:
         # 1+4k frames with k odd give an even latent count, which CogVideoX's decoder expands to 4k+4 frames
         raise InputError(f"--clip-frames must be 1 + 8k (e.g. 9, 17), got {args.clip_frames}")
@@ -123,13 +124,27 @@ def train_vae(args: argparse.Namespace) -> Path:
         raise InputError(f"--size must be a multiple of 8, got {args.size}")
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    widths = [int(w) for w in str(args.widths).split(",")]
+    out = check_output_dir(args.output_dir)
+    try:
+        widths = [int(w) for w in str(args.widths).split(",")]
+    except ValueError:
+        raise InputError(f"--widths must be 4 comma-separated integers, got {args.widths!r}") from None
+    if any(w < 1 for w in widths):
+        raise InputError(f"--widths must be positive, got {args.widths!r}")
     vae = build_vae(widths, args.latent_channels, args.norm_groups, args.seed)
     clips = load_clips(args.hub_dataset, args.size)
     if min(c.shape[0] for c in clips) < args.clip_frames:
         raise InputError(f"clips are shorter than --clip-frames {args.clip_frames}")
+    # nothing is written before the arguments and the dataset have passed
+    with writing(f"the run folder {out}", out):
+        out.mkdir(parents=True, exist_ok=True)
+        return _train(args, vae, clips, out, rng)
+
+
+def _train(args, vae, clips, out: Path, rng) -> Path:
+    """The training loop of ``train_vae`` on checked arguments, into the folder ``out``."""
+    from tqdm.auto import tqdm
+
     vae.train()
     opt = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -168,10 +183,11 @@ def train_vae(args: argparse.Namespace) -> Path:
     std = latent_std(vae, clips, full)
     vae.register_to_config(scaling_factor=1.0 / std, invert_scale_latents=False)
     tmp = out / ".tmp-vae"
-    shutil.rmtree(tmp, ignore_errors=True)
-    vae.save_pretrained(str(tmp), safe_serialization=True)
-    shutil.rmtree(out / "vae", ignore_errors=True)
-    os.replace(tmp, out / "vae")
+    with writing(f"the VAE {out / 'vae'}", out, partial=tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+        vae.save_pretrained(str(tmp), safe_serialization=True)
+        shutil.rmtree(out / "vae", ignore_errors=True)
+        os.replace(tmp, out / "vae")
     summary = {"train_minutes": (time.perf_counter() - start) / 60, "latent_std": std, "scaling_factor": 1.0 / std,
                "params": sum(p.numel() for p in vae.parameters()), "args": vars(args)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -180,29 +196,30 @@ def train_vae(args: argparse.Namespace) -> Path:
 
 def main(argv=None) -> int:
     """CLI entry: train the VAE; InputError -> one line on stderr, exit code 2."""
-    p = argparse.ArgumentParser(prog="python -m trainers.experiments.vae", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m trainers.experiments.vae", description=__doc__.split("\n\n")[0])
     p.add_argument("--hub-dataset", required=True, help="dataset folder (metadata.jsonl + clips) or cached Hub repo id")
     p.add_argument("--output-dir", required=True, help="run folder: vae/, metrics.jsonl, summary.json")
     p.add_argument("--widths", default="16,32,32,32", help="block_out_channels, 4 comma-separated values")
-    p.add_argument("--latent-channels", type=int, default=8, help="latent channels (default 8)")
-    p.add_argument("--norm-groups", type=int, default=4, help="GroupNorm groups (default 4)")
-    p.add_argument("--size", type=int, default=64, help="square training size in pixels, multiple of 8 (default 64)")
-    p.add_argument("--clip-frames", type=int, default=9,
+    p.add_argument("--latent-channels", type=positive_int, default=8, help="latent channels (default 8)")
+    p.add_argument("--norm-groups", type=positive_int, default=4, help="GroupNorm groups (default 4)")
+    p.add_argument("--size", type=integer(8, 2048), default=64,
+                   help="square training size in pixels, multiple of 8 (default 64)")
+    p.add_argument("--clip-frames", type=positive_int, default=9,
                    help="frames per training window, 1+8k: an odd latent count decodes to the same length (default 9)")
-    p.add_argument("--batch-size", type=int, default=1, help="windows per clip step (default 1)")
-    p.add_argument("--image-fraction", type=float, default=0.5,
+    p.add_argument("--batch-size", type=positive_int, default=1, help="windows per clip step (default 1)")
+    p.add_argument("--image-fraction", type=fraction, default=0.5,
                    help="share of steps on single frames instead of windows (default 0.5)")
-    p.add_argument("--image-batch-size", type=int, default=4, help="frames per single-frame step (default 4)")
-    p.add_argument("--max-steps", type=int, default=2000)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--kl-weight", type=float, default=1e-3, help="weight of the per-element KL term (default 1e-3)")
-    p.add_argument("--gray-fraction", type=float, default=0.25,
+    p.add_argument("--image-batch-size", type=positive_int, default=4, help="frames per single-frame step (default 4)")
+    p.add_argument("--max-steps", type=positive_int, default=2000)
+    p.add_argument("--learning-rate", type=positive, default=2e-3)
+    p.add_argument("--warmup-steps", type=nonnegative_int, default=20)
+    p.add_argument("--kl-weight", type=nonnegative, default=1e-3,
+                   help="weight of the per-element KL term (default 1e-3)")
+    p.add_argument("--gray-fraction", type=fraction, default=0.25,
                    help="share of grayscale windows (the VAE also encodes gray pose cues; default 0.25)")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    p.add_argument("--seed", type=random_seed, default=0)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
-    return run_cli(lambda: train_vae(args))
+    return run_cli(lambda: train_vae(p.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ The dataset (see ``trainers/dataset.py`` for the metadata schema)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -383,29 +382,44 @@ held-out identities and motions (their extra pseudo drivers may be train identit
 
 def main(argv=None) -> int:
     """Command line entry point (``python -m trainers.synthetic``)."""
-    parser = argparse.ArgumentParser(prog="python -m trainers.synthetic", description=__doc__.split("\n")[0])
+    from trainers.cli_checks import (
+        ArgumentParser, check_output_dir, integer, nonnegative_int, number, positive_int, random_seed, writing)
+
+    parser = ArgumentParser(prog="python -m trainers.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="dataset folder to create")
-    parser.add_argument("--identities", type=int, default=12, help="number of identities (default 12)")
-    parser.add_argument("--motions", type=int, default=10, help="number of motions (default 10)")
-    parser.add_argument("--frames", type=int, default=25, help="frames per clip (default 25)")
-    parser.add_argument("--size", type=int, default=96, help="frame side in pixels, a multiple of 16 (default 96)")
-    parser.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    parser.add_argument("--pseudo-per-clip", type=int, default=2, help="pseudo driving videos per clip (default 2)")
-    parser.add_argument("--test-identities", type=int, default=2, help="held-out identities (default 2)")
-    parser.add_argument("--test-motions", type=int, default=2, help="held-out motions (default 2)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the mp4s (default 8)")
-    parser.add_argument("--crf", type=int, default=10, help="x264 quality, 0 = lossless (default 10)")
-    parser.add_argument("--motions-per-identity", type=int, default=None,
+    # the cross-field rules (train identities >= 2, size a multiple of 16, ...) are generate_dataset's
+    parser.add_argument("--identities", type=nonnegative_int, default=12, help="number of identities (default 12)")
+    parser.add_argument("--motions", type=nonnegative_int, default=10, help="number of motions (default 10)")
+    parser.add_argument("--frames", type=integer(2, 1000), default=25, help="frames per clip (default 25)")
+    parser.add_argument("--size", type=integer(32, 512), default=96,
+                        help="frame side in pixels, a multiple of 16 (default 96)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="world seed (default 0)")
+    parser.add_argument("--pseudo-per-clip", type=nonnegative_int, default=2,
+                        help="pseudo driving videos per clip (default 2)")
+    parser.add_argument("--test-identities", type=nonnegative_int, default=2, help="held-out identities (default 2)")
+    parser.add_argument("--test-motions", type=nonnegative_int, default=2, help="held-out motions (default 2)")
+    parser.add_argument("--fps", type=number(0, 120, low_open=True), default=8.0,
+                        help="frame rate of the mp4s (default 8)")
+    parser.add_argument("--crf", type=integer(0, 51), default=10, help="x264 quality, 0 = lossless (default 10)")
+    parser.add_argument("--motions-per-identity", type=positive_int, default=None,
                         help="each train identity performs only this many train motions (default: all of them); "
                              "with many motions this keeps the clip count while the motions stay too many to learn "
                              "by heart")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: generate_dataset(
-        args.out, identities=args.identities, motions=args.motions, frames=args.frames, size=args.size,
-        seed=args.seed, pseudo_per_clip=args.pseudo_per_clip, test_identities=args.test_identities,
-        test_motions=args.test_motions, fps=args.fps, crf=args.crf, overwrite=args.overwrite,
-        motions_per_identity=args.motions_per_identity), done="wrote {}")
+
+    def work():
+        args = parser.parse_args(argv)
+        out = Path(args.out)
+        check_output_dir(out.parent if args.overwrite else out, "--out")  # --overwrite may replace a file
+        # generate_dataset renders into a temp folder beside --out and removes it when anything fails
+        with writing(f"the dataset {out}", out.parent):
+            return generate_dataset(
+                args.out, identities=args.identities, motions=args.motions, frames=args.frames, size=args.size,
+                seed=args.seed, pseudo_per_clip=args.pseudo_per_clip, test_identities=args.test_identities,
+                test_motions=args.test_motions, fps=args.fps, crf=args.crf, overwrite=args.overwrite,
+                motions_per_identity=args.motions_per_identity)
+
+    return run_cli(work, done="wrote {}")
 
 
 if __name__ == "__main__":
