@@ -91,8 +91,11 @@ def test_negative_max_steps_trains_nothing_and_writes_nothing(world, tmp_path, c
 def _cli(name):
     import importlib
 
-    return importlib.import_module(f"trainers.{name}").main
+    return importlib.import_module(f"trainers.{MODULES.get(name, name)}").main
 
+
+# where the CLIs live (the experiments moved to trainers/experiments/)
+MODULES = {name: f"experiments.{name}" for name in ("vae", "make_demo_pipeline", "reproduce", "reproduce_eval")}
 
 OTHER_CLIS = [
     ("pseudo", ["--hub-dataset", "D", "--same-id-checkpoint", "C", "--output-dir", "{out}"],
@@ -118,7 +121,7 @@ def test_every_trainer_cli_range_checks_its_numbers(tmp_path, capsys, cli, base,
     out = tmp_path / "out"
     argv = [a.replace("{out}", str(out)) for a in base] + [flag, value]
     assert _cli(cli)(argv) == 2
-    one_error(capsys, f"error: {flag} must be", f"python -m trainers.{cli} --help")
+    one_error(capsys, f"error: {flag} must be", f"python -m trainers.{MODULES.get(cli, cli)} --help")
     assert not out.exists()
 
 
@@ -218,7 +221,7 @@ def test_make_demo_pipeline_refuses_a_weightless_vae(tmp_path, capsys):
     (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").unlink()
     out = tmp_path / "pipe"
     assert _cli("make_demo_pipeline")(["--vae", str(tmp_path / "vae"), "--out", str(out)]) == 2
-    one_error(capsys, "vae/ (no weights)", "trainers.vae wrote")
+    one_error(capsys, "vae/ (no weights)", "trainers.experiments.vae wrote")
     assert not out.exists()
 
 
