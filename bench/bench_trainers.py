@@ -1,6 +1,6 @@
 """Benchmark: Same2X step time vs same-ID step time, and the share of step time spent waiting for data.
 
-Both stages run through the real CLIs (checkpoint writing left out: --stop-at-step ends each run one step early) (``trainers.loop.main``) in one process, on the same model config and the same
+Both stages run through the real CLIs (checkpoint writing left out: --stop-at-step ends each run one step early) (``trainers.same_id.main`` / ``trainers.same2x.main``) in one process, on the same model config and the same
 precompute cache (entries written in the cache format with random content, so no cue extraction / VAE time is
 counted: that is the point of the cache). Weights are random; speed does not depend on them.
 
@@ -43,7 +43,7 @@ def _build(workdir: Path, preset: str, clips: int, layers=None, frames=None, siz
     from directanimator.tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer_config, tiny_vae
     from directanimator.modeling import CueFusionTransformer3DModel
     from trainers.dataset import write_metadata
-    from trainers.loop import load_components
+    from trainers.components import load_components
     from trainers.precompute import Precomputer, PrecomputeSettings, _atomic_save
     from trainers.dataset import load_dataset
 
@@ -117,7 +117,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
-    from trainers.loop import main as train_main
+    from trainers.same2x import main as same2x_main
+    from trainers.same_id import main as same_id_main
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -133,8 +134,8 @@ def main(argv=None) -> int:
         if args.gradient_checkpointing:
             common.append("--gradient-checkpointing")
         setup_s = time.perf_counter() - t0
-        assert train_main("same_id", common + ["--pretrained", str(pipe), "--output-dir", str(work / "s1")]) == 0
-        assert train_main("same2x", common + ["--pretrained", str(pipe), "--output-dir", str(work / "s2"),
+        assert same_id_main(common + ["--pretrained", str(pipe), "--output-dir", str(work / "s1")]) == 0
+        assert same2x_main(common + ["--pretrained", str(pipe), "--output-dir", str(work / "s2"),
                                               "--same-id-checkpoint", str(pipe / "transformer"),
                                               "--align-depth", str(depth), "--s2x-weight", "0.5"]) == 0
         s1, s2 = _stats(work / "s1", args.warmup), _stats(work / "s2", args.warmup)

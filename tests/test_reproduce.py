@@ -11,7 +11,7 @@ import torch
 
 from directanimator.cues.pose import rgb_pose_cue
 from directanimator.errors import InputError
-from trainers.loop import drop_cues, parse_drop_cues
+from trainers.batch import drop_cues, parse_drop_cues
 from trainers.precompute import PrecomputeSettings
 from trainers.experiments.reproduce import PRESETS, configs
 from trainers.experiments.reproduce_report import _compare, steps_to_reach, trailing_mean

@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from test_trainers import _args, _fill_cache, _settings, world  # noqa: F401  (world: the shared fixture)
-from trainers.loop import load_components, main
+from trainers.components import load_components
+from trainers.same2x import main as same2x_main
+from trainers.same_id import main as same_id_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +42,7 @@ def _pipe(world, *extra):
 def run(world, tmp_path_factory):
     """A finished 2-step same-ID run with checkpoints at steps 1 and 2."""
     out = tmp_path_factory.mktemp("inputs") / "run"
-    assert main("same_id", _args(world, out, *_pipe(world), "--max-steps", "2", "--checkpointing-steps", "1")) == 0
+    assert same_id_main(_args(world, out, *_pipe(world), "--max-steps", "2", "--checkpointing-steps", "1")) == 0
     return out
 
 
@@ -65,7 +67,7 @@ SAME_ID_BAD = [
 @pytest.mark.parametrize("flag, value, allowed", SAME_ID_BAD)
 def test_same_id_numeric_flags_are_range_checked(world, tmp_path, capsys, flag, value, allowed):
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), flag, value)) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), flag, value)) == 2
     one_error(capsys, f"error: {flag} must be", allowed, f"got ", value, "--help")
     assert not out.exists()
 
@@ -74,7 +76,7 @@ def test_same_id_numeric_flags_are_range_checked(world, tmp_path, capsys, flag, 
                                                   ("--s2x-weight", "inf", ">= 0")])
 def test_same2x_numeric_flags_are_range_checked(world, tmp_path, capsys, flag, value, allowed):
     out = tmp_path / "out"
-    assert main("same2x", _args(world, out, "--same-id-checkpoint", str(world / "pipe"), flag, value)) == 2
+    assert same2x_main(_args(world, out, "--same-id-checkpoint", str(world / "pipe"), flag, value)) == 2
     one_error(capsys, f"error: {flag} must be", allowed, f"got {value}")
     assert not out.exists()
 
@@ -82,7 +84,7 @@ def test_same2x_numeric_flags_are_range_checked(world, tmp_path, capsys, flag, v
 def test_negative_max_steps_trains_nothing_and_writes_nothing(world, tmp_path, capsys):
     """The sweep's case: `--max-steps -1` used to exit 0 with a final transformer/ that looked like a finished run."""
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), "--max-steps", "-1")) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), "--max-steps", "-1")) == 2
     assert one_error(capsys) == ("error: --max-steps must be an integer >= 1, got -1 "
                                  "(see python -m trainers.same_id --help)")
     assert not out.exists()
@@ -138,15 +140,15 @@ def test_reproduce_eval_subcommands_range_check_too(tmp_path, capsys):
 
 def test_unknown_lr_scheduler_and_bad_output_dir(world, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), "--lr-scheduler", "warmup_cosine")) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), "--lr-scheduler", "warmup_cosine")) == 2
     one_error(capsys, "--lr-scheduler 'warmup_cosine' is not a schedule", "constant_with_warmup")
     assert not out.exists()
     (tmp_path / "file").write_text("x")
-    assert main("same_id", _args(world, tmp_path / "file", *_pipe(world))) == 2
+    assert same_id_main(_args(world, tmp_path / "file", *_pipe(world))) == 2
     one_error(capsys, f"--output-dir {tmp_path / 'file'} is a file")
-    assert main("same_id", _args(world, tmp_path / "file" / "run", *_pipe(world))) == 2
+    assert same_id_main(_args(world, tmp_path / "file" / "run", *_pipe(world))) == 2
     one_error(capsys, "cannot be made", "is a file")
-    assert main("same_id", _args(world, out, *_pipe(world), cache=tmp_path / "file")) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), cache=tmp_path / "file")) == 2
     one_error(capsys, "--cache-dir", "is a file")
     assert (tmp_path / "file").read_text() == "x" and not out.exists()
 
@@ -165,7 +167,7 @@ def test_pipeline_folder_without_weights_is_refused_before_loading(world, tmp_pa
     for f in pipe.rglob("*.safetensors"):
         f.unlink()
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, "--pretrained", str(pipe))) == 2
+    assert same_id_main(_args(world, out, "--pretrained", str(pipe))) == 2
     one_error(capsys, f"{pipe} is not a complete DirectAnimator / CogVideoX I2V model",
               "vae/ (no weights)", "text_encoder/ (no weights)", "transformer/ (no weights)")
     assert not out.exists()
@@ -176,11 +178,11 @@ def test_pickle_only_weights_are_refused(world, tmp_path, capsys):
     (pipe / "transformer" / "diffusion_pytorch_model.safetensors").unlink()
     torch.save({}, pipe / "transformer" / "diffusion_pytorch_model.bin")
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, "--pretrained", str(pipe))) == 2
+    assert same_id_main(_args(world, out, "--pretrained", str(pipe))) == 2
     one_error(capsys, "transformer/ (only pickled weights, refused)")
     assert not out.exists()
     # --transformer: the same check on the folder given instead of the pipeline's own
-    assert main("same_id", _args(world, out, *_pipe(world), "--transformer", str(pipe / "transformer"))) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), "--transformer", str(pipe / "transformer"))) == 2
     one_error(capsys, "transformer/ (only pickled weights, refused)")
     assert not out.exists()
 
@@ -192,9 +194,9 @@ def test_same_id_checkpoint_without_weights_is_refused_by_same2x_and_pseudo(worl
         if f.parent.name == "transformer":
             f.unlink()
     out = tmp_path / "out"
-    assert main("same2x", _args(world, out, "--same-id-checkpoint", str(stage1))) == 2
+    assert same2x_main(_args(world, out, "--same-id-checkpoint", str(stage1))) == 2
     one_error(capsys, f"{stage1} is not a complete", "transformer/ (no weights)", "rerun stage 1")
-    assert main("same2x", _args(world, out, "--same-id-checkpoint",
+    assert same2x_main(_args(world, out, "--same-id-checkpoint",
                                 str(stage1 / "checkpoints" / "checkpoint-0000001"))) == 2
     one_error(capsys, "checkpoint-0000001 is not a complete", "transformer/ (no weights)")
     pseudo = _cli("pseudo")
@@ -209,7 +211,7 @@ def test_truncated_weights_are_one_clear_error(world, tmp_path, capsys):
     weights = pipe / "vae" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, "--pretrained", str(pipe))) == 2
+    assert same_id_main(_args(world, out, "--pretrained", str(pipe))) == 2
     one_error(capsys, f"could not load the VAE in {pipe}/vae", "re-download it")
     assert not out.exists()
 
@@ -263,7 +265,7 @@ def test_bad_datasets_are_one_line_and_write_nothing(world, tmp_path, capsys, ca
         shutil.copytree(world / "ds", ds)
         _write_ds(ds, [json.dumps({**json.loads(_good_row(world)), "split": "test"}).encode()])
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), dataset=ds)) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), dataset=ds)) == 2
     line = one_error(capsys, *words)
     assert line.startswith("error: dataset ")
     assert not out.exists()
@@ -282,7 +284,7 @@ def test_zero_usable_clips_stops_before_the_run_folder(world, tmp_path, capsys):
         failed.parent.mkdir(parents=True, exist_ok=True)
         failed.write_text(f"{clip.file_name}: no person found in the reference image\n")
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), cache=cache)) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), cache=cache)) == 2
     one_error(capsys, "precompute: 3 of 3 clips have no usable cues", "no person found")
     assert not out.exists()
 
@@ -327,7 +329,7 @@ def test_bad_resume_checkpoints(world, run, tmp_path, capsys, damage, words):
     elif damage == "no transformer weights":
         (ckpt / "transformer" / "diffusion_pytorch_model.safetensors").unlink()
     out = tmp_path / "out"
-    assert main("same_id", _resume(world, out, ckpt)) == 2
+    assert same_id_main(_resume(world, out, ckpt)) == 2
     one_error(capsys, f"{ckpt}", *words)
     assert not out.exists()
 
@@ -337,14 +339,14 @@ def test_resume_latest_names_the_damaged_checkpoint_and_leaves_the_run_alone(wor
     shutil.copytree(run, out)
     (out / "checkpoints" / "checkpoint-0000002" / "trainer_state.json").write_text("{}")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert main("same_id", _resume(world, out, "latest")) == 2
+    assert same_id_main(_resume(world, out, "latest")) == 2
     one_error(capsys, "--resume", "checkpoint-0000002 is damaged", "lacks global_step")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_resume_refuses_the_other_stages_checkpoint(world, run, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main("same2x", _args(world, out, "--same-id-checkpoint", str(run), "--align-depth", "1",
+    assert same2x_main(_args(world, out, "--same-id-checkpoint", str(run), "--align-depth", "1",
                                 "--resume", str(run / "checkpoints" / "checkpoint-0000001"))) == 2
     one_error(capsys, "is a checkpoint of the same_id stage, this is the same2x stage")
     assert not out.exists()
@@ -354,7 +356,7 @@ def test_same2x_output_dir_must_not_be_the_stage1_folder(world, run, tmp_path, c
     stage1 = tmp_path / "stage1"
     shutil.copytree(run, stage1)
     before = {p: p.read_bytes() for p in stage1.rglob("*") if p.is_file()}
-    assert main("same2x", _args(world, stage1, "--same-id-checkpoint", str(stage1), "--align-depth", "1",
+    assert same2x_main(_args(world, stage1, "--same-id-checkpoint", str(stage1), "--align-depth", "1",
                                 "--max-steps", "1")) == 2
     one_error(capsys, "holds the stage-1 model this run starts from")
     assert {p: p.read_bytes() for p in stage1.rglob("*") if p.is_file()} == before
@@ -366,7 +368,7 @@ def test_resume_after_a_metrics_line_cut_short(world, run, tmp_path):
     shutil.copytree(run, out)
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 3, "loss/den')
-    assert main("same_id", _resume(world, out, "latest")) == 0
+    assert same_id_main(_resume(world, out, "latest")) == 0
     assert [json.loads(ln)["step"] for ln in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
@@ -390,9 +392,9 @@ def test_bad_accelerate_configuration_is_one_line(world, tmp_path):
 # ------------------------------------------------------------------------------------------------ full disk
 
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(world, tmp_path, capsys, monkeypatch):
-    import trainers.loop as loop
+    import trainers.checkpoints as checkpoints
 
-    real = loop.save_transformer
+    real = checkpoints.save_transformer
     calls = []
 
     def fills_the_disk(model, state_dict, folder):
@@ -403,10 +405,10 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(world, tmp_
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(model, state_dict, folder)
 
-    monkeypatch.setattr(loop, "save_transformer", fills_the_disk)
+    monkeypatch.setattr(checkpoints, "save_transformer", fills_the_disk)
     out = tmp_path / "out"
     args = _args(world, out, *_pipe(world), "--max-steps", "3", "--checkpointing-steps", "1")
-    assert main("same_id", args) == 2
+    assert same_id_main(args) == 2
     one_error(capsys, "could not write checkpoint", "checkpoint-0000002", "No space left on device",
               "free disk space", "checkpoint-0000001 is intact: rerun with --resume latest")
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-0000001"]
@@ -415,8 +417,8 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(world, tmp_
 
     CueFusionTransformer3DModel.from_pretrained(out / "checkpoints" / "checkpoint-0000001" / "transformer")
     # space again: the run continues from the kept checkpoint
-    monkeypatch.setattr(loop, "save_transformer", real)
-    assert main("same_id", args + ["--resume", "latest"]) == 0
+    monkeypatch.setattr(checkpoints, "save_transformer", real)
+    assert same_id_main(args + ["--resume", "latest"]) == 0
     assert (out / "transformer" / "config.json").is_file()
 
 
@@ -437,7 +439,7 @@ def tiny_disk(tmp_path):
 def test_really_full_disk_while_checkpointing(world, tiny_disk, capsys):
     """A real full disk: torch.save says only "unexpected pos ..." (a RuntimeError), safetensors an I/O error."""
     out = tiny_disk / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), "--max-steps", "5", "--checkpointing-steps", "1")) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), "--max-steps", "5", "--checkpointing-steps", "1")) == 2
     line = one_error(capsys, "could not write checkpoint", "checkpoint-0000002 (", "free disk space",
                      "checkpoint-0000001 is intact")
     assert "the disk is full" in line or "No space left on device" in line
@@ -557,7 +559,7 @@ def test_disk_full_during_precompute_is_one_line(world, tmp_path, capsys, monkey
     monkeypatch.setattr(precompute, "save_file", disk_full)
     monkeypatch.setattr(precompute.Precomputer, "compute_sample", compute_sample)
     out = tmp_path / "out"
-    assert main("same_id", _args(world, out, *_pipe(world), cache=tmp_path / "empty_cache")) == 2
+    assert same_id_main(_args(world, out, *_pipe(world), cache=tmp_path / "empty_cache")) == 2
     one_error(capsys, "could not write the precompute cache", "No space left on device", "entries already written")
     assert not out.exists()
 

@@ -17,7 +17,10 @@ from test_dataset import _build_hf_cache, _write_clip
 from directanimator.tiny import tiny_scheduler, tiny_text_encoder, tiny_tokenizer, tiny_transformer, tiny_vae
 from trainers.dataset import load_dataset, write_dataset_card, write_metadata
 from directanimator.rope import vision_rotary_embedding
-from trainers.loop import load_components, main, pad_batch_frames, prepare_step, run_model
+from trainers.batch import pad_batch_frames, prepare_step, run_model
+from trainers.components import load_components
+from trainers.same2x import main as same2x_main
+from trainers.same_id import main as same_id_main
 from trainers.precompute import Precomputer, PrecomputeSettings, _atomic_save, load_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +94,11 @@ def test_same_id_resume_is_exact_then_same2x(world):
     # caption dropout on: its random draws must resume exactly too
     pipe = ["--pretrained", str(world / "pipe"), "--gradient-accumulation-steps", "2", "--caption-dropout", "0.5"]
     full, cut = world / "full", world / "cut"
-    assert main("same_id", _args(world, full, *pipe, "--max-steps", "5", "--checkpointing-steps", "2")) == 0
+    assert same_id_main(_args(world, full, *pipe, "--max-steps", "5", "--checkpointing-steps", "2")) == 0
     # "killed" after step 3 (last checkpoint at step 2), then resumed
-    assert main("same_id", _args(world, cut, *pipe, "--max-steps", "5", "--checkpointing-steps", "2",
+    assert same_id_main(_args(world, cut, *pipe, "--max-steps", "5", "--checkpointing-steps", "2",
                                  "--stop-at-step", "3")) == 0
-    assert main("same_id", _args(world, cut, *pipe, "--max-steps", "5", "--checkpointing-steps", "2",
+    assert same_id_main(_args(world, cut, *pipe, "--max-steps", "5", "--checkpointing-steps", "2",
                                  "--resume", "latest")) == 0
     a, b = _losses(full), _losses(cut)
     assert [r["step"] for r in a] == [1, 2, 3, 4, 5]
@@ -114,7 +117,7 @@ def test_same_id_resume_is_exact_then_same2x(world):
         assert torch.equal(p1, p2), n1
 
     s2 = world / "s2x"
-    assert main("same2x", _args(world, s2, "--same-id-checkpoint", str(full), "--align-depth", "2",
+    assert same2x_main(_args(world, s2, "--same-id-checkpoint", str(full), "--align-depth", "2",
                                 "--s2x-weight", "0.5", "--max-steps", "3", "--checkpointing-steps", "3",
                                 "--use-ema", "--gradient-checkpointing")) == 0
     logs = _losses(s2)
@@ -163,7 +166,7 @@ class _EngineLike(torch.nn.Module):
 
 
 def test_caption_dropout(world, tmp_path):
-    from trainers.loop import drop_captions
+    from trainers.batch import drop_captions
 
     embeds = torch.randn(64, 5, 3)
     empty = torch.zeros(5, 3)
@@ -176,11 +179,11 @@ def test_caption_dropout(world, tmp_path):
     assert 10 < int(dropped.sum()) < 54 and torch.equal(mixed[~dropped], embeds[~dropped])
     # in a run: with every caption dropped the first loss differs from the captioned run's
     pipe = ["--pretrained", str(world / "pipe"), "--max-steps", "1", "--checkpointing-steps", "100"]
-    assert main("same_id", _args(world, tmp_path / "cap", *pipe)) == 0
-    assert main("same_id", _args(world, tmp_path / "nocap", *pipe, "--caption-dropout", "1")) == 0
+    assert same_id_main(_args(world, tmp_path / "cap", *pipe)) == 0
+    assert same_id_main(_args(world, tmp_path / "nocap", *pipe, "--caption-dropout", "1")) == 0
     assert _losses(tmp_path / "cap")[0]["loss/denoise"] != _losses(tmp_path / "nocap")[0]["loss/denoise"]
-    assert main("same_id", _args(world, tmp_path / "bad", *pipe, "--caption-dropout", "2")) == 2
-    assert main("same_id", _args(world, tmp_path / "bad", *pipe, "--max-skipped-clips", "-0.5")) == 2
+    assert same_id_main(_args(world, tmp_path / "bad", *pipe, "--caption-dropout", "2")) == 2
+    assert same_id_main(_args(world, tmp_path / "bad", *pipe, "--max-skipped-clips", "-0.5")) == 2
 
 
 def test_run_model_reads_the_wrapped_models_config(world):
@@ -204,7 +207,7 @@ def test_zero3_registration_is_lifted_while_models_load():
     from accelerate.utils import DeepSpeedPlugin
     from transformers.integrations import is_deepspeed_zero3_enabled
 
-    from trainers.loop import whole_models
+    from trainers.components import whole_models
 
     plugin = DeepSpeedPlugin(zero_stage=3, zero3_init_flag=False)
     plugin.set_deepspeed_weakref()  # what accelerate does when it selects the plugin
@@ -223,7 +226,7 @@ def test_zero3_registration_is_lifted_while_models_load():
 def test_deepspeed_launch_without_gpu_keeps_deepspeed():
     """Regression (found running the DeepSpeed configs on CPU): cpu=True made accelerate drop DeepSpeed silently
     (plain DDP, a vacuous pass), and without a backend every DeepSpeed process believed it was alone."""
-    from trainers.loop import accelerator_placement
+    from trainers.trainer import accelerator_placement
 
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("the placement only differs on machines without an accelerator")
@@ -238,7 +241,7 @@ def test_deepspeed_launch_without_gpu_keeps_deepspeed():
 def test_transformer_saves_from_views_into_one_gathered_buffer(tmp_path):
     """Regression (found running ZeRO-3 on CPU): its gathered state dict holds views into one flat buffer."""
     from directanimator.modeling import CueFusionTransformer3DModel
-    from trainers.loop import save_transformer
+    from trainers.checkpoints import save_transformer
 
     model = tiny_transformer()
     full = model.state_dict()
@@ -257,7 +260,7 @@ def test_nan_steps_are_skipped_and_stop_the_run(world, tmp_path, capsys, caplog)
     _fill_cache(world / "ds", cache, world / "pipe", nan_clips={1})
     pipe = ["--pretrained", str(world / "pipe")]
     out = tmp_path / "some_nan"
-    assert main("same_id", _args(world, out, *pipe, "--max-steps", "4", "--checkpointing-steps", "2",
+    assert same_id_main(_args(world, out, *pipe, "--max-steps", "4", "--checkpointing-steps", "2",
                                  "--max-nan-steps", "3", cache=cache)) == 0
     logs = _losses(out)
     assert [r["step"] for r in logs] == [1, 2, 3, 4] and all(r["loss/denoise"] == r["loss/denoise"] for r in logs)
@@ -268,7 +271,7 @@ def test_nan_steps_are_skipped_and_stop_the_run(world, tmp_path, capsys, caplog)
     all_nan = tmp_path / "cache_nan"
     _fill_cache(world / "ds", all_nan, world / "pipe", nan_clips={0, 1, 2})
     out = tmp_path / "all_nan"
-    assert main("same_id", _args(world, out, *pipe, "--max-steps", "4", "--checkpointing-steps", "1",
+    assert same_id_main(_args(world, out, *pipe, "--max-steps", "4", "--checkpointing-steps", "1",
                                  "--max-nan-steps", "2", cache=all_nan)) == 1
     assert "2 non-finite steps in a row" in capsys.readouterr().err
     assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
@@ -278,7 +281,7 @@ def test_malformed_dataset_is_one_clear_error(world, tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "metadata.jsonl").write_text('{"file_name": "clips/x.mp4"}\n{"identity": "a", "file_name": "y.txt"}\n')
-    code = main("same_id", ["--hub-dataset", str(bad), "--pretrained", str(world / "pipe"),
+    code = same_id_main(["--hub-dataset", str(bad), "--pretrained", str(world / "pipe"),
                             "--output-dir", str(tmp_path / "out"), "--report-to", "none"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
@@ -311,7 +314,7 @@ def test_hub_cache_offline_and_two_process_accelerate_launch(world, tmp_path):
     old = constants.HF_HUB_CACHE
     constants.HF_HUB_CACHE = str(hub)
     try:
-        assert main("same2x", _args(world, tmp_path / "s2", "--same-id-checkpoint", str(out), "--align-depth", "1",
+        assert same2x_main(_args(world, tmp_path / "s2", "--same-id-checkpoint", str(out), "--align-depth", "1",
                                     "--max-steps", "2", dataset="someone/tiny-dance")) == 0
     finally:
         constants.HF_HUB_CACHE = old
@@ -336,7 +339,7 @@ def test_deepspeed_zero2_on_cpu_processes_trains_like_plain(world, tmp_path):
     state = out / "checkpoints/checkpoint-0000002/accelerate"
     assert (state / "pytorch_model").is_dir() and not (state / "model.safetensors").exists()
     plain = tmp_path / "plain"
-    assert main("same_id", _args(world, plain, *steps)) == 0
+    assert same_id_main(_args(world, plain, *steps)) == 0
     assert [r["loss/denoise"] for r in _losses(out)] == [r["loss/denoise"] for r in _losses(plain)]
 
     from directanimator.modeling import CueFusionTransformer3DModel

@@ -9,7 +9,9 @@ import torch
 
 from test_trainers import _save_tiny_pipeline
 from trainers.dataset import load_dataset
-from trainers.loop import load_components, main
+from trainers.components import load_components
+from trainers.same2x import main as same2x_main
+from trainers.same_id import main as same_id_main
 from trainers.precompute import (
     Precomputer, PrecomputeSettings, load_entry, misalign_frames, random_misalignment, read_metadata)
 
@@ -86,14 +88,14 @@ def test_both_stages_on_real_cues_with_validation_video(synthetic):
               "--long-side", "64", "--cache-dtype", "float32", "--dataloader-num-workers", "0",
               "--report-to", "none", "--max-steps", "2", "--checkpointing-steps", "2"]
     out = synthetic / "s1"
-    assert main("same_id", common + ["--pretrained", str(synthetic / "pipe"), "--output-dir", str(out),
+    assert same_id_main(common + ["--pretrained", str(synthetic / "pipe"), "--output-dir", str(out),
                                      "--validation-steps", "2", "--validation-inference-steps", "2"]) == 0
     video = out / "validation" / "step-0000002.mp4"
     assert video.is_file()
     from directanimator.video import read_video
 
     assert read_video(str(video)).frames.shape[1:3] == (64, 64)
-    assert main("same2x", common + ["--same-id-checkpoint", str(out), "--output-dir", str(synthetic / "s2"),
+    assert same2x_main(common + ["--same-id-checkpoint", str(out), "--output-dir", str(synthetic / "s2"),
                                     "--align-depth", "1"]) == 0
     logs = [json.loads(line) for line in (synthetic / "s2" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs] == [1, 2] and all(-1 <= r["loss/s2x"] <= 1 for r in logs)

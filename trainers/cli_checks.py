@@ -157,13 +157,13 @@ def check_model_folder(folder: str | os.PathLike, components=None, hint: str | N
 
 
 def check_checkpoint(path: str | os.PathLike, flag: str = "--resume", stage: str | None = None) -> dict:
-    """The ``trainer_state.json`` of a whole checkpoint folder written by ``trainers.loop``, else ``InputError``.
+    """The ``trainer_state.json`` of a whole checkpoint folder written by ``trainers.trainer``, else ``InputError``.
 
     A whole checkpoint has a readable trainer state (written last, so a checkpoint cut short has none), a
     non-empty ``accelerate/`` state folder and a ``transformer/`` with safetensors weights; ``stage`` must match
     the stage that wrote it when given.
     """
-    from trainers.loop import STATE_FILE
+    from trainers.checkpoints import STATE_FILE  # checkpoints uses this module's writing(): imported here
 
     p = Path(path)
     what = "pass OUTPUT/checkpoints/checkpoint-<step> of an earlier run, or 'latest'"
@@ -195,7 +195,8 @@ def check_training_run(args, stage: str) -> tuple[str | None, Path | None]:
     folder or None, checkpoint to resume from or None). Fills in ``args.pretrained`` from the stage-1 run."""
     from diffusers.optimization import SchedulerType
 
-    from trainers.loop import check_components, latest_checkpoint, resolve_same_id_checkpoint
+    from trainers.checkpoints import latest_checkpoint, resolve_same_id_checkpoint  # (see check_checkpoint)
+    from trainers.components import check_components
 
     out = check_output_dir(args.output_dir)
     if args.cache_dir:

@@ -106,7 +106,8 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
     from directanimator.pipeline import DirectAnimatorPipeline
     from directanimator.video import read_image, read_video, write_video
     from trainers.dataset import clip_to_row, load_dataset, write_dataset_card, write_metadata
-    from trainers.loop import load_components, resolve_same_id_checkpoint
+    from trainers.checkpoints import resolve_same_id_checkpoint
+    from trainers.components import load_components
 
     dataset = load_dataset(args.hub_dataset, revision=args.hub_revision)
     train = dataset.split("train")
