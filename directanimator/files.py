@@ -52,6 +52,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp = temp_path_beside(path, suffix)
     try:
         yield tmp
+        if tmp.is_file():  # on disk before the rename: a crash never leaves a renamed, empty file
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         _remove(tmp)

@@ -185,7 +185,7 @@ def test_ablation_cue_inputs_and_cache_keys():
     assert "face_mode" not in settings.key_dict() and "pose_mode" not in settings.key_dict()
     assert PrecomputeSettings(face_mode="in_place").key_dict()["face_mode"] == "in_place"
     assert PrecomputeSettings(pose_mode="skeleton").key_dict()["pose_mode"] == "skeleton"
-    with pytest.raises(InputError, match="face mode"):
+    with pytest.raises(InputError, match="face cue must be one of"):
         PrecomputeSettings(face_mode="sideways").face_frames(None)
     t, h, w = 2, 32, 32
     masks = np.zeros((t, h, w), np.float32)

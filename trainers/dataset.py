@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from directanimator.errors import InputError
+from directanimator.files import atomic_write_text
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".avi", ".gif", ".mkv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -351,23 +351,10 @@ def clip_to_row(clip: Clip) -> dict:
     return row
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_metadata(directory: str | os.PathLike, rows: list[dict]) -> Path:
     """Write ``metadata.jsonl`` atomically (one JSON object per line, in order)."""
     path = Path(directory) / "metadata.jsonl"
-    _atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path
 
 
@@ -443,5 +430,5 @@ Train with `python -m trainers.same_id --hub-dataset <this repo or folder> ...`,
 `python -m trainers.pseudo`).
 """
     path = directory / "README.md"
-    _atomic_write_text(path, "\n".join(front) + "\n" + body + (("\n" + extra_sections.strip() + "\n") if extra_sections else ""))
+    atomic_write_text(path, "\n".join(front) + "\n" + body + (("\n" + extra_sections.strip() + "\n") if extra_sections else ""))
     return path

@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,8 +33,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from directanimator.cues.settings import CueSettings
+from directanimator.cues.variants import face_frames, pose_frames
 from directanimator.errors import InputError
-from trainers.dataset import _atomic_write_text
+from directanimator.files import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -97,34 +98,23 @@ class PrecomputeSettings:
             s.pop("face_mode")
         return s
 
+    @property
+    def cue_settings(self) -> CueSettings:
+        """The cue settings these settings train on (``directanimator.cues.variants`` builds their frames)."""
+        return CueSettings(lowpass=self.lowpass, face_enlarge=self.face_enlarge, grid=self.grid,
+                           pose_cue=self.pose_mode, face_cue=self.face_mode)
+
     def pose_frames(self, cues) -> np.ndarray:
-        """The pose cue video these settings train on: the extracted one, or the RGB foreground ablation."""
-        if self.pose_mode == "gray":
-            return cues.pose_cue
-        if self.pose_mode == "rgb":
-            from directanimator.cues.pose import rgb_pose_cue
-
-            return rgb_pose_cue(cues.driving, cues.driving_masks, cues.dropped)
-        if self.pose_mode == "skeleton":
-            from directanimator.cues.pose import skeleton_pose_cue
-
-            return skeleton_pose_cue(cues.driving_masks, cues.dropped)
-        raise InputError(f"pose mode must be 'gray', 'rgb' or 'skeleton', got {self.pose_mode!r}")
+        """The pose cue video these settings train on (the extracted one, or an ablation's)."""
+        return pose_frames(cues, self.cue_settings)
 
     def face_frames(self, cues) -> np.ndarray:
-        """The face cue video these settings train on: the extracted (centred) one, or the in-place ablation."""
-        if self.face_mode == "centred":
-            return cues.face_cue
-        if self.face_mode == "in_place":
-            from directanimator.cues.face_cue import in_place_face_cue
-
-            return in_place_face_cue(cues.driving, cues.face_boxes, enlarge=self.face_enlarge)
-        raise InputError(f"face mode must be 'centred' or 'in_place', got {self.face_mode!r}")
+        """The face cue video these settings train on (the extracted, centred one, or the in-place ablation)."""
+        return face_frames(cues, self.cue_settings)
 
     def cue_kwargs(self) -> dict:
         """Keyword arguments of ``extract_cues`` that these settings fix."""
-        return dict(segmenter=self.segmenter, face_detector=self.face_detector, lowpass=self.lowpass,
-                    face_enlarge=self.face_enlarge, grid=self.grid)
+        return dict(settings=self.cue_settings, segmenter=self.segmenter, face_detector=self.face_detector)
 
 
 @dataclass
@@ -257,19 +247,10 @@ def random_misalignment(key: str, height: int, width: int, max_scale: float, max
 # ------------------------------------------------------------------------------------------------ the cache
 
 def _atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp,
+    """Write one cache entry (safetensors, JSON metadata) atomically (``directanimator.files``)."""
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
                   metadata={k: json.dumps(v) for k, v in metadata.items()})
-        with open(tmp, "rb") as fh:  # on disk before the rename: a crash never leaves a renamed empty file
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -484,7 +465,7 @@ class Precomputer:
                 name = clip.file_name if pseudo is None else \
                     f"{pseudo.file_name} (pseudo driving video of {clip.file_name})"
                 logger.warning("precompute: leaving out %s: %s", name, exc)
-                _atomic_write_text(self.failure_path(key), f"{name}: {exc}\n")
+                atomic_write_text(self.failure_path(key), f"{name}: {exc}\n")
         if progress is not None:
             progress(1.0, "precompute done")
         if barrier is not None:

@@ -18,6 +18,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from directanimator.cues import DrivingCues, extract_cues, rebuild_cues
+from directanimator.cues.variants import cue_inputs as variant_inputs
+from directanimator.errors import InputError
+from directanimator.metrics import l1, psnr, ssim
+from directanimator.model_folders import resolve_model_folder
+from directanimator.modeling import CueFusionTransformer3DModel
+from directanimator.pipeline import DirectAnimatorPipeline
+from directanimator.video import read_video
+from trainers.cli_checks import ArgumentParser, check_model_folder, integer, loading, positive_int, random_seed
+from trainers.dataset import validate_dataset
 
 _NAME = re.compile(r"id_(\d+)_mo_(\d+)")
 
@@ -46,13 +58,6 @@ def test_pairs(world: str | os.PathLike) -> list[dict]:
 def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[dict]:
     """Extract (once) and save the cues of every test pair under ``out_dir/<pair>/``; write ``pairs.json`` (the
     usable pairs) and ``skipped.json`` (pairs whose cues could not be extracted, e.g. no person found, with why)."""
-    import torch
-
-    from directanimator.cues import extract_cues
-    from directanimator.errors import InputError
-
-    from trainers.dataset import validate_dataset
-
     torch.set_num_threads(1)
     out = Path(out_dir)
     if not Path(world).is_dir():
@@ -83,38 +88,29 @@ def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[
     return usable
 
 
+# What each ablation changes in the cue settings the pairs were extracted with (``CueSettings``)
+ABLATION_CHANGES = {
+    "none": {}, "no_face": {"drop": ("face",)}, "no_location": {"drop": ("location",)}, "rgb_pose": {"pose_cue": "rgb"},
+    "no_lowpass": {"lowpass": 0.0}, "hard_mask": {"grid": 0}, "face_in_place": {"face_cue": "in_place"},
+    "skeleton": {"pose_cue": "skeleton", "drop": ("face", "location")},  # the skeleton instead of the whole triplet
+}
+
+
 def cue_inputs(cues, ablation: str) -> dict:
-    """The pipeline's cue arguments for one ablation (absent cues are left out, as ``--drop-cues`` does in training).
+    """The pipeline's cue arguments for one ablation (absent cues are left out, as ``--drop-cues`` does in training),
+    built by ``directanimator.cues.variants`` as the trainers' precompute builds them.
 
     Args:
         cues: ``DrivingCues`` of the pair (default settings).
         ablation: one of ``ABLATIONS``.
     """
-    from directanimator.cues import rebuild_cues
-    from directanimator.cues.face import in_place_face_cue
-    from directanimator.cues.pose import rgb_pose_cue, skeleton_pose_cue
-
-    if ablation == "no_lowpass":
-        cues = rebuild_cues(cues, lowpass=0.0)
-    elif ablation == "hard_mask":
-        cues = rebuild_cues(cues, grid=0)
-    inputs = {"pose_cue": cues.pose_cue, "face_cue": cues.face_cue, "body_location": cues.body_location,
-              "face_location": cues.face_location}
-    if ablation == "rgb_pose":
-        inputs["pose_cue"] = rgb_pose_cue(cues.driving, cues.driving_masks, cues.dropped)
-    elif ablation == "face_in_place":
-        inputs["face_cue"] = in_place_face_cue(cues.driving, cues.face_boxes, enlarge=cues.settings["face_enlarge"])
-    elif ablation == "skeleton":  # the skeleton instead of the whole triplet
-        inputs = {"pose_cue": skeleton_pose_cue(cues.driving_masks, cues.dropped)}
-    elif ablation == "no_face":
-        inputs.pop("face_cue")
-        inputs.pop("face_location")
-    elif ablation == "no_location":
-        inputs.pop("body_location")
-        inputs.pop("face_location")
-    elif ablation not in ABLATIONS:
+    if ablation not in ABLATION_CHANGES:
         raise ValueError(f"unknown ablation {ablation!r}")
-    return inputs
+    extracted = cues.cue_settings
+    settings = extracted.replace(**ABLATION_CHANGES[ablation])
+    if (settings.lowpass, settings.grid) != (extracted.lowpass, extracted.grid):
+        cues = rebuild_cues(cues, lowpass=settings.lowpass, grid=settings.grid)
+    return variant_inputs(cues, settings)
 
 
 MOVING_THRESHOLD = 40
@@ -138,8 +134,6 @@ def moving_l1(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -
 
 
 def _metrics(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict:
-    from directanimator.metrics import l1, psnr, ssim
-
     return {"ssim": float(ssim(generated, truth)), "psnr": float(psnr(generated, truth)),
             "l1": float(l1(generated, truth)), "moving_l1": moving_l1(generated, truth, reference)}
 
@@ -158,14 +152,6 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         steps: inference steps.
         seed: base seed of the generation noise (pair i uses seed + i).
     """
-    import torch
-
-    from directanimator.cues import DrivingCues
-    from directanimator.video import read_video
-
-    from directanimator.errors import InputError
-    from trainers.cli_checks import check_model_folder, loading
-
     torch.set_num_threads(1)
     listing = Path(pairs_dir) / "pairs.json"
     if not listing.is_file():
@@ -174,9 +160,6 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         pairs = json.loads(listing.read_text())
     pipe = None
     if transformer is not None:
-        from directanimator.modeling import CueFusionTransformer3DModel, resolve_model_folder
-        from directanimator.pipeline import DirectAnimatorPipeline
-
         transformer = resolve_model_folder(transformer, component="transformer")
         check_model_folder(transformer, hint="pass a trained transformer folder (a run's transformer/)")
         with loading(f"the transformer in {transformer}"):
@@ -208,10 +191,6 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
 
 def main(argv=None) -> int:
     """CLI used by the reproduce scheduler (one subprocess per job)."""
-    from directanimator.errors import InputError
-
-    from trainers.cli_checks import ArgumentParser, integer, positive_int, random_seed
-
     p = ArgumentParser(prog="python -m trainers.experiments.reproduce_eval")
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("pairs")
