@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from directanimator.files import atomic_write_json
 from directanimator.errors import InputError, run_cli
 from trainers.cli_checks import (
     ArgumentParser, check_output_dir, fraction, integer, nonnegative, number, positive_int, random_seed, writing)
@@ -179,9 +180,7 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
             report[rel] = {"clip": clip.file_name, "identity": other, "mask_iou": iou,
                            "similarity_new_identity": sim_new, "similarity_driver": sim_driver}
             report_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = report_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(report, indent=2))
-            os.replace(tmp, report_path)
+            atomic_write_json(report_path, report)
 
     # the filters are applied here, from the stored scores, so a rerun with other thresholds re-filters at once
     for r in report.values():
@@ -189,9 +188,7 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
                              and (not args.appearance_check or r["similarity_new_identity"] >= r["similarity_driver"]))
     # a full disk here leaves the report (written whole, by rename) and every candidate video for a rerun
     with writing(f"the dataset {out}", out, kept=f"the candidates in {REPORT} are kept: rerun to finish"):
-        tmp = report_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, report_path)
+        atomic_write_json(report_path, report)
 
         # the new dataset: original files, the pseudo videos, a new metadata.jsonl (accepted ones only) and card
         rows = []

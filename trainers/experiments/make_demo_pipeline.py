@@ -17,13 +17,13 @@ builds the DC / CA injection variant of the paper's Table 5 ablation instead of 
 from __future__ import annotations
 
 import os
-import shutil
 import string
 import sys
 from pathlib import Path
 
 import torch
 
+from directanimator.files import atomic_folder
 from directanimator.errors import InputError, run_cli
 from directanimator.injection import CUE_INJECTIONS, check_cue_injection
 from trainers.cli_checks import (
@@ -121,12 +121,8 @@ def assemble(vae_dir: str, out: str, size: int = 64, frames: int = 17, layers: i
                                      text_length, seed, cue_injection),
         scheduler=make_scheduler(),
     )
-    tmp = final.parent / f".tmp-{final.name}"
-    with writing(f"the pipeline {final}", final.parent, partial=tmp):
-        shutil.rmtree(tmp, ignore_errors=True)
+    with writing(f"the pipeline {final}", final.parent), atomic_folder(final, replaceable=lambda p: True) as tmp:
         pipe.save_pretrained(str(tmp), safe_serialization=True)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
     return final
 
 

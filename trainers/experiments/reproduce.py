@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from directanimator.files import atomic_folder
 from directanimator.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: the jobs run `python -m trainers...` from there
@@ -176,10 +176,8 @@ def make_init(out: Path, p: dict, arch: str, seed: int) -> Path:
     if arch != "cuefusion":
         torch.manual_seed(seed)
         model = CueFusionTransformer3DModel.from_config({**dict(model.config), "cue_injection": arch})
-    tmp = folder.parent / f".tmp-{folder.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    os.replace(tmp, folder)
+    with atomic_folder(folder, replaceable=lambda p: True) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
     return folder
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from directanimator.files import atomic_write_json
 from directanimator.cues import DrivingCues, extract_cues, rebuild_cues
 from directanimator.cues.variants import cue_inputs as variant_inputs
 from directanimator.errors import InputError
@@ -82,9 +83,7 @@ def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[
     if not usable:
         raise InputError(f"no test pair of {world} has usable cues (see the warnings above)")
     for name, rows in (("skipped.json", skipped), ("pairs.json", usable)):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(json.dumps(rows, indent=1))
-        os.replace(tmp, out / name)
+        atomic_write_json(out / name, rows, indent=1)
     return usable
 
 
@@ -182,10 +181,7 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         per_pair[pair["name"]] = _metrics(generated[:n], truth[:n], cues.reference)
     mean = {k: float(np.nanmean([m[k] for m in per_pair.values()])) for k in ("ssim", "psnr", "l1", "moving_l1")}
     result = {"mean": mean, "pairs": per_pair, "ablation": ablation, "steps": steps, "transformer": transformer}
-    tmp = Path(out_json).with_suffix(".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out_json)
+    atomic_write_json(out_json, result, indent=1)
     return result
 
 

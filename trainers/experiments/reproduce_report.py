@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from directanimator.files import atomic_write_text
 from trainers.plot_metrics import trailing_mean
 from trainers.experiments.reproduce_eval import MOVING_THRESHOLD
 
@@ -358,7 +358,5 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
             "efficiency": {str(k): v for k, v in eff.items()}, "labels": labels,
             "paper": {"table3_5": PAPER, "table4_fid": PAPER_TABLE4, "speedup": PAPER_SPEEDUP}}
     for name, text in (("results.json", json.dumps(data, indent=1, default=str)), ("results.md", "\n".join(lines))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+        atomic_write_text(out / name, text)
     return out / "results.md"

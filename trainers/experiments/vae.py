@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from directanimator.files import atomic_folder
 from directanimator.errors import InputError, run_cli
 from trainers.cli_checks import (
     ArgumentParser, check_output_dir, fraction, integer, nonnegative, nonnegative_int, positive, positive_int,
@@ -182,12 +182,8 @@ def _train(args, vae, clips, out: Path, rng) -> Path:
     full = 1 + (min(c.shape[0] for c in clips) - 1) // 4 * 4  # whole clips, as the trainers encode them
     std = latent_std(vae, clips, full)
     vae.register_to_config(scaling_factor=1.0 / std, invert_scale_latents=False)
-    tmp = out / ".tmp-vae"
-    with writing(f"the VAE {out / 'vae'}", out, partial=tmp):
-        shutil.rmtree(tmp, ignore_errors=True)
+    with writing(f"the VAE {out / 'vae'}", out), atomic_folder(out / "vae", replaceable=lambda p: True) as tmp:
         vae.save_pretrained(str(tmp), safe_serialization=True)
-        shutil.rmtree(out / "vae", ignore_errors=True)
-        os.replace(tmp, out / "vae")
     summary = {"train_minutes": (time.perf_counter() - start) / 60, "latent_std": std, "scaling_factor": 1.0 / std,
                "params": sum(p.numel() for p in vae.parameters()), "args": vars(args)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -28,15 +28,13 @@ The dataset (see ``trainers/dataset.py`` for the metadata schema)::
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from directanimator.files import atomic_folder
 from directanimator.errors import InputError, run_cli
 from trainers.synthetic.draw import draw_clip
 from trainers.synthetic.people import (
@@ -294,9 +292,8 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
         if pseudo:
             row["pseudo_driving"] = pseudo
         rows.append(row)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    # an existing world is replaced only with --overwrite (checked above); an empty folder always
+    with atomic_folder(out, replaceable=lambda p: overwrite or (p.is_dir() and not any(p.iterdir()))) as tmp:
         total = len(videos) + len(rows)
         bar = tqdm(total=total, desc="synthetic world", unit="file", disable=not show_progress)
         done = 0
@@ -348,15 +345,6 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
             license="cc0-1.0", tags=["synthetic"],
             extra_sections=_CARD_SECTION + "\n" + ANNOTATIONS + "\n",
         )
-        if out.exists():
-            if overwrite:
-                shutil.rmtree(out) if out.is_dir() else out.unlink()
-            else:
-                out.rmdir()  # empty folder, checked above
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
