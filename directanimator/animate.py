@@ -136,7 +136,7 @@ def _run(args) -> int:
     from directanimator.cues import DrivingCues, extract_cues
     from directanimator.modeling import resolve_model_folder
     from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
-    from directanimator.video import read_image, read_video, resample_video, write_video
+    from directanimator.video import read_image, read_video, resample_video, to_uint8_frames, write_video
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     check_attention_backend(args.attention_backend, device)
@@ -194,7 +194,7 @@ def _run(args) -> int:
         height=args.height, width=args.width, window_frames=args.window_frames, window_overlap=args.window_overlap,
         output_type="np",
     )
-    frames = (result.frames[0] * 255).round().clip(0, 255).astype("uint8")
+    frames = to_uint8_frames(result.frames[0])
     write_video(out, frames, fps=cues.fps, audio_from=audio)
     print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)")

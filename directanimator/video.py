@@ -672,7 +672,21 @@ def working_size(height: int, width: int, long_side: int = 512, multiple: int = 
 # writing
 
 
-def _as_uint8_frames(frames) -> np.ndarray:
+def to_uint8_frames(frames) -> np.ndarray:
+    """Frames as ``[T, H, W, 3] uint8`` RGB, the package's convention: the one conversion of float and gray frames.
+
+    Args:
+        frames: a :class:`Video` or an array ``[T, H, W, 3]``; also ``[T, H, W]`` / ``[T, H, W, 1]`` gray (repeated
+            to three channels) and ``[T, H, W, 4]`` RGBA (alpha dropped); uint8, or float in [0, 1] (what
+            pipelines return, and masks): scaled by 255 and rounded, NaN as 0, out-of-range values clipped.
+            A single frame goes in as ``frame[None]``.
+
+    Returns:
+        The frames; uint8 RGB input comes back as it is (not copied).
+
+    Raises:
+        InputError: another shape, or a dtype other than uint8 and float.
+    """
     if isinstance(frames, Video):
         frames = frames.frames
     a = np.asarray(frames)
@@ -680,8 +694,6 @@ def _as_uint8_frames(frames) -> np.ndarray:
         a = a[..., None]
     if a.ndim != 4 or a.shape[-1] not in (1, 3, 4):
         raise InputError(f"frames must be [T, H, W, 3] (or [T, H, W] / [T, H, W, 1|4]), got shape {a.shape}.")
-    if a.shape[0] == 0:
-        raise InputError("no frames to write.")
     if a.dtype.kind == "f":
         # pipelines return floats in [0, 1]
         a = np.clip(np.nan_to_num(a) * 255.0, 0, 255).round().astype(np.uint8)
@@ -691,6 +703,16 @@ def _as_uint8_frames(frames) -> np.ndarray:
         a = np.repeat(a, 3, axis=-1)
     elif a.shape[-1] == 4:
         a = a[..., :3]
+    return a
+
+
+def _as_uint8_frames(frames) -> np.ndarray:
+    """``to_uint8_frames`` for encoding: at least one frame, even sizes, contiguous."""
+    a = np.asarray(frames.frames if isinstance(frames, Video) else frames)
+    # An empty clip of a valid shape says so, whatever its dtype (the shape is checked first, as ever).
+    if a.ndim in (3, 4) and a.shape[0] == 0 and (a.ndim == 3 or a.shape[-1] in (1, 3, 4)):
+        raise InputError("no frames to write.")
+    a = to_uint8_frames(a)
     # H.264 with yuv420p needs even sizes: repeat the last row/column instead of dropping content
     pad_h, pad_w = a.shape[1] % 2, a.shape[2] % 2
     if pad_h or pad_w:

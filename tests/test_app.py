@@ -27,6 +27,15 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from trainers.runs import TrainerProcess  # noqa: E402
+from ui import server as ui_server  # noqa: E402
+from ui import train_tab  # noqa: E402
+from ui.editor import editor_value, mask_from_editor  # noqa: E402
+from ui.generation import FOLDER_MODEL, TINY_MODEL, frame_choices, working_hw  # noqa: E402
+from ui.hosting import ALLOW_ENV, PUBLIC_ENV, Hosting, hide_folders, oauth_installed  # noqa: E402
+from ui.session import Session, close_session  # noqa: E402
+from ui.text import frame_ranges, frame_report  # noqa: E402
+
 EXTRACT_DEFAULTS = dict(segmenter="mediapipe", face_detector="mediapipe", lowpass=0.5, face_enlarge=1.6, grid=16,
                         max_frames=17, fps=0)
 
@@ -107,10 +116,8 @@ def test_lowpass_preview_and_full_rebuild(extracted):
 
 def test_generate_tiny_model_mp4(extracted):
     client, _ = extracted
-    import app
-
     result, side, zipped, seed, info = client.predict(
-        app.TINY_MODEL, "", "", "a person", "", 2, 6.0, 7, False, 9, 64, 1.0, 1.0, "none", api_name="/generate")
+        TINY_MODEL, "", "", "a person", "", 2, 6.0, 7, False, 9, 64, 1.0, 1.0, "none", api_name="/generate")
     assert count_frames(video_path(result)) == 9
     assert count_frames(video_path(side)) == 9
     assert str(zipped).endswith(".zip")
@@ -155,58 +162,28 @@ def test_bad_inputs_show_a_message_and_app_stays_usable(server, extracted, case,
 
 
 def test_mask_editor_round_trip():
-    from directanimator import app_helpers as H
-
     image = np.zeros((40, 30, 3), np.uint8)
     mask = np.zeros((40, 30), np.float32)
     mask[5:20, 4:10] = 1
-    value = H.editor_value(image, mask)
-    assert np.array_equal(H.mask_from_editor(value, (40, 30)), mask)
+    value = editor_value(image, mask)
+    assert np.array_equal(mask_from_editor(value, (40, 30)), mask)
     assert value["background"].shape == (40, 40, 3)  # padded to the editor's square canvas, 5 px each side
     value["layers"][0][30:35, 25:30, 3] = 255  # brush stroke
     value["layers"][0][5:10, 9:15, 3] = 0  # eraser
-    edited = H.mask_from_editor(value, (40, 30))
+    edited = mask_from_editor(value, (40, 30))
     assert edited[32, 22] == 1 and edited[7, 5] == 0 and edited[15, 5] == 1
-    assert H.mask_from_editor({"background": image, "layers": [], "composite": None}, (40, 30)) is None
+    assert mask_from_editor({"background": image, "layers": [], "composite": None}, (40, 30)) is None
 
 
 def test_frame_ranges_and_report():
-    from directanimator import app_helpers as H
-
-    assert H.frame_ranges([0, 1, 1, 1, 0, 1]) == "1-3, 5"
-    assert H.frame_ranges([False] * 4) == "none"
-    assert "Dropped" in H.frame_report([0, 1], [1, 1], 2, 10.0) and "(0-1)" in H.frame_report([0, 1], [1, 1], 2, 10)
+    assert frame_ranges([0, 1, 1, 1, 0, 1]) == "1-3, 5"
+    assert frame_ranges([False] * 4) == "none"
+    assert "Dropped" in frame_report([0, 1], [1, 1], 2, 10.0) and "(0-1)" in frame_report([0, 1], [1, 1], 2, 10)
 
 
-def test_metrics_split_and_checkpoints(tmp_path):
-    import json
-
-    from directanimator import app_helpers as H
-
-    lines = [{"step": 1, "loss/denoise": 0.5, "loss/s2x": 0.2, "loss/total": 0.6, "lr": 1e-4},
-             {"step": 2, "loss/denoise": 0.4, "loss/total": 0.4}]
-    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + '\n{"step": 3, "loss/de')
-    denoise, s2x = H.split_losses(H.read_metrics(tmp_path / "metrics.jsonl"))
-    assert sorted(set(denoise["loss"])) == ["loss/denoise", "loss/total"] and list(s2x["value"]) == [0.2]
-    for sub in ("checkpoints/checkpoint-0000010/transformer", "checkpoints/checkpoint-0000002/transformer",
-                "transformer", ".tmp-transformer"):
-        (tmp_path / sub).mkdir(parents=True)
-        (tmp_path / sub / "config.json").write_text("{}")
-        (tmp_path / sub / "diffusion_pytorch_model.safetensors").write_bytes(b"")
-    found = [str(p).replace(str(tmp_path) + "/", "") for p in H.list_checkpoints(tmp_path)]
-    assert found == ["checkpoints/checkpoint-0000002/transformer", "checkpoints/checkpoint-0000010/transformer",
-                     "transformer"]
-
-
-def test_side_by_side_and_sizes():
-    from directanimator import app_helpers as H
-
-    a = np.zeros((3, 64, 48, 3), np.uint8)
-    b = np.zeros((3, 32, 32), np.uint8)
-    out = H.side_by_side_video([a, b], 64)
-    assert out.shape == (3, 64, 48 + 4 + 64, 3)
-    assert H.working_hw(512, 384, 64) == (64, 48)
-    assert H.frame_choices(17) == [9, 13, 17]
+def test_frame_choices_and_working_size():
+    assert working_hw(512, 384, 64) == (64, 48)
+    assert frame_choices(17) == [9, 13, 17]
 
 
 def test_frame_mask_edit_through_the_api(extracted, tmp_path):
@@ -240,9 +217,7 @@ def test_train_tab_runs_the_trainer_cli(server, tmp_path):
     out = client.predict("same-ID", str(missing), str(tmp_path / "no-such-model"), "", 10, 2e-5, 1, 10, 0.5, 5,
                          api_name="/train_start")
     run_dir = out[0]
-    import app
-
-    assert run_dir.startswith("train/") and (app.OUTPUT_DIR / run_dir / "train.log").is_file()  # relative to it
+    assert run_dir.startswith("train/") and (ui_server.OUTPUT_DIR / run_dir / "train.log").is_file()  # relative to it
     deadline = time.time() + 90
     while True:
         denoise, s2x, log, ckpts, status = client.predict(api_name="/train_status")[:5]
@@ -251,32 +226,29 @@ def test_train_tab_runs_the_trainer_cli(server, tmp_path):
         time.sleep(1)
     assert "exit code 2" in status, status
     assert "trainers.same_id" in log and "error:" in log, log
-    assert f"--output-dir {app.OUTPUT_DIR / run_dir}" in log, log  # locally as it is; public apps hide it
+    assert f"--output-dir {ui_server.OUTPUT_DIR / run_dir}" in log, log  # locally as it is; public apps hide it
 
 
 def test_generate_with_a_trained_transformer_folder(extracted, tmp_path):
     """'Use this checkpoint': a transformer folder (as the trainers save it) replaces the tiny model's one."""
-    import app
     from directanimator.tiny import tiny_transformer
 
     tiny_transformer(seed=3).save_pretrained(tmp_path / "transformer", safe_serialization=True)
     client, _ = extracted
     picked = client.predict(str(tmp_path / "transformer"), "", api_name="/use_checkpoint")
     assert str(tmp_path / "transformer") in str(picked)
-    result = client.predict(app.TINY_MODEL, "", str(tmp_path / "transformer"), "", "", 1, 1.0, 1, False, 9, 64,
+    result = client.predict(TINY_MODEL, "", str(tmp_path / "transformer"), "", "", 1, 1.0, 1, False, 9, 64,
                             1.0, 1.0, "none", api_name="/generate")[0]
     assert count_frames(video_path(result)) == 9
     with pytest.raises(AppError, match="not a transformer folder") as err:
-        client.predict(app.TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+        client.predict(TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
                        api_name="/generate")
     assert str(tmp_path) in str(err.value)  # locally the user sees their own folders; a public app hides them
 
 
 def test_cancel_stops_generation_and_session_stays_usable(extracted):
-    import app
-
     client, _ = extracted
-    job = client.submit(app.TINY_MODEL, "", "", "", "", 100, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+    job = client.submit(TINY_MODEL, "", "", "", "", 100, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
                         api_name="/generate")
     # Cancel as soon as generate reports any progress (it clears the cancel flag before its first report): waiting
     # for the denoising phase itself let a busy machine finish all 100 steps between two polls.
@@ -303,35 +275,11 @@ def test_result_keeps_the_driving_audio(server):
         pytest.skip("examples/driving_synthetic.mp4 (the example with audio) is missing")
     client = Client(url, verbose=False)
     extract(client, str(ref), str(drv), max_frames=9)
-    result, side = client.predict(app.TINY_MODEL, "", "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+    result, side = client.predict(TINY_MODEL, "", "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
                                   api_name="/generate")[:2]
     for path in (video_path(result), video_path(side)):
         with av.open(path) as container:
             assert [s.type for s in container.streams].count("audio") == 1
-
-
-def test_trainer_process_start_stop_and_command(tmp_path):
-    import sys
-
-    from directanimator import app_helpers as H
-    from directanimator.errors import InputError
-
-    run = H.TrainerProcess()
-    assert run.exit_code() is None and run.output_dir is None
-    run.start([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], tmp_path / "run")
-    assert run.running
-    with pytest.raises(InputError, match="already going"):
-        run.start([sys.executable, "-c", "pass"], tmp_path / "other")
-    t0 = time.time()
-    run.stop()
-    assert run.exit_code() is not None and run.exit_code() != 0 and time.time() - t0 < 15 and not run.running
-    assert (tmp_path / "run" / "train.log").read_text().startswith("$ ")
-    cmd = H.trainer_command("trainers.same2x", "ds", "", "runs/stage1", tmp_path, 10, 1e-5, 2, 8, 0.25, 5,
-                            same2x=True)
-    assert cmd[1:3] == ["-m", "trainers.same2x"] and "--pretrained" not in cmd
-    assert cmd[cmd.index("--align-depth") + 1] == "8" and cmd[cmd.index("--s2x-weight") + 1] == "0.25"
-    with pytest.raises(InputError, match="same-ID run"):
-        H.trainer_command("trainers.same2x", "ds", "", "", tmp_path, 10, 1e-5, 2, 8, 0.25, 5, same2x=True)
 
 
 # --- nothing handed out names a server folder -------------------------------------------------------------------
@@ -339,18 +287,14 @@ def test_trainer_process_start_stop_and_command(tmp_path):
 
 def server_folders():
     """The folders a visitor must never see: the app's output folder, the checkout and gradio's cache."""
-    import app
-
     cache = os.environ.get("GRADIO_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "gradio")
-    return [str(app.OUTPUT_DIR), str(ROOT), cache]
+    return [str(ui_server.OUTPUT_DIR), str(ROOT), cache]
 
 
 def test_nothing_handed_out_names_a_server_folder(extracted, tmp_path):
     """The cue zip (every file in it), the result and side-by-side videos and the info line carry no server path."""
-    import app
-
     client, _ = extracted
-    result, side, zipped, _, info = client.predict(app.TINY_MODEL, "", "", "", "", 1, 1.0, 3, False, 9, 64, 1.0, 1.0,
+    result, side, zipped, _, info = client.predict(TINY_MODEL, "", "", "", "", 1, 1.0, 3, False, 9, 64, 1.0, 1.0,
                                                    "none", api_name="/generate")
     with zipfile.ZipFile(zipped) as z:
         files = {name: z.read(name) for name in z.namelist()}
@@ -368,26 +312,24 @@ def test_training_runs_belong_to_their_session(server, monkeypatch):
     """On a public app whose owner opened the Train tab, a run started by one client is invisible to and unstoppable
     by another, which cannot start a second one while it goes; its folder, log and checkpoints show relative to the
     app's output folder. Locally (one user) a second tab (a reloaded page) sees and can stop the run."""
-    import app
-
-    real = app.H.trainer_command
+    real = train_tab.trainer_command
     waiting = str(ROOT / "tests" / "browser" / "waiting_trainer.py")
     # The real command line, run by a stand-in trainer that waits until it is stopped.
-    monkeypatch.setattr(app.H, "trainer_command", lambda *a, **k: [sys.executable, waiting, *real(*a, **k)[3:]])
+    monkeypatch.setattr(train_tab, "trainer_command", lambda *a, **k: [sys.executable, waiting, *real(*a, **k)[3:]])
     url, _ = server
     args = ("same-ID", "some/dataset", "some/base", "", 10, 2e-5, 1, 10, 0.5, 5)
 
-    monkeypatch.setattr(app, "HOSTING", app.H.Hosting(public=True, open_to_all=True))
+    monkeypatch.setattr(ui_server, "HOSTING", Hosting(public=True, open_to_all=True))
     owner, other = Client(url, verbose=False), Client(url, verbose=False)
     run_dir = owner.predict(*args, api_name="/train_start")[0]
     try:
-        assert run_dir.startswith("train/") and (app.OUTPUT_DIR / run_dir).is_dir()
+        assert run_dir.startswith("train/") and (ui_server.OUTPUT_DIR / run_dir).is_dir()
         deadline = time.time() + 30
         while "waiting in" not in owner.predict(api_name="/train_status")[2] and time.time() < deadline:
             time.sleep(0.3)
         _, _, log, ckpts, status = owner.predict(api_name="/train_status")[:5]
         assert "running" in status and f"`{run_dir}`" in status and f"waiting in ./{run_dir}" in log, (status, log)
-        assert str(app.OUTPUT_DIR) not in log + status
+        assert str(ui_server.OUTPUT_DIR) not in log + status
 
         _, _, log2, ckpts2, status2 = other.predict(api_name="/train_status")[:5]
         assert status2 == "No run yet." and log2 == "" and run_dir not in json.dumps(ckpts2)
@@ -399,7 +341,7 @@ def test_training_runs_belong_to_their_session(server, monkeypatch):
         status = owner.predict(api_name="/train_stop")[4]
     assert "stopped (exit code -15)" in status, status
 
-    monkeypatch.setattr(app, "HOSTING", app.H.Hosting())  # local: one user, every tab sees the latest run
+    monkeypatch.setattr(ui_server, "HOSTING", Hosting())  # local: one user, every tab sees the latest run
     run_dir = owner.predict(*args, api_name="/train_start")[0]
     try:
         reloaded = Client(url, verbose=False)
@@ -416,15 +358,13 @@ def test_training_runs_belong_to_their_session(server, monkeypatch):
 def test_a_closed_session_stops_its_run_on_a_public_app_only(tmp_path, monkeypatch, public):
     """When gradio ends a session (its tab closed an hour ago), on a public app the run no one else can see or stop
     ends too; locally it goes on (the user may just have closed the browser). The run's folder stays."""
-    import app
-
-    monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path)
-    monkeypatch.setattr(app, "HOSTING", app.H.Hosting(public=public, open_to_all=True))
-    session = app.Session()
-    session.training = app.H.TrainerProcess()
+    monkeypatch.setattr(ui_server, "OUTPUT_DIR", tmp_path)
+    monkeypatch.setattr(ui_server, "HOSTING", Hosting(public=public, open_to_all=True))
+    session = Session()
+    session.training = TrainerProcess()
     session.training.start([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "train" / "run")
     try:
-        app.close_session(session)
+        close_session(session)
         deadline = time.time() + (30 if public else 2)
         while session.training.running and time.time() < deadline:
             time.sleep(0.1)
@@ -438,7 +378,6 @@ def test_a_closed_session_stops_its_run_on_a_public_app_only(tmp_path, monkeypat
 
 
 def test_hosting_from_the_bind_address_and_environment():
-    from directanimator.app_helpers import ALLOW_ENV, PUBLIC_ENV, Hosting
     from directanimator.errors import InputError
 
     for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"):
@@ -468,19 +407,18 @@ def test_sign_in_gives_the_space_owner_the_tools(monkeypatch):
     import gradio as gr
 
     import app
-    from directanimator.app_helpers import Hosting
 
-    monkeypatch.setattr(app, "HOSTING", Hosting(public=True, owner="alice", oauth=True))
+    monkeypatch.setattr(ui_server, "HOSTING", Hosting(public=True, owner="alice", oauth=True))
     alice, bob = (gr.OAuthProfile({"preferred_username": n, "name": n, "profile": "", "picture": ""})
                   for n in ("alice", "bob"))
-    app.owner_only(alice, "Training")
+    ui_server.owner_only(alice, "Training")
     for visitor in (bob, None):
         with pytest.raises(gr.Error, match="off on this public app.*or signs in with Hugging Face"):
-            app.owner_only(visitor, "Training")
+            ui_server.owner_only(visitor, "Training")
         choices, box, tab = app.owner_view(visitor)
-        assert app.FOLDER_MODEL not in choices["choices"] and not box["visible"] and not tab["visible"]
+        assert FOLDER_MODEL not in choices["choices"] and not box["visible"] and not tab["visible"]
     choices, box, tab = app.owner_view(alice)
-    assert app.FOLDER_MODEL in choices["choices"] and box["visible"] and tab["visible"]
+    assert FOLDER_MODEL in choices["choices"] and box["visible"] and tab["visible"]
 
 
 def test_sign_in_page(monkeypatch):
@@ -488,7 +426,6 @@ def test_sign_in_page(monkeypatch):
     import gradio as gr
 
     import app
-    from directanimator.app_helpers import Hosting, oauth_installed
 
     # What a Space with hf_oauth: true sets (gradio reads its OAUTH_* variables when it is imported).
     space = dict(SYSTEM="spaces", SPACE_ID="alice/directanimator", SPACE_AUTHOR_NAME="alice", OAUTH_CLIENT_ID="x",
@@ -497,11 +434,11 @@ def test_sign_in_page(monkeypatch):
         monkeypatch.setenv(name, value)
         if name.startswith(("OAUTH", "OPENID")):
             monkeypatch.setattr(gr.oauth, name, value)
-    found = app.read_hosting()
+    found = ui_server.read_hosting()
     assert found.public and found.owner == "alice" and found.sign_in == oauth_installed()
     if not oauth_installed():
         pytest.skip("gradio's oauth extra (authlib, itsdangerous) is missing: the sign-in is off, as checked above")
-    monkeypatch.setattr(app, "HOSTING", found)
+    monkeypatch.setattr(ui_server, "HOSTING", found)
     demo = app.build_ui()
     assert any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())
     assert not next(b for b in demo.blocks.values() if isinstance(b, gr.Tab) and b.label == "Train").visible
@@ -519,8 +456,6 @@ def test_app_refuses_a_bad_switch_in_one_line(monkeypatch, capsys):
 
 
 def test_hide_folders():
-    from directanimator.app_helpers import hide_folders
-
     folders = [("/srv/app", "<app>"), ("/srv/app/outputs/app/", "."), ("/tmp", "<tmp>"), ("/", "never")]
     text = "--output-dir=/srv/app/outputs/app/train/x in '/srv/app'; /tmp/a.mp4 /tmpfiles/b /srv/apps http://h/tmp"
     hidden = "--output-dir=./train/x in '<app>'; <tmp>/a.mp4 /tmpfiles/b /srv/apps http://h/tmp"
@@ -569,14 +504,12 @@ def refusal(call):
 
 
 def test_public_app_hides_and_refuses_training_and_server_folders(public_app, tmp_path):
-    import app
-
     url, out = public_app
     config = ui_config(url)
     assert not shown(config, "tabitem", "Train")[0]
     assert not shown(config, "textbox", "Trained transformer folder (optional)")[0]
     models = [c[0] if isinstance(c, (list, tuple)) else c for c in shown(config, "dropdown", "Model")[1]["choices"]]
-    assert app.TINY_MODEL in models and app.FOLDER_MODEL not in models
+    assert TINY_MODEL in models and FOLDER_MODEL not in models
 
     client = Client(url, verbose=False)
     existing, missing = str(ROOT / "models"), str(tmp_path / "no-such-folder")
@@ -585,9 +518,9 @@ def test_public_app_hides_and_refuses_training_and_server_folders(public_app, tm
         messages[name] = [
             refusal(lambda: client.predict("same-ID", path, path, path, 10, 2e-5, 1, 10, 0.5, 5,
                                            api_name="/train_start")),
-            refusal(lambda: client.predict(app.TINY_MODEL, path, "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0,
+            refusal(lambda: client.predict(TINY_MODEL, path, "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0,
                                            "none", api_name="/generate")),
-            refusal(lambda: client.predict(app.TINY_MODEL, "", path, "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0,
+            refusal(lambda: client.predict(TINY_MODEL, "", path, "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0,
                                            "none", api_name="/generate")),
             refusal(lambda: client.predict(path, "", api_name="/use_checkpoint")),
         ]
@@ -597,13 +530,11 @@ def test_public_app_hides_and_refuses_training_and_server_folders(public_app, tm
     assert not (out / "train").exists()  # no run was started
     # Everything else works as before: the built-in models, and the (empty) training status of this session.
     with pytest.raises(AppError, match="Extract cues first"):
-        client.predict(app.TINY_MODEL, "", "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none", api_name="/generate")
+        client.predict(TINY_MODEL, "", "", "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none", api_name="/generate")
     assert client.predict(api_name="/train_status")[4] == "No run yet."
 
 
 def test_owner_variable_turns_training_and_server_folders_on(owned_app, tmp_path):
-    import app
-
     url, out = owned_app
     config = ui_config(url)
     assert shown(config, "tabitem", "Train")[0] and shown(config, "textbox", "Trained transformer folder (optional)")[0]
@@ -611,7 +542,7 @@ def test_owner_variable_turns_training_and_server_folders_on(owned_app, tmp_path
     picked = client.predict(str(tmp_path), "", api_name="/use_checkpoint")
     assert str(tmp_path) in str(picked)
     with pytest.raises(AppError, match="Extract cues first"):  # the transformer folder is accepted
-        client.predict(app.TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
+        client.predict(TINY_MODEL, "", str(tmp_path), "", "", 1, 1.0, 1, False, 9, 64, 1.0, 1.0, "none",
                        api_name="/generate")
     run_dir = client.predict("same-ID", str(tmp_path / "no-such-dataset"), "base", "", 10, 2e-5, 1, 10, 0.5, 5,
                              api_name="/train_start")[0]

@@ -104,12 +104,12 @@ def test_animate_flow_in_browser(page):
     pg.screenshot(path=str(shots / "03-scrubbed-lowpass.png"), full_page=True)
     mark("scrubbed and low-passed")
 
-    import app
+    from ui.generation import TINY_MODEL
 
     pg.locator("#model input").scroll_into_view_if_needed()
     pg.locator("#model input").click()
-    pg.get_by_role("option", name=app.TINY_MODEL).click()
-    expect(pg.locator("#model input")).to_have_value(app.TINY_MODEL)
+    pg.get_by_role("option", name=TINY_MODEL).click()
+    expect(pg.locator("#model input")).to_have_value(TINY_MODEL)
     pg.locator("#generate").click()
     expect(pg.locator("#gen-info")).to_contain_text("Seed 42 · 9 frames", timeout=180_000)
     expect(pg.locator("#result video")).to_have_count(1)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from directanimator.cues.location import (SimilarityTransform, align_and_soften, box_masks, estimate_alignment,
-                                          mask_box, soften_grid, transform_boxes, warp_masks)
+                                          mask_box, mask_centre, soften_grid, transform_boxes, warp_masks)
 from directanimator.errors import InputError
 
 
@@ -136,3 +136,22 @@ def test_transform_boxes_matches_warped_box_masks():
     x0, x1, y0, y1 = mask_box(direct[0])
     # T acts on pixel centres: edge 40 is centre 39.5 -> 1.5 * 39.5 - 10 = 49.25 -> edge 49.75 (pixel 49 on)
     assert (x0, y0) == (49, 64) and (x1 + 1, y1 + 1) == (110, 155)
+
+
+def test_adjusted_scales_about_the_centre_and_shifts_by_the_frame_size():
+    auto = SimilarityTransform(0.8, 10.0, -5.0)
+    centre, hw = (50.0, 60.0), (100, 200)
+    adjusted = auto.adjusted(1.5, 0.1, -0.2, centre, hw)
+    assert adjusted.scale == 0.8 * 1.5
+    points = np.array([[0.0, 0.0], [30.0, 70.0], [123.0, 4.5]])
+    expected = 1.5 * (auto.apply(points) - centre) + centre + np.array([0.1 * 200, -0.2 * 100])
+    np.testing.assert_allclose(adjusted.apply(points), expected, atol=1e-9)
+    assert auto.adjusted(1.0, 0.0, 0.0, centre, hw) == auto
+    np.testing.assert_allclose(auto.adjusted(2.0, 0.0, 0.0, centre, hw).apply(auto.inverse().apply(centre)), centre)
+
+
+def test_mask_centre():
+    mask = np.zeros((10, 20), np.float32)
+    assert mask_centre(mask) == (9.5, 4.5)  # empty: the frame centre
+    mask[2:5, 4:9] = 1
+    assert mask_centre(mask) == (6.0, 3.0)

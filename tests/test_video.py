@@ -103,6 +103,21 @@ def test_write_odd_size_float_frames_and_new_folder(tmp_path):
     assert v.fps == pytest.approx(29.97, abs=0.01)
 
 
+def test_to_uint8_frames_one_conversion_for_every_frame_kind():
+    floats = np.array([0.0, 0.5, 1.0, 1.5, -1.0, np.nan, 0.25], np.float32).reshape(1, 1, 7)
+    np.testing.assert_array_equal(vid.to_uint8_frames(floats)[0, 0], np.repeat([[0, 128, 255, 255, 0, 0, 64]], 3, 0).T)
+    rgb = np.zeros((2, 4, 6, 3), np.uint8)
+    assert vid.to_uint8_frames(rgb) is rgb  # uint8 RGB as it is
+    assert vid.to_uint8_frames(vid.Video(rgb, 10.0)) is rgb
+    rgba = np.full((2, 4, 6, 4), 7, np.uint8)
+    assert vid.to_uint8_frames(rgba).shape == (2, 4, 6, 3)
+    assert vid.to_uint8_frames(np.zeros((2, 4, 6, 1), np.uint8)).shape == (2, 4, 6, 3)
+    with pytest.raises(InputError, match="uint8"):
+        vid.to_uint8_frames(np.zeros((2, 4, 6, 3), np.int64))
+    with pytest.raises(InputError, match="shape"):
+        vid.to_uint8_frames(np.zeros((4, 6), np.uint8))
+
+
 def test_write_rejects_bad_arguments_and_writes_nothing(tmp_path):
     frames = gradient_clip(2)
     for kwargs, needle in [({"fps": 0}, "fps"), ({"fps": 10, "crf": 99}, "crf")]:

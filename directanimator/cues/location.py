@@ -42,6 +42,21 @@ class SimilarityTransform:
         """Plain-JSON form."""
         return {"scale": float(self.scale), "tx": float(self.tx), "ty": float(self.ty)}
 
+    def adjusted(self, scale: float, dx: float, dy: float, centre, frame_hw) -> "SimilarityTransform":
+        """This transform scaled by ``scale`` about ``centre`` and then shifted by ``(dx, dy)`` times the frame
+        size: ``T'(x) = scale * (T(x) - c) + c + (dx * W, dy * H)`` (the app's alignment sliders on top of the
+        automatic alignment, ``c`` the reference person's centre).
+
+        Args:
+            scale: factor on the scale (1: unchanged).
+            dx, dy: shifts as fractions of the frame width and height.
+            centre: ``(x, y)`` the scaling keeps in place, in reference pixels (e.g. :func:`mask_centre`).
+            frame_hw: ``(height, width)`` of the reference frame.
+        """
+        k, (cx, cy), (height, width) = float(scale), centre, frame_hw
+        return SimilarityTransform(self.scale * k, k * self.tx + (1 - k) * cx + float(dx) * width,
+                                   k * self.ty + (1 - k) * cy + float(dy) * height)
+
     @classmethod
     def identity(cls) -> "SimilarityTransform":
         """The transform that changes nothing."""
@@ -56,6 +71,14 @@ def mask_box(mask: np.ndarray, threshold: float = 0.5) -> tuple[float, float, fl
         return None
     cols = np.flatnonzero(on.any(axis=0))
     return float(cols[0]), float(cols[-1]), float(rows[0]), float(rows[-1])
+
+
+def mask_centre(mask: np.ndarray) -> tuple[float, float]:
+    """``(x, y)`` centre of the tight box of ``mask > 0.5`` (the frame centre when the mask is empty)."""
+    box = mask_box(mask)
+    if box is None:
+        return (mask.shape[1] - 1) / 2.0, (mask.shape[0] - 1) / 2.0
+    return (box[0] + box[1]) / 2.0, (box[2] + box[3]) / 2.0
 
 
 def estimate_alignment(

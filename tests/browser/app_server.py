@@ -32,16 +32,17 @@ def free_port() -> int:
 def launch_app(output_dir: Path):
     """Start the app, as run locally, on 127.0.0.1:<free port>; returns (demo, url). Close with ``demo.close()``."""
     import app
-    from directanimator.app_helpers import Hosting
+    from ui import server
+    from ui.hosting import Hosting
 
-    app.OUTPUT_DIR = Path(output_dir)
-    app.OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    app.HOSTING = Hosting()  # local, whatever the environment of the tests says
+    server.OUTPUT_DIR = Path(output_dir)
+    server.OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    server.HOSTING = Hosting()  # local, whatever the environment of the tests says
     demo = app.build_ui()
     demo.queue(default_concurrency_limit=1, max_size=32)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=app.served_folders(), ssr_mode=False)
+                allowed_paths=server.served_folders(), ssr_mode=False)
     return demo, f"http://127.0.0.1:{port}/"
 
 
