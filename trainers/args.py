@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from directanimator.cues.settings import CueSettings
+from directanimator.cues.settings import CueSettings, add_ablation_arguments
 from trainers.cli_checks import (ArgumentParser, fraction, integer, nonnegative, nonnegative_int, number, positive,
                                  positive_int, random_seed)
 
@@ -35,16 +35,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lowpass", type=fraction, default=CUE_DEFAULTS.lowpass, help="pose cue low-pass strength in [0, 1]")
     g.add_argument("--face-enlarge", type=number(1, 4), default=CUE_DEFAULTS.face_enlarge, help="face cue crop enlargement in [1, 4]")
     g.add_argument("--grid", type=integer(0, 256), default=CUE_DEFAULTS.grid, help="location cue softening grid (0: off)")
-    g.add_argument("--pose-cue", default="gray", choices=["gray", "rgb", "skeleton"],
-                   help="pose cue: gray (low-passed grayscale foreground, the paper's), rgb (raw colour "
-                        "foreground, the Table 3 S3 ablation) or skeleton (the thinned body mask, for the S5 "
-                        "ablation together with --drop-cues face,location)")
-    g.add_argument("--face-cue", default="centred", choices=["centred", "in-place"],
-                   help="face cue: centred (the face crop enlarged and centred, the paper's) or in-place (the same "
-                        "region left where it is, the Table 3 S2 ablation)")
-    g.add_argument("--drop-cues", default="",
-                   help="ablations: comma list of cues the model never sees: face (face cue and face mask), "
-                        "location (body and face masks); generate with the same cues left out")
+    add_ablation_arguments(g)
     g.add_argument("--max-skipped-clips", type=fraction, default=0.1,
                    help="clips whose cues cannot be extracted (no person found, ...) are left out with a warning; "
                         "more than this fraction of them stops the run (default 0.1)")

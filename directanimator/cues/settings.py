@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from directanimator.errors import InputError
 
 __all__ = ["CUE_SETTINGS_FIELDS", "CueSettings", "DROPPABLE_CUES", "FACE_CUE_MODES", "POSE_CUE_MODES",
-           "add_cue_arguments", "cue_settings_from_args"]
+           "add_ablation_arguments", "add_cue_arguments", "cue_settings_from_args"]
 
 POSE_CUE_MODES = ("gray", "rgb", "skeleton")
 FACE_CUE_MODES = ("centred", "in_place")
@@ -95,8 +95,8 @@ CUE_SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(CueSettings))
 
 def add_cue_arguments(parser, ablations: bool = False):
     """Add the cue settings' flags to an ``argparse`` parser (their defaults are :class:`CueSettings`'s):
-    ``--lowpass``, ``--face-enlarge``, ``--grid`` and, with ``ablations``, ``--pose-cue``, ``--face-cue`` and
-    ``--drop-cues``. :func:`cue_settings_from_args` reads them back. Returns the argument group."""
+    ``--lowpass``, ``--face-enlarge``, ``--grid`` and, with ``ablations``, those of :func:`add_ablation_arguments`.
+    :func:`cue_settings_from_args` reads them back. Returns the argument group."""
     d = CueSettings()
     g = parser.add_argument_group("cue settings")
     g.add_argument("--lowpass", type=float, default=d.lowpass,
@@ -106,17 +106,24 @@ def add_cue_arguments(parser, ablations: bool = False):
     g.add_argument("--grid", type=int, default=d.grid,
                    help=f"location-cue softening grid, cells along the long side; 0 = hard masks (default {d.grid})")
     if ablations:
-        g.add_argument("--pose-cue", default=d.pose_cue, choices=list(POSE_CUE_MODES),
-                       help="pose cue: gray (the paper's), rgb (Table 3 S3: the raw colour foreground) or skeleton "
-                            "(S5-like: the body mask thinned to lines; the paper's S5 drops the other cues too: "
-                            "add --drop-cues face,location)")
-        g.add_argument("--face-cue", default="centred", choices=["centred", "in-place"],
+        add_ablation_arguments(g)
+    return g
+
+
+def add_ablation_arguments(group) -> None:
+    """The Table 3 ablation flags: ``--pose-cue``, ``--face-cue`` and ``--drop-cues`` (the trainers' and the
+    reproduction's, on an argument group or parser)."""
+    group.add_argument("--pose-cue", default="gray", choices=list(POSE_CUE_MODES),
+                       help="pose cue: gray (the paper's: low-passed grayscale foreground), rgb (Table 3 S3: the raw "
+                            "colour foreground) or skeleton (S5-like: the body mask thinned to lines; the paper's S5 "
+                            "drops the other cues too: add --drop-cues face,location)")
+    group.add_argument("--face-cue", default="centred", choices=["centred", "in-place"],
                        help="face cue: centred (the paper's: enlarged and centred) or in-place (S2: the same region "
                             "left where it is)")
-        g.add_argument("--drop-cues", default="",
-                       help=f"cues left out of the model's input, comma list of {', '.join(DROPPABLE_CUES)} "
-                            "(ablations; default none)")
-    return g
+    group.add_argument("--drop-cues", default="",
+                       help=f"cues the model never sees, comma list of {', '.join(DROPPABLE_CUES)}: face (the face "
+                            "cue and face mask), location (the body and face masks); generate with the same cues "
+                            "left out (ablations; default none)")
 
 
 def cue_settings_from_args(args) -> CueSettings:
