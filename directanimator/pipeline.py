@@ -52,6 +52,7 @@ from directanimator.model_folders import check_pipeline_folder, resolve_model_fo
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
+from directanimator.windows import generation_windows, plan_windows
 from directanimator.video import read_image
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
@@ -69,36 +70,6 @@ class DirectAnimatorPipelineOutput(BaseOutput):
     """
 
     frames: Any
-
-
-def plan_windows(num_latents: int, window_latents: int, overlap_latents: int) -> list[tuple[int, np.ndarray]]:
-    """Overlapping windows over ``num_latents`` latent frames and their blend weights.
-
-    Windows have ``window_latents`` latents, are spread evenly (each overlap is at least ``overlap_latents``), and
-    the last one ends at the last latent. Weights ramp linearly over each overlap (0 at a window's first latent,
-    which the model sees as a one-frame latent) so that, normalised, neighbours cross-fade.
-
-    Returns:
-        ``[(start, weights[window_latents])]``; a single window ``(0, ones)`` when the video fits in one.
-    """
-    if num_latents <= window_latents:
-        return [(0, np.ones(num_latents, np.float32))]
-    stride = window_latents - overlap_latents
-    count = math.ceil((num_latents - window_latents) / stride) + 1
-    starts = np.round(np.linspace(0, num_latents - window_latents, count)).astype(int).tolist()
-    plans = []
-    m = np.arange(window_latents, dtype=np.float32)
-    for k, start in enumerate(starts):
-        w = np.ones(window_latents, np.float32)
-        if k > 0:
-            o = starts[k - 1] + window_latents - start
-            w = np.where(m < o, m / o, w)
-        if k < len(starts) - 1:
-            o = start + window_latents - starts[k + 1]
-            j = m - (window_latents - o)
-            w = np.where(j >= 0, w * (o - j) / o, w)
-        plans.append((start, w.astype(np.float32)))
-    return plans
 
 
 def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -496,30 +467,8 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         padded_frames = (num_frames - 1 + tc - 1) // tc * tc + 1  # the VAE needs 1 + 4k frames
         total_latents = latent_frame_count(padded_frames, tc)
 
-        if window_frames is None:
-            window_frames = int(cfg.sample_frames)
-        window_frames = int(window_frames)
-        if window_frames < tc + 1 or (window_frames - 1) % tc:
-            raise InputError(f"window_frames must be 1 + {tc}k (e.g. 49, 81), got {window_frames}")
-        window_latents = latent_frame_count(window_frames, tc)
-        overlap_latents = 0
-        explicit_overlap = window_overlap is not None
-        if window_overlap is None:
-            window_overlap = max(2 * tc, min(16, (window_frames - 1) // 2 // tc * tc))
-        if total_latents > window_latents and window_frames < 3 * tc + 1:
-            raise InputError(
-                f"{num_frames} frames need several windows, but windows of {window_frames} frames are too short to "
-                f"overlap; use window_frames >= {3 * tc + 1} or num_frames <= {window_frames}"
-            )
-        if total_latents > window_latents or explicit_overlap:
-            # the overlap's first latent gets weight 0 (see plan_windows), so a cross-fade needs two latents
-            if window_overlap % tc or not 2 * tc <= window_overlap <= window_frames - 1 - tc:
-                raise InputError(
-                    f"window_overlap must be a multiple of {tc} in [{2 * tc}, {window_frames - 1 - tc}] frames, "
-                    f"got {window_overlap}; use longer windows or another overlap"
-                )
-            overlap_latents = window_overlap // tc
-        windows = plan_windows(total_latents, window_latents, overlap_latents)
+        windows = generation_windows(num_frames, total_latents, window_frames, window_overlap, tc,
+                                     int(cfg.sample_frames))
         if cfg.use_learned_positional_embeddings and windows[0][1].shape[0] != latent_frame_count(cfg.sample_frames,
                                                                                                     tc):
             raise InputError(f"this model (learned positional embeddings) only generates windows of "
