@@ -12,12 +12,13 @@ class InputError(ValueError):
     """A problem with what the user gave us, with a message that says what to do."""
 
 
-def run_cli(work, done: str | None = "done: {}") -> int:
-    """Run a command-line tool's ``work()`` and return its exit status.
+def run_cli(work, done: str | None = "done: {}", stopped: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a command-line tool's ``work()`` and return its exit status (every CLI of the project ends through it).
 
-    An ``InputError`` prints ``error: <message>`` on stderr (no traceback) and gives 2; otherwise ``done`` (with
-    ``{}`` replaced by what ``work`` returned) is printed when given and the status is ``work``'s own integer
-    result, or 0.
+    An ``InputError`` prints ``error: <message>`` on stderr (no traceback, open progress bars closed first) and
+    gives 2; one of ``stopped`` (a run that stopped itself on purpose, e.g. a training run's NaN guard) the same
+    with 1. Otherwise ``done`` (with ``{}`` replaced by what ``work`` returned) is printed when given and the status
+    is ``work``'s own integer result, or 0.
     """
     try:
         result = work()
@@ -25,6 +26,10 @@ def run_cli(work, done: str | None = "done: {}") -> int:
         close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except stopped as exc:
+        close_progress_bars()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if done:
         print(done.format(result))
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
@@ -33,8 +38,6 @@ def run_cli(work, done: str | None = "done: {}") -> int:
 def close_progress_bars() -> None:
     """Close the tqdm bars still open (a command that stopped half-way), so that its error line starts on a line
     of its own and no bar redraws after it."""
-    import sys
-
     if "tqdm" not in sys.modules:
         return
     from tqdm import tqdm

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 
 
 def read_log(path: str | Path) -> list[dict]:
@@ -89,13 +89,12 @@ def main(argv=None) -> int:
     parser.add_argument("out", help="PNG to write")
     parser.add_argument("logs", nargs="+", help="metrics.jsonl (or .jsonl.gz) files, one panel each")
     parser.add_argument("--smooth", type=positive_int, default=100, help="trailing-mean window in steps (default 100)")
-    try:
+
+    def work():
         args = parser.parse_args(argv)
-        print(f"wrote {plot_logs(args.out, args.logs, args.smooth)}")
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return plot_logs(args.out, args.logs, args.smooth)
+
+    return run_cli(work, done="wrote {}")
 
 
 if __name__ == "__main__":

@@ -78,9 +78,9 @@ class PrecomputeSettings:
     fps: float | None = None
     segmenter: str = "mediapipe"
     face_detector: str = "mediapipe"
-    lowpass: float = 0.5
-    face_enlarge: float = 1.6
-    grid: int = 16
+    lowpass: float = CueSettings.lowpass
+    face_enlarge: float = CueSettings.face_enlarge
+    grid: int = CueSettings.grid
     reference_frame: str = "first"
     misalign_scale: float = 0.15
     misalign_shift: float = 0.1

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from directanimator.files import atomic_write_json
+from trainers.args import CUE_DEFAULTS
 from directanimator.errors import InputError, run_cli
 from trainers.cli_checks import (
     ArgumentParser, check_output_dir, fraction, integer, nonnegative, number, positive_int, random_seed, writing)
@@ -241,9 +242,9 @@ def main(argv=None) -> int:
     parser.add_argument("--long-side", type=integer(32, 2048), default=512)
     parser.add_argument("--segmenter", default="mediapipe")
     parser.add_argument("--face-detector", default="mediapipe")
-    parser.add_argument("--lowpass", type=fraction, default=0.5)
-    parser.add_argument("--face-enlarge", type=number(1, 4), default=1.6)
-    parser.add_argument("--grid", type=integer(0, 256), default=16)
+    parser.add_argument("--lowpass", type=fraction, default=CUE_DEFAULTS.lowpass)
+    parser.add_argument("--face-enlarge", type=number(1, 4), default=CUE_DEFAULTS.face_enlarge)
+    parser.add_argument("--grid", type=integer(0, 256), default=CUE_DEFAULTS.grid)
     parser.add_argument("--seed", type=random_seed, default=0)
     return run_cli(lambda: make_pseudo_dataset(parser.parse_args(argv)))
 

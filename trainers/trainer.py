@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import pickle
-import sys
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
-from directanimator.errors import InputError, close_progress_bars
+from directanimator.errors import InputError, run_cli
 from directanimator.losses import denoising_loss
 from directanimator.quiet import set_verbose
 from directanimator.rope import vision_rotary_embedding
@@ -456,18 +455,11 @@ class Trainer:
 def run(trainer_class: type[Trainer], argv=None) -> int:
     """The CLI of a stage: parse, train, print errors as one line (exit code 2; 1 for a run stopped on purpose)."""
     parser = build_parser(trainer_class.stage)
-    try:
+
+    def work():
         args = parser.parse_args(argv)
         if args.verbose:
             set_verbose()
-        final = trainer_class(args).fit()
-    except InputError as exc:
-        close_progress_bars()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingStopped as exc:
-        close_progress_bars()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"done: {final}")
-    return 0
+        return trainer_class(args).fit()
+
+    return run_cli(work, stopped=(TrainingStopped,))

@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from directanimator.cues.settings import CueSettings
+
 from ui.cue_handlers import (extract_cues, load_frame_mask, preview_lowpass, set_alignment, set_face_box,
                              set_face_enlarge, set_frame_mask, set_lowpass, set_reference_mask, show_frame)
 from ui.generation import (DEFAULT_FRAMES, DEFAULT_PROMPTS, DEFAULT_STEPS, MAX_FRAMES, MEMORY_MODES, MODELS,
@@ -15,6 +17,8 @@ from ui.generation import (DEFAULT_FRAMES, DEFAULT_PROMPTS, DEFAULT_STEPS, MAX_F
 SEGMENTERS = ["mediapipe", "grounded-sam"]
 FACE_DETECTORS = ["mediapipe", "insightface"]
 EDITOR_CANVAS = (512, 512)  # the cues' working long side: editor images are padded to this square
+
+CUE_DEFAULTS = CueSettings()  # the sliders start at the paper's settings
 
 
 def path_unopened(payload):
@@ -78,9 +82,9 @@ def _cue_edits(c):
     """Low-pass, face crop, grid and alignment sliders, the face box override and the two mask editors."""
     with gr.Accordion("Edit cues (no re-segmentation)", open=True):
         with gr.Row():
-            c.lowpass = gr.Slider(0, 1, value=0.5, step=0.01, label="Pose cue low-pass strength", elem_id="lowpass")
-            c.face_enlarge = gr.Slider(1.0, 3.0, value=1.6, step=0.05, label="Face crop enlarge")
-            c.grid = gr.Slider(0, 64, value=16, step=1, label="Location grid size (0 = hard masks)")
+            c.lowpass = gr.Slider(0, 1, value=CUE_DEFAULTS.lowpass, step=0.01, label="Pose cue low-pass strength", elem_id="lowpass")
+            c.face_enlarge = gr.Slider(1.0, 3.0, value=CUE_DEFAULTS.face_enlarge, step=0.05, label="Face crop enlarge")
+            c.grid = gr.Slider(0, 64, value=CUE_DEFAULTS.grid, step=1, label="Location grid size (0 = hard masks)")
         with gr.Row():
             c.align_scale = gr.Slider(0.5, 2.0, value=1.0, step=0.01, label="Alignment scale ×",
                                       elem_id="align_scale")

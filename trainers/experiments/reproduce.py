@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from directanimator.files import atomic_folder
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: the jobs run `python -m trainers...` from there
 BASE_MODEL = ROOT / "models" / "demo"
@@ -321,7 +321,6 @@ def run_jobs(jobs: list[Job], max_jobs: int, log=print) -> dict[str, str]:
 
 def main(argv=None) -> int:
     """CLI entry: plan, run (resumable), report."""
-    global BASE_MODEL
     from trainers.cli_checks import ArgumentParser, check_output_dir, integer_list, positive_int
 
     parser = ArgumentParser(prog="python -m trainers.experiments.reproduce", description=__doc__.split("\n\n")[0])
@@ -340,7 +339,9 @@ def main(argv=None) -> int:
     from trainers.experiments.reproduce_report import write_report
 
     t0 = time.time()
-    try:
+
+    def work():
+        global BASE_MODEL
         args = parser.parse_args(argv)
         seeds = args.seeds
         out = check_output_dir(args.out, "--out").resolve()
@@ -370,11 +371,9 @@ def main(argv=None) -> int:
             base_name = str(BASE_MODEL)
         report = write_report(out, p, args.preset, seeds, chosen,
                               wall_s=None if args.report_only else time.time() - t0, base_model=base_name)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"done: {report} (wall {_fmt(time.time() - t0)})")
-    return 0
+        return f"{report} (wall {_fmt(time.time() - t0)})"
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

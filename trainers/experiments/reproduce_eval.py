@@ -23,7 +23,7 @@ import torch
 from directanimator.files import atomic_write_json
 from directanimator.cues import DrivingCues, extract_cues, rebuild_cues
 from directanimator.cues.variants import cue_inputs as variant_inputs
-from directanimator.errors import InputError
+from directanimator.errors import InputError, run_cli
 from directanimator.metrics import l1, psnr, ssim
 from directanimator.model_folders import resolve_model_folder
 from directanimator.modeling import CueFusionTransformer3DModel
@@ -203,7 +203,8 @@ def main(argv=None) -> int:
     q.add_argument("--ablation", default="none", choices=ABLATIONS)
     q.add_argument("--steps", type=positive_int, default=10)
     q.add_argument("--seed", type=random_seed, default=0)
-    try:
+
+    def work():
         args = p.parse_args(argv)
         if args.cmd == "pairs":
             prepare_pairs(args.world, args.out_dir, args.size, args.num_frames)
@@ -211,10 +212,8 @@ def main(argv=None) -> int:
             evaluate_model(args.pairs_dir, args.world, args.base,
                            None if args.transformer == "none" else args.transformer, args.out_json,
                            args.ablation, args.steps, args.seed)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(work, done=None)
 
 
 if __name__ == "__main__":
