@@ -28,15 +28,27 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
+from directanimator.cues import extract_cues
+from directanimator.cues.faces import get_face_detector
+from directanimator.cues.segment import get_segmenter
 from directanimator.cues.settings import CueSettings
 from directanimator.cues.variants import face_frames, pose_frames
 from directanimator.errors import InputError
 from directanimator.files import atomic_path, atomic_write_text
+from directanimator.latents import (
+    check_frame_count,
+    encode_image_latents,
+    vae_compression,
+)
+from directanimator.latents import encode_video as _encode
+from directanimator.latents import masks_to_latent_grid as _grid
+from directanimator.video import read_image, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +192,6 @@ def entry_key(*parts) -> str:
 def check_num_frames(num_frames: int, temporal_compression: int = 4) -> None:
     """Raise InputError unless ``num_frames`` is 4k+1 (the CogVideoX VAE's rule). An odd latent count under
     CogVideoX1.5 (``patch_size_t=2``) is padded in the loop exactly as the pipeline pads it."""
-    from directanimator.latents import check_frame_count
-
     check_frame_count(num_frames, temporal_compression, what="--num-frames")
 
 
@@ -191,23 +201,17 @@ def check_num_frames(num_frames: int, temporal_compression: int = 4) -> None:
 
 def encode_video(vae, frames: np.ndarray) -> torch.Tensor:
     """VAE latents [F,C,h,w] of a uint8 video [T,H,W,3] (or grayscale [T,H,W]); posterior mode, scaled."""
-    from directanimator.latents import encode_video as _encode
-
     return _encode(vae, frames, sample=False)[0]
 
 
 def encode_reference(vae, image: np.ndarray) -> torch.Tensor:
     """The CogVideoX I2V reference latent [1,C,h,w] (posterior mode, the pipeline's scaling)."""
-    from directanimator.latents import encode_image_latents
-
     return encode_image_latents(vae, image, sample=False)[0]
 
 
 def masks_to_latent_grid(masks: np.ndarray, vae=None) -> torch.Tensor:
     """Location masks [T,H,W] -> [F,1,h,w] on ``vae``'s latent grid (its spatial and temporal compression, as the
     pipeline computes them; CogVideoX's 8x and 4x without a VAE)."""
-    from directanimator.latents import masks_to_latent_grid as _grid, vae_compression
-
     if vae is None:
         return _grid(masks)
     return _grid(masks, *vae_compression(vae.config))
@@ -224,8 +228,6 @@ def encode_prompt(tokenizer, text_encoder, prompt: str, max_length: int = 226) -
 def misalign_frames(frames: np.ndarray, scale: float, shift_xy: tuple[float, float]) -> np.ndarray:
     """Scale frames [T,H,W(,C)] about the centre by ``scale`` and move them by ``shift_xy`` pixels (A.2 synthetic
     misalignment); uncovered pixels are 0 (background)."""
-    import cv2
-
     h, w = frames.shape[1:3]
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     matrix = np.array([[scale, 0, cx - scale * cx + shift_xy[0]], [0, scale, cy - scale * cy + shift_xy[1]]],
@@ -283,15 +285,11 @@ def entry_problem(path: str | os.PathLike, kind: str) -> str | None:
 
 def load_entry(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """All tensors of a cache entry (safetensors, CPU)."""
-    from safetensors.torch import load_file
-
     return load_file(str(path))
 
 
 def _reference_for(clip, settings: PrecomputeSettings):
     """The reference image (array) of a clip: its own reference file, else a frame of the clip."""
-    from directanimator.video import read_image, read_video
-
     if clip.reference_path is not None:
         return read_image(str(clip.reference_path))
     video = read_video(str(clip.path))
@@ -305,8 +303,6 @@ def _extract(reference, driving_path, settings: PrecomputeSettings, backends=Non
     ``backends``: (segmenter, face detector) objects to reuse across clips (model loading is most of the cost
     of a short clip); by default they are made from the names in ``settings``.
     """
-    from directanimator.cues import extract_cues
-
     kwargs = settings.cue_kwargs()
     if backends is not None:
         kwargs["segmenter"], kwargs["face_detector"] = backends
@@ -343,9 +339,6 @@ class Precomputer:
     def backends(self):
         """The (segmenter, face detector) pair, made once and reused for every clip."""
         if self._backends is None:
-            from directanimator.cues.faces import get_face_detector
-            from directanimator.cues.segment import get_segmenter
-
             self._backends = (get_segmenter(self.settings.segmenter), get_face_detector(self.settings.face_detector))
         return self._backends
 

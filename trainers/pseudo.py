@@ -31,13 +31,38 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from directanimator.files import atomic_write_json
-from trainers.args import CUE_DEFAULTS
+from directanimator.cues import extract_cues
+from directanimator.cues.faces import get_face_detector
+from directanimator.cues.segment import get_segmenter
 from directanimator.errors import InputError, run_cli
+from directanimator.files import atomic_write_json
+from directanimator.pipeline import DirectAnimatorPipeline
+from directanimator.video import read_image, read_video, write_video
+from trainers.args import CUE_DEFAULTS
+from trainers.checkpoints import resolve_same_id_checkpoint
 from trainers.cli_checks import (
-    ArgumentParser, check_output_dir, fraction, integer, nonnegative, number, positive_int, random_seed, writing)
+    ArgumentParser,
+    check_output_dir,
+    fraction,
+    integer,
+    nonnegative,
+    number,
+    positive_int,
+    random_seed,
+    writing,
+)
+from trainers.components import load_components
+from trainers.dataset import (
+    clip_to_row,
+    load_dataset,
+    write_dataset_card,
+    write_metadata,
+)
 
 REPORT = "pseudo_report.json"
 
@@ -53,8 +78,6 @@ def mask_iou(generated: np.ndarray, driving: np.ndarray, threshold: float = 0.5)
 
 def appearance_histogram(frames: np.ndarray, masks: np.ndarray, bins=(16, 8)) -> np.ndarray | None:
     """Normalised HSV (hue, saturation) histogram of the masked person pixels of [T,H,W,3] frames (None if empty)."""
-    import cv2
-
     frames = frames.reshape(-1, *frames.shape[-3:])
     masks = masks.reshape(-1, *masks.shape[-2:])
     hist = np.zeros(bins, np.float32)
@@ -68,8 +91,6 @@ def appearance_histogram(frames: np.ndarray, masks: np.ndarray, bins=(16, 8)) ->
 
 
 def _similarity(h1, h2) -> float:
-    import cv2
-
     if h1 is None or h2 is None:
         return -1.0
     return float(cv2.compareHist(h1, h2, cv2.HISTCMP_CORREL))
@@ -87,8 +108,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def _identity_references(clips) -> dict[str, object]:
     """identity -> a reference image (its first clip's reference file, else that clip's first frame)."""
-    from directanimator.video import read_image, read_video
-
     refs = {}
     for clip in clips:
         if clip.identity in refs:
@@ -102,15 +121,6 @@ def _identity_references(clips) -> dict[str, object]:
 
 def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
     """Generate, filter and write the pseudo cross-ID dataset; return its folder. See the module docstring."""
-    import torch
-
-    from directanimator.cues import extract_cues
-    from directanimator.pipeline import DirectAnimatorPipeline
-    from directanimator.video import read_image, read_video, write_video
-    from trainers.dataset import clip_to_row, load_dataset, write_dataset_card, write_metadata
-    from trainers.checkpoints import resolve_same_id_checkpoint
-    from trainers.components import load_components
-
     dataset = load_dataset(args.hub_dataset, revision=args.hub_revision)
     train = dataset.split("train")
     identities = sorted({c.identity for c in train})
@@ -137,8 +147,6 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
                                   transformer=comp.transformer.eval(), scheduler=comp.scheduler).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
 
-    from directanimator.cues.faces import get_face_detector
-    from directanimator.cues.segment import get_segmenter
 
     segmenter, detector = get_segmenter(args.segmenter), get_face_detector(args.face_detector)
     refs = _identity_references(train)
@@ -149,7 +157,6 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
         picks = rng.permutation(len(others))[: args.per_clip]
         plan.extend((clip, others[int(k)]) for k in picks)
 
-    from tqdm.auto import tqdm
 
     for n, (clip, other) in enumerate(tqdm(plan, desc="pseudo", disable=progress is not None)):
         if progress is not None:
