@@ -129,11 +129,11 @@ def compare_workers(ref, frames, args):
 
     num = len(frames)
     segs = {w: seg_mod.MediaPipeSegmenter(workers=w) for w in (1, 2)}
-    extract_cues(ref, frames[:4], lowpass=args.lowpass, segmenter=segs[1])
+    extract_cues(ref, frames[:4], lowpass=args.lowpass, segmenter=segs[1], shot="all")
     # Cold start of the worker pool (spawn + mediapipe import + graphs), paid once per process lifetime.
     seg_mod.shutdown_workers()
     start = time.perf_counter()
-    extract_cues(ref, frames, lowpass=args.lowpass, segmenter=segs[2])
+    extract_cues(ref, frames, lowpass=args.lowpass, segmenter=segs[2], shot="all")
     cold_ms = (time.perf_counter() - start) * 1000.0
     runs = {w: {"total": [], "triplet": [], "segment": [], "cpu": [], "load": []} for w in segs}
     cues = None
@@ -141,7 +141,7 @@ def compare_workers(ref, frames, args):
         for workers, segmenter in segs.items():
             load = _load()
             start, start_cpu = time.perf_counter(), time.process_time()
-            out = extract_cues(ref, frames, lowpass=args.lowpass, segmenter=segmenter)
+            out = extract_cues(ref, frames, lowpass=args.lowpass, segmenter=segmenter, shot="all")
             total = (time.perf_counter() - start) * 1000.0
             cpu = (time.process_time() - start_cpu) * 1000.0
             if workers > 1:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from directanimator.cues.settings import add_cue_arguments, cue_settings_from_args
 from directanimator.errors import InputError, run_cli
+from directanimator.shots import add_shot_argument
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "models" / "demo"
 
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--height", type=int, default=None, help="output height, multiple of 16 (default: working size)")
     g.add_argument("--width", type=int, default=None, help="output width, multiple of 16 (default: working size)")
     c = p.add_argument_group("driving cues (when --driving is a video)")
-    c.add_argument("--frames", type=int, default=None, help="use at most this many driving frames (from the start)")
+    c.add_argument("--frames", type=int, default=None,
+                   help="use at most this many driving frames (from the start of the shot used)")
     c.add_argument("--fps", type=float, default=None,
                    help="resample the driving video to this frame rate first (e.g. 8 or 16; default: keep)")
     c.add_argument("--size", type=int, default=None,
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--segmenter", default="mediapipe", help="mediapipe (offline default) or grounded-sam")
     c.add_argument("--face-detector", default="mediapipe", help="mediapipe (offline default) or insightface")
     c.add_argument("--save-cues", default=None, help="also save the extracted cues to this folder")
+    add_shot_argument(c)
     add_cue_arguments(p)
     m = p.add_argument_group("memory and device")
     m.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
@@ -136,7 +139,8 @@ def _run(args) -> int:
     from directanimator.cues import DrivingCues, extract_cues
     from directanimator.modeling import resolve_model_folder
     from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
-    from directanimator.video import read_image, read_video, resample_video, to_uint8_frames, write_video
+    from directanimator.shots import shot_summary
+    from directanimator.video import read_image, read_video, to_uint8_frames, write_video
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     check_attention_backend(args.attention_backend, device)
@@ -153,20 +157,19 @@ def _run(args) -> int:
         audio = cues.audio_source
     else:
         video = read_video(args.driving, max_side=1024)
-        if args.fps:
-            video = resample_video(video, fps=args.fps)
-        if args.frames is not None and args.frames < video.num_frames:
-            video = type(video)(video.frames[: args.frames], video.fps, video.source, video.has_audio)
         bar, update = _progress_bar("extracting cues")
         try:
+            # the shot is chosen on the clip as decoded, then it is resampled to --fps and cut to --frames
             cues = extract_cues(
                 args.reference, video, cue_settings_from_args(args), segmenter=args.segmenter,
-                face_detector=args.face_detector, size=size,
-                progress=update,
+                face_detector=args.face_detector, size=size, fps=args.fps or None, max_frames=args.frames,
+                shot=args.shot, progress=update,
             )
         finally:
             bar.close()
-        audio = video.source if video.has_audio else None
+        for line in shot_summary(cues.settings["shots"]):
+            print(line)
+        audio = cues.audio_source
         if args.save_cues:
             cues.save(args.save_cues)
     image = read_image(args.reference) if args.reference and os.path.isdir(args.driving) else None

@@ -130,11 +130,12 @@ def run_cues(frames: int) -> dict:
     from directanimator.cues import extract_cues, rebuild_cues
 
     runs = {}
-    runs["walk_default"] = lambda: _cue_items(extract_cues(*WALK, num_frames=frames))
+    # shot="all": the recorded outputs never depend on the shot detector (the example clips are single shots).
+    runs["walk_default"] = lambda: _cue_items(extract_cues(*WALK, num_frames=frames, shot="all"))
     state = {}
 
     def synthetic_default():
-        state["synthetic"] = extract_cues(*SYNTHETIC, num_frames=frames)
+        state["synthetic"] = extract_cues(*SYNTHETIC, num_frames=frames, shot="all")
         return _cue_items(state["synthetic"])
 
     def synthetic_rebuilt():
@@ -146,16 +147,16 @@ def run_cues(frames: int) -> dict:
 
     runs["synthetic_default"] = synthetic_default
     runs["synthetic_settings"] = lambda: _cue_items(
-        extract_cues(*SYNTHETIC, num_frames=frames, lowpass=0.8, face_enlarge=2.2, grid=8))
+        extract_cues(*SYNTHETIC, num_frames=frames, lowpass=0.8, face_enlarge=2.2, grid=8, shot="all"))
     runs["synthetic_rebuilt"] = synthetic_rebuilt
-    runs["world_64"] = lambda: _cue_items(extract_cues(*WORLD, size=64, num_frames=frames))
+    runs["world_64"] = lambda: _cue_items(extract_cues(*WORLD, size=64, num_frames=frames, shot="all"))
     return runs
 
 
 def _world_cues(frames: int):
     from directanimator.cues import extract_cues
 
-    return extract_cues(*WORLD, size=64, num_frames=frames)
+    return extract_cues(*WORLD, size=64, num_frames=frames, shot="all")
 
 
 def run_pipeline(frames: int) -> dict:

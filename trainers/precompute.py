@@ -306,8 +306,10 @@ def _extract(reference, driving_path, settings: PrecomputeSettings, backends=Non
     kwargs = settings.cue_kwargs()
     if backends is not None:
         kwargs["segmenter"], kwargs["face_detector"] = backends
+    # shot="all": a training clip's cue frames must stay aligned with its ground-truth frames (the dataset tool
+    # is where clips with cuts are split or left out).
     return extract_cues(reference, str(driving_path), size=settings.long_side, fps=settings.fps,
-                        num_frames=settings.num_frames, **kwargs)
+                        num_frames=settings.num_frames, shot="all", **kwargs)
 
 
 def _storage(t: torch.Tensor, settings: PrecomputeSettings) -> torch.Tensor:

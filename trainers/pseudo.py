@@ -168,7 +168,8 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
             str(clip.path), max_frames=1).frames[0]
         cues = extract_cues(own_reference, str(clip.path), segmenter=segmenter, face_detector=detector,
                             lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid,
-                            size=args.long_side, num_frames=args.num_frames)
+                            size=args.long_side, num_frames=args.num_frames,
+                            shot="all")  # frame for frame with the clip it is paired with in training
         generator = torch.Generator(device="cpu").manual_seed(args.seed + n)
         # one window over the whole clip: the model was trained on clips of exactly this length
         result = pipe(image=refs[other], cues=cues, prompt=clip.caption, num_inference_steps=args.num_inference_steps,

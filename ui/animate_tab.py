@@ -57,6 +57,8 @@ def _inputs(c, examples):
             c.face_detector = gr.Dropdown(FACE_DETECTORS, value="mediapipe", label="Face detector")
             c.max_frames = gr.Number(49, precision=0, label="Max frames (0 = all)", minimum=0, elem_id="max_frames")
             c.fps = gr.Number(0, label="Resample to fps (0 = keep)", minimum=0)
+            c.shot = gr.Dropdown(["longest", "all"], value="longest", label="Shot", elem_id="shot",
+                                 info="a driving video with cuts: the longest shot, all frames, or shot N")
     c.extract_btn = gr.Button("Extract cues", variant="primary", elem_id="extract")
 
 
@@ -157,9 +159,9 @@ def _wire(c):
     # Progress (and an error badge) only on the report line: a failed edit must not blank the cue views.
     on_report = dict(show_progress_on=[c.report], concurrency_limit=4)
     c.extract_btn.click(extract_cues, [c.reference, c.driving, c.segmenter, c.face_detector, c.lowpass,
-                                       c.face_enlarge, c.grid, c.max_frames, c.fps, session],
+                                       c.face_enlarge, c.grid, c.max_frames, c.fps, session, c.shot],
                         [session, *videos, c.report, c.frame, c.ref_editor, *frame_outs, c.frame_editor,
-                         c.align_scale, c.align_dx, c.align_dy], api_name="extract_cues", concurrency_limit=2,
+                         c.align_scale, c.align_dx, c.align_dy, c.shot], api_name="extract_cues", concurrency_limit=2,
                         show_progress_on=[c.report])
     c.frame.change(show_frame, [session, c.frame], frame_outs, api_name="show_frame", show_progress="hidden",
                    trigger_mode="always_last", queue=False)

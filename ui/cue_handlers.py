@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from directanimator.video import Video, read_video, resample_video, write_video
+from directanimator.video import write_video
 from ui import text
 from ui.editor import editor_value, mask_from_editor
 from ui.session import Session, need_cues
@@ -71,9 +71,11 @@ def frame_outputs(session, i):
 
 
 def frame_report(c):
-    """The line above the cue views: dropped and no-face frames, and the working size the boxes are given in."""
+    """The line above the cue views: dropped and no-face frames, the working size the boxes are given in, and the
+    shot used when the driving video has several."""
     return (text.frame_report(c.dropped, c.no_face, c.num_frames, c.fps)
-            + f" Working size {c.width}×{c.height} px (face boxes are in these pixels).")
+            + f" Working size {c.width}×{c.height} px (face boxes are in these pixels)."
+            + text.shot_report(c.settings.get("shots")))
 
 
 def mask_editor(image, mask):
@@ -93,20 +95,12 @@ def all_outputs(session, frame=0):
 # --- extraction and the scrubber ----------------------------------------------------------------------------------
 
 
-def load_driving(path, max_frames, fps):
-    """The driving clip, resampled to ``fps`` (0 = keep) and cut to its first ``max_frames`` frames (0 = all)."""
-    video = read_video(path)
-    if fps:
-        video = resample_video(video, fps=float(fps))
-    if max_frames and video.num_frames > int(max_frames):
-        video = Video(video.frames[: int(max_frames)], video.fps, video.source, video.has_audio)
-    return video
-
-
 @ui_errors
 def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid, max_frames, fps,
-                 session, progress=gr.Progress()):
-    """Segment, find faces and build the three driving cues; show them."""
+                 session, shot="longest", progress=gr.Progress()):
+    """Segment, find faces and build the three driving cues; show them. The shot (``shot``: longest, all or N) is
+    chosen on the clip as decoded, then it is resampled to ``fps`` (0 = keep) and cut to its first ``max_frames``
+    frames (0 = all)."""
     from directanimator.cues import extract_cues as extract
 
     if not reference:
@@ -115,8 +109,9 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
         raise gr.Error("Upload a driving video (the motion to copy).")
     progress(0, desc="reading the driving video")
     cues = extract(
-        reference, load_driving(driving, max_frames, fps), segmenter=segmenter, face_detector=face_detector,
+        reference, driving, segmenter=segmenter, face_detector=face_detector,
         lowpass=float(lowpass), face_enlarge=float(face_enlarge), grid=int(grid),
+        fps=float(fps) if fps else None, max_frames=int(max_frames) if max_frames else None, shot=shot or "longest",
         progress=lambda f, desc="extracting cues": progress(f, desc=desc),
     )
     session = session if isinstance(session, Session) else Session()  # only now: a failed first try leaves no files
@@ -124,7 +119,13 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
     for warning in cues.settings.get("warnings", []):
         gr.Warning(warning)
     session.editor_frame = None
-    return [*all_outputs(session), None, 1.0, 0.0, 0.0]
+    return [*all_outputs(session), None, 1.0, 0.0, 0.0, shot_choices(cues)]
+
+
+def shot_choices(cues):
+    """The Shot dropdown once the shots are known: longest, all and one entry per shot found."""
+    found = cues.settings.get("shots", {}).get("found", [])
+    return gr.update(choices=["longest", "all", *(str(i + 1) for i in range(len(found)))])
 
 
 @ui_errors

@@ -28,6 +28,20 @@ def frame_report(dropped, no_face, num_frames: int, fps: float) -> str:
     )
 
 
+def shot_report(shots: dict | None) -> str:
+    """Markdown note on the shot used, when the driving video has more than one (else empty)."""
+    found = (shots or {}).get("found", [])
+    if len(found) < 2:
+        return ""
+    start, end = shots["used"]
+    if shots.get("mode") == "all":
+        return f" The driving video has **{len(found)} shots**; every frame is used (Shot: all), so shots are mixed."
+    number = found.index([start, end]) + 1 if [start, end] in found else "?"
+    how = "the longest" if shots.get("mode") == "longest" else "as chosen"
+    return (f" The driving video has **{len(found)} shots**; **shot {number}** (source frames {start}-{end - 1}) "
+            f"is used, {how} (Shot: all keeps every frame).")
+
+
 def eta_text(fraction: float, elapsed: float, desc: str = "") -> str:
     """``desc`` plus the time left, extrapolated from the fraction done so far, e.g. 'denoising 3/20 · 4 s left'."""
     if fraction <= 0.02 or elapsed < 0.5:

@@ -17,13 +17,14 @@ from tqdm import tqdm
 from ..errors import InputError, run_cli
 from ..files import atomic_folder
 from ..quiet import set_verbose
+from ..shots import add_shot_argument, shot_summary
 from .driving_cues import is_cue_folder
 from .extract import extract_cues
 from .preview import render_preview
 from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
 
-STAGES = ("read", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
+STAGES = ("read", "shots", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
     parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
+    add_shot_argument(parser)
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice); the pose low-pass always runs on 1 thread, "
@@ -95,7 +97,7 @@ def _run(args) -> int:
         cues = extract_cues(
             args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
             face_detector=args.face_backend, size=args.size, fps=args.fps,
-            num_frames=args.frames, progress=progress,
+            num_frames=args.frames, shot=args.shot, progress=progress,
         )
         with atomic_folder(out, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
             if not args.no_preview:
@@ -114,6 +116,8 @@ def _run(args) -> int:
     num = cues.num_frames
     timings = cues.settings.get("timings_ms", {})
     print(f"wrote {out} ({num} frames, {cues.height}x{cues.width}, {cues.fps:g} fps)")
+    for line in shot_summary(cues.settings.get("shots", {})):
+        print(line)
     print("stage timings (ms total, ms/frame):")
     for stage in STAGES:
         if stage in timings:

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import InputError
 from ..progress import ProgressFn, sub_progress
+from ..shots import pick_shot
 from ..video import Video, fit_frames, read_image, read_video, resample_video, working_size
 from .driving_cues import DrivingCues, _json_default, quantize_mask
 from .face_cue import face_cue
@@ -28,7 +29,9 @@ __all__ = ["DEFAULT_SIZE", "MIN_FACING", "extract_cues", "rebuild_cues"]
 DEFAULT_SIZE = 512
 
 
-def _load_driving(driving, fps, num_frames, max_side):
+def _read_driving(driving, fps, num_frames, max_side):
+    """The driving clip as decoded, and the ``fps`` to resample it to (a bare array takes a lone ``fps`` as its
+    own frame rate instead)."""
     if isinstance(driving, (str, os.PathLike)):
         video = read_video(driving, max_side=max_side)
     elif isinstance(driving, Video):
@@ -42,13 +45,32 @@ def _load_driving(driving, fps, num_frames, max_side):
             # A bare array has no frame rate of its own: take the given one as its rate rather than resampling.
             video = Video(video.frames, float(fps), video.source, video.has_audio)
             fps = None
+    return video, fps
+
+
+def _resample_driving(video, fps, num_frames, max_frames):
     if fps is not None or num_frames is not None:
         if fps is not None and not fps > 0:
             raise InputError(f"fps must be positive, got {fps}")
         if num_frames is not None and int(num_frames) < 1:
             raise InputError(f"num_frames must be at least 1, got {num_frames}")
         video = resample_video(video, fps=fps, num_frames=num_frames)
+    if max_frames is not None and video.num_frames > int(max_frames):
+        video = Video(video.frames[: int(max_frames)], video.fps, video.source, video.has_audio)
     return video
+
+
+def _choose_shot(video, shot):
+    """The frames of the chosen shot (at the clip's own rate), its ``ShotChoice`` and the warnings to give."""
+    frames, choice = pick_shot(video.frames, video.fps, shot)
+    warnings = [w for w in [choice.warning()] if w]
+    has_audio = video.has_audio
+    if has_audio and choice.used.start > 0:
+        # The audio would start where the clip starts, not where the shot does.
+        has_audio = False
+        warnings.append(f"the result is silent: the driving audio does not line up with a shot that starts at "
+                        f"{choice.used.start / video.fps:.1f} s")
+    return Video(frames, video.fps, video.source, has_audio), choice, warnings
 
 
 def extract_cues(
@@ -64,6 +86,8 @@ def extract_cues(
     size: int | None = None,
     fps: float | None = None,
     num_frames: int | None = None,
+    max_frames: int | None = None,
+    shot="longest",
     progress: ProgressFn | None = None,
 ) -> DrivingCues:
     """Extract the driving cue triplet of ``driving`` aligned to the person in ``reference``.
@@ -81,13 +105,18 @@ def extract_cues(
         size: working long side in pixels (multiple of 16; default 512).
         fps: resample the driving clip to this frame rate (default: keep).
         num_frames: resample the driving clip to this many frames (default: keep).
+        max_frames: then keep at most its first ``max_frames`` frames (default: all).
+        shot: which shot of the driving clip to use, chosen on its frames at their own rate before any
+            resampling (``directanimator.shots``): ``"longest"`` (default), ``"all"`` (every frame, shots mixed)
+            or a 1-based shot number. ``settings["shots"]`` records the shots found and the frames used.
         progress: optional ``progress(fraction, desc)`` callback.
 
     Returns:
         :class:`DrivingCues`.
 
     Raises:
-        InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings.
+        InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings,
+            a bad ``shot`` or a driving clip that is all cuts.
     """
     cue = (settings or CueSettings()).replace(lowpass=lowpass, face_enlarge=face_enlarge, grid=grid)
     size = DEFAULT_SIZE if size is None else int(size)
@@ -102,9 +131,15 @@ def extract_cues(
     # The reference's own aspect only differs from the working one by the rounding to multiples of 16, so a
     # crop loses a few pixels at most where padding would add black bars.
     ref = fit_frames(ref_image, height, width, policy="crop")
-    video = _load_driving(driving, fps, num_frames, max_side=max(1024, 2 * size))
-    frames = fit_frames(video.frames, height, width, policy="pad")
+    video, fps = _read_driving(driving, fps, num_frames, max_side=max(1024, 2 * size))
     timings["read"] = _ms(start)
+    start = time.perf_counter()
+    video, shots, warnings = _choose_shot(video, shot)
+    timings["shots"] = _ms(start)
+    start = time.perf_counter()
+    video = _resample_driving(video, fps, num_frames, max_frames)
+    frames = fit_frames(video.frames, height, width, policy="pad")
+    timings["read"] += _ms(start)
 
     start = time.perf_counter()
     seg_model = get_segmenter(segmenter) if isinstance(segmenter, str) else segmenter
@@ -146,7 +181,6 @@ def extract_cues(
         boxes = np.asarray(smooth_boxes(FaceTrack(boxes=boxes, scores=scores)).boxes, dtype=np.float32)
     timings["faces"] = _ms(start)
 
-    warnings = []
     if dropped.any():
         warnings.append(f"{int(dropped.sum())} of {len(dropped)} driving frames have no usable person mask; their "
                         "pose cue is zero")
@@ -165,6 +199,7 @@ def extract_cues(
         "driving_path": video.source,
         "driving_has_audio": bool(video.has_audio),
         "transform_manual": False,
+        "shots": shots.to_dict(),
         "warnings": warnings,
         "timings_ms": timings,
     }

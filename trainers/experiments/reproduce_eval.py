@@ -73,7 +73,8 @@ def prepare_pairs(world: str, out_dir: str, size: int, num_frames: int) -> list[
         if not (folder / "cues.json").exists():
             try:
                 cues = extract_cues(str(Path(world) / pair["reference"]), str(Path(world) / pair["driving"]),
-                                    size=size, num_frames=num_frames)
+                                    # every frame: the metrics compare against the clip's own frames
+                                    size=size, num_frames=num_frames, shot="all")
             except InputError as exc:  # e.g. a drawn figure the segmenter cannot find: leave the pair out, say so
                 skipped.append({**pair, "reason": str(exc)})
                 print(f"warning: test pair {pair['name']} left out: {exc}", file=sys.stderr)
