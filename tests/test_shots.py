@@ -284,3 +284,21 @@ def test_a_later_shot_is_used_without_the_audio_that_does_not_line_up(tmp_path):
                             "0.4 s") for w in cues.settings["warnings"])
     first = extract_cues(str(ASTRONAUT), synth.source, size=64, max_frames=8)
     assert first.settings["driving_has_audio"] and first.audio_source == synth.source
+
+
+@needs_vtest
+def test_app_extraction_says_which_shot_and_offers_each(tmp_path, walk, vtest):
+    from ui.cue_handlers import extract_cues as app_extract
+
+    street = fit_frames(vtest.frames[:12], walk.height, walk.width, policy="crop")
+    drv = write_video(tmp_path / "two.mp4", np.concatenate([walk.frames[:20], street]), 10.0)
+    args = ("mediapipe", "mediapipe", 0.5, 1.6, 16, 0, 0, None)
+    with pytest.warns(UserWarning, match="the driving video has 2 shots; using shot 1"):
+        out = app_extract(str(ASTRONAUT), drv, *args, "longest", progress=lambda *a, **k: None)
+    session, report, shot = out[0], out[5], out[-1]
+    assert session.cues.num_frames == 20
+    assert "The driving video has **2 shots**; **shot 1** (source frames 0-19) is used, the longest" in report
+    assert shot["choices"] == ["longest", "all", "1", "2"]
+    with pytest.warns(UserWarning, match="every frame is kept"):
+        out = app_extract(str(ASTRONAUT), drv, *args, "all", progress=lambda *a, **k: None)
+    assert out[0].cues.num_frames == 32 and "every frame is used (Shot: all)" in out[5]

@@ -24,7 +24,8 @@ from .preview import render_preview
 from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
 
-STAGES = ("read", "shots", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location", "preview")
+STAGES = ("read", "shots", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location",
+          "preview")
 
 
 def build_parser() -> argparse.ArgumentParser:
