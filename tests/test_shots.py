@@ -218,6 +218,12 @@ def test_extract_cues_other_shots_and_resampling(cut_cues):
         extract_cues(str(ASTRONAUT), clip, size=128, fps=10.0, shot=3)
 
 
+def test_a_single_frame_is_one_shot(walk):
+    cues = extract_cues(str(ASTRONAUT), walk.frames[:1], size=64)  # a bare array: taken at the fallback 25 fps
+    assert cues.num_frames == 1
+    assert cues.settings["shots"] == {"mode": "longest", "found": [[0, 1]], "used": [0, 1], "source_fps": 25.0}
+
+
 def all_cuts_clip(path):
     """5 shots of 4 frames each (every one too short to carry a motion), written as an mp4 at 8 fps."""
     frames = np.concatenate([world_clip(i, 4, size=128) for i in range(5)])

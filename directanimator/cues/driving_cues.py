@@ -73,8 +73,9 @@ class DrivingCues:
         transform: driving -> reference similarity transform (eqs. 9-11).
         fps: frame rate of the driving frames.
         settings: how the cues were made: ``segmenter``, ``face_detector``, ``lowpass``, ``face_enlarge``,
-            ``grid``, ``size``, ``reference_path``, ``driving_path``, ``transform_manual``, ``warnings`` (list of
-            strings), ``timings_ms`` (per stage). The two paths are full paths in memory; a saved cue folder records
+            ``grid``, ``size``, ``reference_path``, ``driving_path``, ``transform_manual``, ``shots`` (the driving
+            clip's shots and the one used, ``directanimator.shots.ShotChoice.to_dict``; absent in folders written
+            before it), ``warnings`` (list of strings), ``timings_ms`` (per stage). The two paths are full paths in memory; a saved cue folder records
             their file names only (``PATH_SETTINGS``).
     """
 
