@@ -35,8 +35,9 @@ EDGE_BAND = 2
 
 CUT_FRACTION = 0.25
 """An edge cuts the person when the mask touches it over at least this fraction of the person's box extent along
-that edge (the box width for the top and bottom edges, the height for the sides): a body cut at the waist or chest
-touches the bottom over most of its width, feet standing on the bottom edge or a hand reaching out over little."""
+that edge (the box width for the top and bottom edges, the height for the sides; half of it for the top edge, where
+a person is as narrow as the head): a body cut at the waist or chest touches the bottom over most of its width, a
+hand reaching out of the picture over little."""
 
 _SCALES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 401))  # "top" search grid, ~1.2 % apart, then refined
 
@@ -94,7 +95,7 @@ def edge_cuts(mask: np.ndarray, area: tuple[int, int, int, int] | None = None) -
     band = EDGE_BAND
     strips = {
         "bottom": (on[max(y1 - band + 1, 0):y1 + 1].any(axis=0), width),
-        "top": (on[y0:y0 + band].any(axis=0), width),
+        "top": (on[y0:y0 + band].any(axis=0), 0.5 * width),
         "left": (on[:, x0:x0 + band].any(axis=1), height),
         "right": (on[:, max(x1 - band + 1, 0):x1 + 1].any(axis=1), height),
     }
