@@ -39,6 +39,9 @@ that edge (the box width for the top and bottom edges, the height for the sides;
 a person is as narrow as the head): a body cut at the waist or chest touches the bottom over most of its width, a
 hand reaching out of the picture over little."""
 
+TOP_FRAMES = 16
+"""The ``"top"`` alignment's scale is the median over at most this many frames spread over the clip."""
+
 _SCALES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 401))  # "top" search grid, ~1.2 % apart, then refined
 
 
@@ -261,12 +264,14 @@ def _match_scale(ref_w: np.ndarray, w: np.ndarray) -> float | None:
 
 
 def _top_alignment(ref_mask, masks, scale: float | None) -> SimilarityTransform | None:
-    """Scale from the row widths from the head down (the median over frames of each frame's best match), anchored
-    at the top of the head: the top rows' x centroid and the top row. None when no frame matches."""
+    """Scale from the row widths from the head down (the median of the best matches of ``TOP_FRAMES`` frames),
+    anchored at the top of the head: the top rows' x centroid and the top row. None when no frame matches."""
     ref_w, ref_top, ref_cx = _profile(ref_mask)
     profiles = [_profile(m) for m in masks]
     if scale is None:
-        found = [s for s in (_match_scale(ref_w, w) for w, _, _ in profiles) if s is not None]
+        # at most TOP_FRAMES frames spread over the clip (the search is ~10 ms a frame at 512 px)
+        pick = np.unique(np.linspace(0, len(profiles) - 1, min(TOP_FRAMES, len(profiles))).round().astype(int))
+        found = [s for s in (_match_scale(ref_w, profiles[i][0]) for i in pick) if s is not None]
         if not found:
             return None
         scale = float(np.median(found))

@@ -1,7 +1,9 @@
 """``CueSettings``: how the driving-cue triplet is made, in one frozen object that every caller builds, passes,
 saves (``cues.json``) and hashes (the trainers' cache keys).
 
-The defaults are the paper's method. The other modes are the ablations of the paper's Table 3, built in one place
+The defaults are the paper's method, but for the location cue's alignment: ``"auto"`` is eqs. 9-10 while the whole
+body is in the picture and aligns by the face when an image edge cuts it (``directanimator.cues.framing``);
+``"paper"`` is eqs. 9-10 always. The other modes are the ablations of the paper's Table 3, built in one place
 (``directanimator.cues.variants``): an RGB or skeleton pose cue instead of the low-passed grayscale one (S3, S5),
 the face crop left in place instead of enlarged and centred (S2), and dropped cues (the face or location cue left
 out, as the model's ``--drop-cues`` does in training).
@@ -14,8 +16,8 @@ from dataclasses import dataclass
 
 from directanimator.errors import InputError
 
-__all__ = ["ALIGNMENT_MODES", "CUE_SETTINGS_FIELDS", "CueSettings", "DROPPABLE_CUES", "FACE_CUE_MODES", "POSE_CUE_MODES",
-           "add_ablation_arguments", "add_cue_arguments", "cue_settings_from_args"]
+__all__ = ["ALIGNMENT_MODES", "CUE_SETTINGS_FIELDS", "CueSettings", "DROPPABLE_CUES", "FACE_CUE_MODES",
+           "POSE_CUE_MODES", "add_ablation_arguments", "add_cue_arguments", "cue_settings_from_args"]
 
 POSE_CUE_MODES = ("gray", "rgb", "skeleton")
 FACE_CUE_MODES = ("centred", "in_place")
@@ -111,8 +113,8 @@ CUE_SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(CueSettings))
 
 def add_cue_arguments(parser, ablations: bool = False):
     """Add the cue settings' flags to an ``argparse`` parser (their defaults are :class:`CueSettings`'s):
-    ``--lowpass``, ``--face-enlarge``, ``--grid``, ``--alignment`` and, with ``ablations``, those of :func:`add_ablation_arguments`.
-    :func:`cue_settings_from_args` reads them back. Returns the argument group."""
+    ``--lowpass``, ``--face-enlarge``, ``--grid``, ``--alignment`` and, with ``ablations``, those of
+    :func:`add_ablation_arguments`. :func:`cue_settings_from_args` reads them back. Returns the argument group."""
     d = CueSettings()
     g = parser.add_argument_group("cue settings")
     g.add_argument("--lowpass", type=float, default=d.lowpass,
