@@ -212,6 +212,23 @@ def test_extract_cues_puts_the_face_on_the_reference_face(astronaut, k, t, tmp_p
     assert rebuild_cues(loaded).transform == cues.transform
 
 
+def test_extract_cues_sees_the_cut_of_a_wide_clip_padded_into_the_frame(astronaut):
+    """A 16:9 clip of the half-body photo fitted into the square working frame: black bars above and below, and the
+    clip's bottom edge (where the body is cut) inside the frame."""
+    k, t = 0.8, (80.0, 10.0)
+    wide = np.stack([cv2.warpAffine(astronaut, np.array([[k, 0, t[0] + d], [0, k, t[1]]]), (320, 180),
+                                    borderValue=(120, 130, 140)) for d in (-2, 0, 2)])
+    cues = extract_cues(astronaut, wide, size=256)
+    assert "driving person cut by the bottom edge" in cues.settings["alignment_reason"]
+    assert content_box(cues.driving)[1::2] == (56, 199)
+    ref_face = np.asarray(cues.settings["reference_face_box"])
+    fit = 256 / 320  # the clip's pixels in the working frame: p = fit * p_clip + (0, 56)
+    true_drv_face = ((ref_face - 0.5) * k + np.array([*t, *t]) + 0.5) * fit + np.array([0, 56, 0, 56])
+    truth = SimilarityTransform(1.0 / (k * fit), 0.0, 0.0)
+    scale_err, face_err = _errors(cues.transform, truth, true_drv_face, ref_face)
+    assert cues.settings["alignment_used"] == "face" and scale_err < 0.03 and face_err < 4.0
+
+
 def test_auto_equals_paper_on_whole_bodies_end_to_end():
     from directanimator.video import read_video
 
