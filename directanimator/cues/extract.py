@@ -74,9 +74,11 @@ def extract_cues(
         driving: driving video: path, ``video.Video`` or ``[T, H, W, 3]`` uint8 array.
         segmenter: person segmenter name (``"mediapipe"`` offline default, ``"grounded-sam"``) or an object with
             ``segment_video`` / ``segment_image``.
-        settings: :class:`CueSettings` (default: the paper's). The arrays always hold the paper's pose and face
-            cues at these low-pass / enlarge / grid settings; the ablation modes and dropped cues are recorded and
-            applied when the model's inputs are built (``directanimator.cues.variants.cue_inputs``).
+        settings: :class:`CueSettings` (default: the paper's, with the framing-robust ``"auto"`` alignment: the
+            reference's face is detected too, and ``cues.json`` records it and the alignment used). The arrays
+            always hold the paper's pose and face cues at these low-pass / enlarge / grid settings; the ablation
+            modes and dropped cues are recorded and applied when the model's inputs are built
+            (``directanimator.cues.variants.cue_inputs``).
         face_detector: face detector name (``"mediapipe"``, ``"insightface"``) or an object with ``detect``.
         lowpass, face_enlarge, grid: override these fields of ``settings`` (see :class:`CueSettings`).
         size: working long side in pixels (multiple of 16; default 512).
@@ -284,8 +286,9 @@ def rebuild_cues(
         settings: new :class:`CueSettings` (default: those of ``cues``).
         lowpass, face_enlarge, grid: override these fields (new low-pass strength in [0, 1], face crop enlarge
             factor, softening grid with 0 = hard masks).
-        scale: override the alignment scale; unless ``offset`` is given too, the translation is recomputed
-            (eq. 10) so that the person stays centred on the reference person.
+        scale: override the alignment scale; unless ``offset`` is given too, the translation is recomputed in the
+            alignment mode (eq. 10: the person stays centred on the reference person; or the face, or the top of
+            the head, stays where ``directanimator.cues.framing`` puts it).
         offset: override the alignment translation ``(tx, ty)`` in reference pixels.
         transform: a full :class:`SimilarityTransform` to use, or ``"auto"`` to re-estimate it from the masks
             (dropping an earlier manual override). By default a manual transform is kept and an estimated one is

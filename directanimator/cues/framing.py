@@ -25,10 +25,8 @@ import numpy as np
 from ..errors import InputError
 from .location import SimilarityTransform, estimate_alignment, mask_box
 
-__all__ = ["ALIGNMENTS_USED", "CUT_FRACTION", "EDGE_BAND", "Alignment", "align_person", "content_box",
-           "cue_alignment", "edge_cuts"]
-
-ALIGNMENTS_USED = ("paper", "face", "top")
+__all__ = ["CUT_FRACTION", "EDGE_BAND", "TOP_FRAMES", "Alignment", "align_person", "content_box", "cue_alignment",
+           "edge_cuts"]
 
 EDGE_BAND = 2
 """Mask pixels this close (in pixels) to an edge of the picture touch it (segmenters blur the last pixel or two)."""
