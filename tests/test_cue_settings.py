@@ -14,12 +14,18 @@ def test_settings_are_checked_normalised_and_round_trip():
     s = CueSettings(lowpass=1, grid=8.0, face_cue="in-place", drop=["location", "face", "face"])
     assert (s.lowpass, s.grid, s.face_cue, s.drop) == (1.0, 8, "in_place", ("face", "location"))
     assert CueSettings.from_dict({**s.to_dict(), "size": 512, "warnings": []}) == s
-    # the paper's defaults write only what cue folders and cache keys held before the modes existed
-    assert CueSettings().to_dict() == {"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16}
+    # the paper's settings write only what cue folders and cache keys held before the modes existed; the default
+    # alignment ("auto", framing-robust) is written, and a dict without it reads as the paper's (eqs. 9-10)
+    paper = CueSettings(alignment="paper")
+    assert paper.to_dict() == {"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16}
+    assert CueSettings().to_dict() == {"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16, "alignment": "auto"}
+    assert CueSettings.from_dict({"lowpass": 0.5, "face_enlarge": 1.6, "grid": 16}) == paper
+    assert CueSettings.from_dict(CueSettings().to_dict()) == CueSettings()
     assert CueSettings().replace(grid=None, lowpass=0.2) == CueSettings(lowpass=0.2)
     for bad, words in ((dict(lowpass=1.5), "low-pass"), (dict(face_enlarge=0.5), "enlarge"), (dict(grid=2.5), "grid"),
                        (dict(pose_cue="depth"), "pose cue"), (dict(face_cue="sideways"), "face cue"),
-                       (dict(drop=("pose",)), "dropped"), (dict(lowpass=True), "low-pass")):
+                       (dict(drop=("pose",)), "dropped"), (dict(lowpass=True), "low-pass"),
+                       (dict(alignment="faces"), "alignment")):
         with pytest.raises(InputError, match=words):
             CueSettings(**bad)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from directanimator.cues import DrivingCues, SimilarityTransform, extract_cues, rebuild_cues
+from directanimator.cues import CueSettings, DrivingCues, SimilarityTransform, extract_cues, rebuild_cues
 from directanimator.cues.location import mask_box
 from directanimator.cues.preview import preview_frame, render_preview
 from directanimator.errors import InputError
@@ -215,22 +215,33 @@ def test_rebuild_cues_changes_only_what_was_asked(cues):
 
 
 def test_rebuild_cues_alignment_overrides(cues):
-    scaled = rebuild_cues(cues, scale=cues.transform.scale * 0.5)
+    # the paper's alignment (eqs. 9-10): the translation is recomputed so the mean driving centre still lands on
+    # the reference centre
+    paper = rebuild_cues(cues, CueSettings(alignment="paper"))
+    assert paper.settings["alignment_used"] == "paper" and "alignment" not in paper.settings
+    scaled = rebuild_cues(paper, scale=paper.transform.scale * 0.5)
     assert scaled.settings["transform_manual"]
-    assert abs(scaled.transform.scale - 0.5 * cues.transform.scale) < 1e-9
-    # the translation is recomputed so the mean driving centre still lands on the reference centre
+    assert abs(scaled.transform.scale - 0.5 * paper.transform.scale) < 1e-9
     ys = np.nonzero(cues.reference_mask > 0.5)[0]
     ref_cy = (ys.min() + ys.max()) / 2
     boxes = [mask_box(m) for m in cues.driving_masks]
     mean_cy = np.mean([(b[2] + b[3]) / 2 for b in boxes])
     assert abs(scaled.transform.apply([0, mean_cy])[1] - ref_cy) < 1.0
-    assert (scaled.body_location > 0.5).sum() < (cues.body_location > 0.5).sum()
+    # the default ("auto"): the astronaut is cut by the bottom edge and the walker shows no face, so the top of the
+    # head is the anchor, and a manual scale keeps the mean head top on the reference's
+    assert cues.settings["alignment_used"] == "top" and "bottom edge" in cues.settings["alignment_reason"]
+    auto_scaled = rebuild_cues(cues, scale=cues.transform.scale * 0.5)
+    mean_top = np.mean([b[2] for b in boxes])
+    assert abs(auto_scaled.transform.apply([0, mean_top - 0.5])[1] - (ys.min() - 0.5)) < 1e-6
+    assert (auto_scaled.transform.scale, auto_scaled.settings["alignment_used"]) == (0.5 * cues.transform.scale, "top")
+    assert (scaled.body_location > 0.5).sum() < (paper.body_location > 0.5).sum()
     # a manual transform is kept by later rebuilds until "auto"
     shifted = rebuild_cues(scaled, offset=(3.0, -4.0))
     assert (shifted.transform.tx, shifted.transform.ty) == (3.0, -4.0)
     kept = rebuild_cues(shifted, lowpass=0.2)
     assert kept.transform == shifted.transform
-    assert rebuild_cues(kept, transform="auto").transform == cues.transform
+    assert rebuild_cues(kept, transform="auto").transform == paper.transform
+    assert rebuild_cues(kept, CueSettings(), transform="auto").transform == cues.transform
     given = SimilarityTransform(1.0, 0.0, 0.0)
     assert rebuild_cues(cues, transform=given).transform == given
     with pytest.raises(InputError):

@@ -29,6 +29,9 @@ def test_cli_writes_cue_folder_and_preview(tmp_path, capsys):
     for stage in ("segment", "faces", "pose", "face", "location", "preview", "triplet"):
         assert stage in captured.out
     assert "dropped frames: 0/4" in captured.out
+    # the alignment mode used, and why (the astronaut photo is cut by its bottom edge)
+    assert f"alignment used: {cues.settings['alignment_used']} (" in captured.out
+    assert "reference cut by the bottom edge" in captured.out and cues.settings["alignment"] == "auto"
     # nothing else left next to the output (no temp folders)
     assert [p.name for p in out.parent.iterdir()] == ["cues"]
     # running again replaces the earlier cue folder

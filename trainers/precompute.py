@@ -83,6 +83,9 @@ class PrecomputeSettings:
         face_mode: "centred" (the paper's face cue: the face crop enlarged and centred) or "in_place" (the S2
             ablation: the same region left where it is, ``directanimator.cues.face_cue.in_place_face_cue``).
             Part of the cache key only when not "centred".
+        alignment: location-cue alignment, "auto" (default: framing-robust, ``directanimator.cues.framing``) or
+            "paper" (eqs. 9-10). Part of the cache key unless "paper": entries made before the modes existed were
+            made with eqs. 9-10, so the new default gets new keys (correct: a cut-off body aligns differently).
     """
 
     num_frames: int = 49
@@ -100,10 +103,14 @@ class PrecomputeSettings:
     storage_dtype: str = "bfloat16"
     pose_mode: str = "gray"
     face_mode: str = "centred"
+    alignment: str = CueSettings.alignment
 
     def key_dict(self) -> dict:
-        """The settings as they enter cache keys (``pose_mode`` / ``face_mode`` only when not the default)."""
+        """The settings as they enter cache keys (``pose_mode`` / ``face_mode`` only when not the default,
+        ``alignment`` unless "paper")."""
         s = asdict(self)
+        if s["alignment"] == "paper":
+            s.pop("alignment")
         if s["pose_mode"] == "gray":
             s.pop("pose_mode")
         if s["face_mode"] == "centred":
@@ -114,7 +121,7 @@ class PrecomputeSettings:
     def cue_settings(self) -> CueSettings:
         """The cue settings these settings train on (``directanimator.cues.variants`` builds their frames)."""
         return CueSettings(lowpass=self.lowpass, face_enlarge=self.face_enlarge, grid=self.grid,
-                           pose_cue=self.pose_mode, face_cue=self.face_mode)
+                           pose_cue=self.pose_mode, face_cue=self.face_mode, alignment=self.alignment)
 
     def pose_frames(self, cues) -> np.ndarray:
         """The pose cue video these settings train on (the extracted one, or an ablation's)."""

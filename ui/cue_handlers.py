@@ -160,17 +160,19 @@ def rebuild(session, frame, which, **changes):
 
 
 def alignment(session, scale, dx, dy, reference_mask=None, driving_masks=None, dropped=None):
-    """The transform to use: the automatic one (eqs. 9-12, re-estimated when masks change) or, when the user moved
-    the alignment sliders, that one adjusted by them (``SimilarityTransform.adjusted``: scaled by ``scale`` about
-    the reference person's centre, shifted by (dx, dy) x the frame size)."""
-    from directanimator.cues.location import estimate_alignment, mask_centre
+    """The transform to use: the automatic one (in the cues' alignment mode, ``framing.cue_alignment``; re-estimated
+    when masks change) or, when the user moved the alignment sliders, that one adjusted by them
+    (``SimilarityTransform.adjusted``: scaled by ``scale`` about the reference person's centre, shifted by (dx, dy)
+    x the frame size)."""
+    from directanimator.cues.framing import cue_alignment
+    from directanimator.cues.location import mask_centre
 
     c = session.cues
     ref_mask = c.reference_mask if reference_mask is None else reference_mask
     if reference_mask is not None or driving_masks is not None:
         masks = c.driving_masks if driving_masks is None else driving_masks
-        keep = ~(c.dropped if dropped is None else dropped)
-        session.auto_transform = estimate_alignment(ref_mask, masks, valid=keep)
+        flags = c.dropped if dropped is None else dropped
+        session.auto_transform = cue_alignment(c.settings, ref_mask, c.driving, masks, c.face_boxes, flags).transform
     if float(scale) == 1.0 and float(dx) == 0.0 and float(dy) == 0.0:
         return "auto"
     return session.auto_transform.adjusted(scale, dx, dy, mask_centre(ref_mask), (c.height, c.width))

@@ -128,6 +128,8 @@ def _run(args) -> int:
     print(f"dropped frames: {int(cues.dropped.sum())}/{num}; frames without a face: {int(cues.no_face.sum())}/{num}")
     t = cues.transform
     print(f"alignment: scale {t.scale:.3f}, offset ({t.tx:.1f}, {t.ty:.1f}) px")
+    if cues.settings.get("alignment_used"):
+        print(f"alignment used: {cues.settings['alignment_used']} ({cues.settings.get('alignment_reason', '')})")
     for warning in cues.settings.get("warnings", []):
         print(f"warning: {warning}")
     return 0

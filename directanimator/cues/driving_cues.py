@@ -75,8 +75,10 @@ class DrivingCues:
         settings: how the cues were made: ``segmenter``, ``face_detector``, ``lowpass``, ``face_enlarge``,
             ``grid``, ``size``, ``reference_path``, ``driving_path``, ``transform_manual``, ``shots`` (the driving
             clip's shots and the one used, ``directanimator.shots.ShotChoice.to_dict``; absent in folders written
-            before it), ``warnings`` (list of strings), ``timings_ms`` (per stage). The two paths are full paths in memory; a saved cue folder records
-            their file names only (``PATH_SETTINGS``).
+            before it), ``alignment`` (the setting, absent = ``"paper"``), ``alignment_used`` / ``alignment_reason`` (``"paper"``, ``"face"`` or
+            ``"top"`` and why, ``directanimator.cues.framing``), ``reference_face_box`` (``[x0, y0, x1, y1]`` or
+            None), ``warnings`` (list of strings), ``timings_ms`` (per stage). The two paths are full paths in
+            memory; a saved cue folder records their file names only (``PATH_SETTINGS``).
     """
 
     reference: np.ndarray

@@ -19,7 +19,8 @@ from ..video import Video, fit_frames, read_image, read_video, resample_video, w
 from .driving_cues import DrivingCues, _json_default, quantize_mask
 from .face_cue import face_cue
 from .faces import FaceTrack, get_face_detector, smooth_boxes
-from .location import SimilarityTransform, align_and_soften, box_masks, estimate_alignment, transform_boxes
+from .framing import cue_alignment
+from .location import SimilarityTransform, align_and_soften, box_masks, transform_boxes
 from .pose import pose_cue
 from .segment import drop_bad_frames, get_segmenter
 from .settings import CUE_SETTINGS_FIELDS, CueSettings
@@ -97,9 +98,11 @@ def extract_cues(
         driving: driving video: path, ``video.Video`` or ``[T, H, W, 3]`` uint8 array.
         segmenter: person segmenter name (``"mediapipe"`` offline default, ``"grounded-sam"``) or an object with
             ``segment_video`` / ``segment_image``.
-        settings: :class:`CueSettings` (default: the paper's). The arrays always hold the paper's pose and face
-            cues at these low-pass / enlarge / grid settings; the ablation modes and dropped cues are recorded and
-            applied when the model's inputs are built (``directanimator.cues.variants.cue_inputs``).
+        settings: :class:`CueSettings` (default: the paper's, with the framing-robust ``"auto"`` alignment: the
+            reference's face is detected too, and ``cues.json`` records it and the alignment used). The arrays
+            always hold the paper's pose and face cues at these low-pass / enlarge / grid settings; the ablation
+            modes and dropped cues are recorded and applied when the model's inputs are built
+            (``directanimator.cues.variants.cue_inputs``).
         face_detector: face detector name (``"mediapipe"``, ``"insightface"``) or an object with ``detect``.
         lowpass, face_enlarge, grid: override these fields of ``settings`` (see :class:`CueSettings`).
         size: working long side in pixels (multiple of 16; default 512).
@@ -179,6 +182,8 @@ def extract_cues(
         scores = np.zeros(len(frames), np.float32)
         scores[search] = np.asarray(track.scores, np.float32).reshape(-1)
         boxes = np.asarray(smooth_boxes(FaceTrack(boxes=boxes, scores=scores)).boxes, dtype=np.float32)
+    # The reference's face: where the "auto" alignment puts the driving face when a frame edge cuts the body.
+    ref_face = np.asarray(face_model.detect(ref[None], masks=ref_mask[None]).boxes, np.float64).reshape(-1)[:4]
     timings["faces"] = _ms(start)
 
     if dropped.any():
@@ -200,6 +205,7 @@ def extract_cues(
         "driving_has_audio": bool(video.has_audio),
         "transform_manual": False,
         "shots": shots.to_dict(),
+        "reference_face_box": [round(float(v), 3) for v in ref_face] if np.isfinite(ref_face).all() else None,
         "warnings": warnings,
         "timings_ms": timings,
     }
@@ -278,7 +284,9 @@ def _build(ref, ref_mask, frames, masks, boxes, dropped, fps, settings, transfor
 
     start = time.perf_counter()
     if transform is None:
-        transform = estimate_alignment(ref_mask, masks, valid=~dropped)
+        found = cue_alignment(settings, ref_mask, frames, masks, boxes, dropped)
+        transform = found.transform
+        settings.update(found.record())
     # A dropped frame's mask is what made it fail; its location comes from the nearest kept frame instead.
     body = align_and_soften(_fill_from_nearest(masks, ~dropped), transform, (height, width), settings["grid"])
     face_loc = box_masks(transform_boxes(boxes, transform), (height, width))
@@ -304,6 +312,7 @@ def rebuild_cues(
     driving_masks: np.ndarray | None = None,
     face_boxes=None,
     dropped: np.ndarray | None = None,
+    reference_face_box=None,
 ) -> DrivingCues:
     """Recompute the pose, face and location cues with changed settings or edits, without segmenting again.
 
@@ -312,8 +321,9 @@ def rebuild_cues(
         settings: new :class:`CueSettings` (default: those of ``cues``).
         lowpass, face_enlarge, grid: override these fields (new low-pass strength in [0, 1], face crop enlarge
             factor, softening grid with 0 = hard masks).
-        scale: override the alignment scale; unless ``offset`` is given too, the translation is recomputed
-            (eq. 10) so that the person stays centred on the reference person.
+        scale: override the alignment scale; unless ``offset`` is given too, the translation is recomputed in the
+            alignment mode (eq. 10: the person stays centred on the reference person; or the face, or the top of
+            the head, stays where ``directanimator.cues.framing`` puts it).
         offset: override the alignment translation ``(tx, ty)`` in reference pixels.
         transform: a full :class:`SimilarityTransform` to use, or ``"auto"`` to re-estimate it from the masks
             (dropping an earlier manual override). By default a manual transform is kept and an estimated one is
@@ -323,6 +333,8 @@ def rebuild_cues(
         face_boxes: edited face boxes: a full ``[T, 4]`` array, or ``{frame_index: (x0, y0, x1, y1) or None}``
             for some frames (None removes the face of that frame). Edited boxes are used as given.
         dropped: edited ``[T]`` bool dropped flags (e.g. to drop or restore frames by hand).
+        reference_face_box: the reference's face box ``(x0, y0, x1, y1)`` (reference pixels) for the ``"auto"``
+            alignment, e.g. for cue folders made before it was recorded; ``"none"`` removes it.
 
     Returns:
         a new :class:`DrivingCues`.
@@ -356,6 +368,10 @@ def rebuild_cues(
         boxes = np.asarray(face_boxes, dtype=np.float32)
         if boxes.shape != (num, 4):
             raise InputError(f"face boxes must have shape ({num}, 4), got {boxes.shape}")
+    if isinstance(reference_face_box, str) and reference_face_box == "none":
+        settings["reference_face_box"] = None
+    elif reference_face_box is not None:
+        settings["reference_face_box"] = [float(v) for v in _as_box(reference_face_box)]
     flags = cues.dropped.copy() if dropped is None else np.asarray(dropped, dtype=bool)
     if flags.shape != (num,):
         raise InputError(f"dropped flags must have shape ({num},), got {flags.shape}")
@@ -374,21 +390,27 @@ def rebuild_cues(
         new_transform = cues.transform if manual else None
     else:
         raise InputError(f"transform must be a SimilarityTransform or 'auto', got {transform!r}")
+
+    def estimate(s=None):  # the settings' alignment mode (framing.cue_alignment), recorded in the settings
+        found = cue_alignment(settings, ref_mask, cues.driving, masks, boxes, flags, scale=s)
+        settings.update(found.record())
+        return found.transform
+
     if scale is not None or offset is not None:
         if scale is not None and not float(scale) > 0:
             raise InputError(f"alignment scale must be positive, got {scale}")
-        base = new_transform or estimate_alignment(ref_mask, masks, valid=~flags)
+        base = new_transform or estimate()
         s = float(scale) if scale is not None else base.scale
         if offset is not None:
             tx, ty = (float(v) for v in offset)
         elif scale is not None:
-            centred = estimate_alignment(ref_mask, masks, valid=~flags, scale=s)
+            centred = estimate(s)
             tx, ty = centred.tx, centred.ty
         else:
             tx, ty = base.tx, base.ty
         new_transform, manual = SimilarityTransform(s, tx, ty), True
     elif new_transform is None:
-        new_transform = estimate_alignment(ref_mask, masks, valid=~flags)
+        new_transform = estimate()
     settings["transform_manual"] = manual
     align_ms = _ms(start)
 

@@ -87,7 +87,8 @@ def estimate_alignment(
     valid: np.ndarray | None = None,
     scale: float | None = None,
 ) -> SimilarityTransform:
-    """One similarity transform aligning the driving person to the reference person (eqs. 9-10).
+    """One similarity transform aligning the driving person to the reference person (eqs. 9-10; the ``"paper"``
+    alignment mode, and ``"auto"``'s while no image edge cuts a person: ``directanimator.cues.framing``).
 
     ``s = median_t(h_ref / h_t)`` and ``t = c_ref - s * mean_t(c_t)``, with ``c`` the centre and ``h`` the
     height of the tight box of ``mask > 0.5``. The height is counted in pixels (``y_max - y_min + 1``, the

@@ -1,7 +1,9 @@
 """``CueSettings``: how the driving-cue triplet is made, in one frozen object that every caller builds, passes,
 saves (``cues.json``) and hashes (the trainers' cache keys).
 
-The defaults are the paper's method. The other modes are the ablations of the paper's Table 3, built in one place
+The defaults are the paper's method, but for the location cue's alignment: ``"auto"`` is eqs. 9-10 while the whole
+body is in the picture and aligns by the face when an image edge cuts it (``directanimator.cues.framing``);
+``"paper"`` is eqs. 9-10 always. The other modes are the ablations of the paper's Table 3, built in one place
 (``directanimator.cues.variants``): an RGB or skeleton pose cue instead of the low-passed grayscale one (S3, S5),
 the face crop left in place instead of enlarged and centred (S2), and dropped cues (the face or location cue left
 out, as the model's ``--drop-cues`` does in training).
@@ -14,12 +16,13 @@ from dataclasses import dataclass
 
 from directanimator.errors import InputError
 
-__all__ = ["CUE_SETTINGS_FIELDS", "CueSettings", "DROPPABLE_CUES", "FACE_CUE_MODES", "POSE_CUE_MODES",
-           "add_ablation_arguments", "add_cue_arguments", "cue_settings_from_args"]
+__all__ = ["ALIGNMENT_MODES", "CUE_SETTINGS_FIELDS", "CueSettings", "DROPPABLE_CUES", "FACE_CUE_MODES",
+           "POSE_CUE_MODES", "add_ablation_arguments", "add_cue_arguments", "cue_settings_from_args"]
 
 POSE_CUE_MODES = ("gray", "rgb", "skeleton")
 FACE_CUE_MODES = ("centred", "in_place")
 DROPPABLE_CUES = ("face", "location")
+ALIGNMENT_MODES = ("auto", "paper")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class CueSettings:
         face_cue: ``"centred"`` (the paper's: the face crop enlarged and centred) or ``"in_place"`` (S2: the same
             region left where it is).
         drop: cues left out of the model's input, a sorted tuple of ``"face"`` / ``"location"``.
+        alignment: how the location cue's similarity transform is estimated (``directanimator.cues.framing``):
+            ``"auto"`` (default: the paper's eqs. 9-10 when no person is cut by an image edge, else scale and
+            anchor from the face boxes, or from the visible top of the body) or ``"paper"`` (eqs. 9-10 always).
     """
 
     lowpass: float = 0.5
@@ -43,6 +49,7 @@ class CueSettings:
     pose_cue: str = "gray"
     face_cue: str = "centred"
     drop: tuple[str, ...] = ()
+    alignment: str = "auto"
 
     def __post_init__(self):
         lowpass, enlarge, grid = self.lowpass, self.face_enlarge, self.grid
@@ -58,6 +65,8 @@ class CueSettings:
             raise InputError(f"pose cue must be one of {', '.join(POSE_CUE_MODES)}, got {self.pose_cue!r}")
         if face_cue not in FACE_CUE_MODES:
             raise InputError(f"face cue must be one of {', '.join(FACE_CUE_MODES)}, got {self.face_cue!r}")
+        if self.alignment not in ALIGNMENT_MODES:
+            raise InputError(f"alignment must be one of {', '.join(ALIGNMENT_MODES)}, got {self.alignment!r}")
         drop = (self.drop,) if isinstance(self.drop, str) else tuple(self.drop)
         bad = [d for d in drop if d not in DROPPABLE_CUES]
         if bad:
@@ -74,7 +83,10 @@ class CueSettings:
 
     def to_dict(self) -> dict:
         """The settings as ``cues.json`` and cache keys hold them. The ablation modes appear only when not the
-        paper's default, so folders and caches made before they existed keep their meaning (and their keys)."""
+        paper's default, so folders and caches made before they existed keep their meaning (and their keys).
+        ``alignment`` is written whenever it is not ``"paper"``: the default ``"auto"`` is not what earlier folders
+        and caches were made with, so their keys change for it, which is correct (a cut-off body aligns
+        differently); ``"paper"`` writes nothing and keeps the old keys."""
         out = {"lowpass": self.lowpass, "face_enlarge": self.face_enlarge, "grid": self.grid}
         if self.pose_cue != "gray":
             out["pose_cue"] = self.pose_cue
@@ -82,12 +94,18 @@ class CueSettings:
             out["face_cue"] = self.face_cue
         if self.drop:
             out["drop"] = list(self.drop)
+        if self.alignment != "paper":
+            out["alignment"] = self.alignment
         return out
 
     @classmethod
     def from_dict(cls, values: dict) -> "CueSettings":
-        """Read the settings back from a dict holding them (a cue folder's ``settings``; other keys ignored)."""
-        return cls(**{f: values[f] for f in CUE_SETTINGS_FIELDS if values.get(f) is not None})
+        """Read the settings back from a dict holding them (a cue folder's ``settings``; other keys ignored).
+
+        A dict without ``alignment`` was written before the alignment modes existed, with eqs. 9-10: it reads as
+        ``"paper"``, not as today's default."""
+        given = {f: values[f] for f in CUE_SETTINGS_FIELDS if values.get(f) is not None}
+        return cls(**{"alignment": "paper", **given})
 
 
 CUE_SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(CueSettings))
@@ -95,8 +113,8 @@ CUE_SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(CueSettings))
 
 def add_cue_arguments(parser, ablations: bool = False):
     """Add the cue settings' flags to an ``argparse`` parser (their defaults are :class:`CueSettings`'s):
-    ``--lowpass``, ``--face-enlarge``, ``--grid`` and, with ``ablations``, those of :func:`add_ablation_arguments`.
-    :func:`cue_settings_from_args` reads them back. Returns the argument group."""
+    ``--lowpass``, ``--face-enlarge``, ``--grid``, ``--alignment`` and, with ``ablations``, those of
+    :func:`add_ablation_arguments`. :func:`cue_settings_from_args` reads them back. Returns the argument group."""
     d = CueSettings()
     g = parser.add_argument_group("cue settings")
     g.add_argument("--lowpass", type=float, default=d.lowpass,
@@ -105,6 +123,11 @@ def add_cue_arguments(parser, ablations: bool = False):
                    help=f"face crop side as a multiple of the face box, in [1, 4] (default {d.face_enlarge})")
     g.add_argument("--grid", type=int, default=d.grid,
                    help=f"location-cue softening grid, cells along the long side; 0 = hard masks (default {d.grid})")
+    g.add_argument("--alignment", default=d.alignment, choices=list(ALIGNMENT_MODES),
+                   help="location-cue alignment: auto (default: the paper's body-height match when no person is cut "
+                        "by an image edge, else the face boxes, or the visible top of the body, set the scale and "
+                        "put the driving face on the reference face; for portraits and talking heads) or paper "
+                        "(always the paper's eqs. 9-10: person box heights and centres)")
     if ablations:
         add_ablation_arguments(g)
     return g
@@ -131,4 +154,4 @@ def cue_settings_from_args(args) -> CueSettings:
     drop = [d.strip() for d in getattr(args, "drop_cues", "").split(",") if d.strip()]
     return CueSettings(lowpass=args.lowpass, face_enlarge=args.face_enlarge, grid=args.grid,
                        pose_cue=getattr(args, "pose_cue", "gray"), face_cue=getattr(args, "face_cue", "centred"),
-                       drop=tuple(drop))
+                       drop=tuple(drop), alignment=getattr(args, "alignment", CueSettings.alignment))
