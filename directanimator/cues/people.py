@@ -9,7 +9,6 @@ HOG people boxes, each confirmed by segmenting an upscaled crop around it. Peopl
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import cv2
@@ -20,7 +19,7 @@ from .segment.hog import HogPeople
 from .segment.protocol import Segmentation, _mask_bbox
 
 __all__ = ["PERSON_CHOICES", "Person", "choose_person", "cover", "describe_people", "find_people", "parse_person_spec",
-           "peel", "people_boxes", "person_record", "person_spec_json", "person_spec_kind", "reference_person",
+           "peel", "people_boxes", "people_summary", "person_record", "person_spec_json", "person_spec_kind", "reference_person",
            "segment_window", "several_people_warning"]
 
 PERSON_CHOICES = ("largest", "central")
@@ -355,9 +354,16 @@ def person_spec_kind(spec) -> str:
                      f"point, got {spec!r}")
 
 
-def parse_person_spec(text: str):
-    """argparse ``type`` for ``--person``: ``largest``, ``central`` or a person number ``N`` >= 1."""
-    value = str(text).strip().lower()
+def parse_person_spec(text, flag: str = "--person"):
+    """A CLI's ``--person`` / ``--reference-person`` value: ``largest``, ``central`` or a person number ``N`` >= 1
+    (a value that is already a spec passes through).
+
+    Raises:
+        InputError: anything else, naming ``flag``.
+    """
+    if text is None or not isinstance(text, str):
+        return text
+    value = text.strip().lower()
     if value in PERSON_CHOICES:
         return value
     try:
@@ -365,7 +371,7 @@ def parse_person_spec(text: str):
     except ValueError:
         number = 0
     if number < 1:
-        raise argparse.ArgumentTypeError(f"expected largest, central or a person number 1, 2, ..., got {text!r}")
+        raise InputError(f"{flag} must be largest, central or a person number 1, 2, ..., got {text!r}")
     return number
 
 
@@ -428,3 +434,21 @@ def reference_person(segmenter, image: np.ndarray, spec="largest") -> tuple[np.n
     warning = several_people_warning(people, chosen, spec, "the reference image", "is animated",
                                      "--reference-person")
     return chosen.mask, person_record(spec, people, chosen), warning
+
+
+def people_summary(settings: dict) -> list[str]:
+    """Lines for a CLI: the people found in the driving video's first frame and in the reference image, and who
+    was chosen (from ``cues.settings``; empty for cues made before people were recorded)."""
+    lines = []
+    for key, what, role in (("person", "the driving video (first frame)", "drives"),
+                            ("reference_person", "the reference image", "is animated")):
+        record = settings.get(key)
+        if not isinstance(record, dict):
+            continue
+        boxes = record.get("people") or []
+        found = f"{len(boxes)} {'person' if len(boxes) == 1 else 'people'}"
+        listed = "; ".join(f"{i + 1}: x {b[0]:.0f}-{b[2]:.0f}, y {b[1]:.0f}-{b[3]:.0f}" for i, b in enumerate(boxes))
+        chosen = record.get("chosen")
+        who = f"person {chosen} {role}" if chosen else "the segmenter's own choice"
+        lines.append(f"{found} in {what}" + (f" ({listed})" if listed else "") + f": {who}")
+    return lines
