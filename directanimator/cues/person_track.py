@@ -148,10 +148,15 @@ def follow_person(
             return colour_weight * colour + (1.0 - _box_iou(b, predicted)), b, hist
 
         def enough(cands):
-            # A clear match of the person's own size: no need to look at who else is in the window.
-            c = cost(cands[-1])
-            return (c is not None and c[0] < 0.5 * colour_weight * max_colour_distance
-                    and float((cands[-1].masks[0] > 0.5).sum()) < 1.3 * area)
+            # A clear match of the person's own size where they were predicted: no need to look at who else is in
+            # the window (the search that finds nobody is the slowest segmenter call).
+            seg = cands[-1]
+            b = _mask_bbox(seg.masks[0] > 0.5)
+            hist = appearance(frame, seg.masks[0])
+            if b is None or hist is None:
+                return False
+            return (_colour_distance(hist, model) < 0.5 * max_colour_distance and _box_iou(b, predicted) > 0.5
+                    and 0.7 * area < float((seg.masks[0] > 0.5).sum()) < 1.3 * area)
 
         cands = peel(segmenter, frame, max_candidates, search=lambda img: segment_window(segmenter, img, window),
                      enough=enough)
