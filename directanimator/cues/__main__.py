@@ -20,6 +20,7 @@ from ..quiet import set_verbose
 from ..shots import add_shot_argument, shot_summary
 from .driving_cues import is_cue_folder
 from .extract import extract_cues
+from .people import parse_person_spec, people_summary
 from .preview import render_preview
 from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face-backend", default="mediapipe", choices=["mediapipe", "insightface"],
                         help="face detection: mediapipe (offline, default) or insightface (downloaded models)")
     add_cue_arguments(parser)
+    parser.add_argument("--person", default="largest", metavar="largest|central|N",
+                        help="who drives when the driving video shows several people (found in its first frame, "
+                        "numbered largest first): largest (default), central, or person number N")
+    parser.add_argument("--reference-person", default="largest", metavar="largest|central|N",
+                        help="who is animated when the reference image shows several people (as --person)")
     parser.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
     parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
@@ -74,6 +80,8 @@ def _run(args) -> int:
         torch.set_num_threads(args.threads)
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    person = parse_person_spec(args.person, "--person")
+    reference_person = parse_person_spec(args.reference_person, "--reference-person")
     segmenter = args.backend
     if args.backend == "mediapipe" and args.workers > 1:
         segmenter = get_segmenter("mediapipe", workers=args.workers)
@@ -98,7 +106,8 @@ def _run(args) -> int:
         cues = extract_cues(
             args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
             face_detector=args.face_backend, size=args.size, fps=args.fps,
-            num_frames=args.frames, shot=args.shot, progress=progress,
+            num_frames=args.frames, shot=args.shot, person=person, reference_person=reference_person,
+            progress=progress,
         )
         with atomic_folder(out, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
             if not args.no_preview:
@@ -130,6 +139,8 @@ def _run(args) -> int:
     print(f"alignment: scale {t.scale:.3f}, offset ({t.tx:.1f}, {t.ty:.1f}) px")
     if cues.settings.get("alignment_used"):
         print(f"alignment used: {cues.settings['alignment_used']} ({cues.settings.get('alignment_reason', '')})")
+    for line in people_summary(cues.settings):
+        print(line)
     for warning in cues.settings.get("warnings", []):
         print(f"warning: {warning}")
     return 0

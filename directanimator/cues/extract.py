@@ -21,6 +21,9 @@ from .face_cue import face_cue
 from .faces import FaceTrack, get_face_detector, smooth_boxes
 from .framing import cue_alignment
 from .location import SimilarityTransform, align_and_soften, box_masks, transform_boxes
+from .people import person_spec_kind
+from .people import reference_person as reference_person_mask
+from .person_track import segment_chosen_person
 from .pose import pose_cue
 from .segment import drop_bad_frames, get_segmenter
 from .settings import CUE_SETTINGS_FIELDS, CueSettings
@@ -89,6 +92,8 @@ def extract_cues(
     num_frames: int | None = None,
     max_frames: int | None = None,
     shot="longest",
+    person="largest",
+    reference_person="largest",
     progress: ProgressFn | None = None,
 ) -> DrivingCues:
     """Extract the driving cue triplet of ``driving`` aligned to the person in ``reference``.
@@ -112,6 +117,11 @@ def extract_cues(
         shot: which shot of the driving clip to use, chosen on its frames at their own rate before any
             resampling (``directanimator.shots``): ``"longest"`` (default), ``"all"`` (every frame, shots mixed)
             or a 1-based shot number. ``settings["shots"]`` records the shots found and the frames used.
+        person: who drives when the driving video shows several people: ``"largest"``, ``"central"``, a person
+            number (1-based, largest first, as found in the first frame) or an ``(x, y)`` point in the pixels of
+            the working-size frames (``cues.driving[0]``); the chosen person is followed through the clip
+            (``person_track.py``). With one person the segmenter's own tracking runs, unchanged.
+        reference_person: the same for the reference image (a point in ``cues.reference`` pixels).
         progress: optional ``progress(fraction, desc)`` callback.
 
     Returns:
@@ -119,12 +129,14 @@ def extract_cues(
 
     Raises:
         InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings,
-            a bad ``shot`` or a driving clip that is all cuts.
+            a bad ``shot``, a driving clip that is all cuts, or a ``person`` / ``reference_person`` that names nobody (the message lists the people found).
     """
     cue = (settings or CueSettings()).replace(lowpass=lowpass, face_enlarge=face_enlarge, grid=grid)
     size = DEFAULT_SIZE if size is None else int(size)
     if size < 32 or size > 2048:
         raise InputError(f"size must be between 32 and 2048 pixels, got {size}")
+    person_spec_kind(person)  # a bad spec fails before any long work
+    person_spec_kind(reference_person)
     timings = {}
     start = time.perf_counter()
     if progress:
@@ -150,14 +162,17 @@ def extract_cues(
     timings["load_models"] = _ms(start)
 
     start = time.perf_counter()
-    ref_mask = quantize_mask(seg_model.segment_image(ref).masks[0])
+    ref_mask, ref_record, ref_warning = reference_person_mask(seg_model, ref, reference_person)
+    ref_mask = quantize_mask(ref_mask)
     if not (ref_mask > 0.5).any():
         raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
     timings["segment_reference"] = _ms(start)
     start = time.perf_counter()
     if progress:
         progress(0.05, "segmenting the driving video")
-    seg = seg_model.segment_video(frames, progress=sub_progress(progress, 0.05, 0.65))
+    chosen = segment_chosen_person(seg_model, frames, person, sub_progress(progress, 0.05, 0.65))
+    seg = chosen.segmentation
+    timings["find_people"] = chosen.find_ms  # part of "segment"
     masks = quantize_mask(seg.masks)
     dropped = np.asarray(drop_bad_frames(seg), dtype=bool)
     empty = ~(masks > 0.5).reshape(len(masks), -1).any(axis=1)
@@ -186,6 +201,7 @@ def extract_cues(
     ref_face = np.asarray(face_model.detect(ref[None], masks=ref_mask[None]).boxes, np.float64).reshape(-1)[:4]
     timings["faces"] = _ms(start)
 
+    warnings += [w for w in (chosen.warning, ref_warning) if w]
     if dropped.any():
         warnings.append(f"{int(dropped.sum())} of {len(dropped)} driving frames have no usable person mask; their "
                         "pose cue is zero")
@@ -206,6 +222,8 @@ def extract_cues(
         "transform_manual": False,
         "shots": shots.to_dict(),
         "reference_face_box": [round(float(v), 3) for v in ref_face] if np.isfinite(ref_face).all() else None,
+        "person": chosen.record,
+        "reference_person": ref_record,
         "warnings": warnings,
         "timings_ms": timings,
     }

@@ -15,6 +15,7 @@ import numpy as np
 from directanimator.errors import InputError
 from directanimator.quiet import QuietGraph
 
+from .hog import HogPeople
 from .protocol import Progress, Segmentation, _check_frames, _mask_bbox, _report
 from .workers import segment_parallel, warm_workers
 
@@ -232,18 +233,8 @@ class MediaPipeSegmenter:
     def _people(self, frame) -> list[tuple[float, float, float, float]]:
         """Candidate people boxes from OpenCV's HOG detector, best first (run on a ~1.5x upscaled frame)."""
         if self._hog is None:
-            self._hog = cv2.HOGDescriptor()
-            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-        h, w = frame.shape[:2]
-        # HOG's window is 64x128: people ~60-130 px tall at 512 px frames need ~1.5x to be found.
-        s = 1.5 * 512 / max(h, w)
-        big = cv2.resize(frame, (max(64, round(w * s)), max(128, round(h * s))), interpolation=cv2.INTER_LINEAR)
-        rects, weights = self._hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.05)
-        if len(rects) == 0:
-            return []
-        weights = np.ravel(weights)
-        order = np.argsort(-(weights * rects[:, 3]))
-        return [tuple(float(v) for v in (x / s, y / s, (x + bw) / s, (y + bh) / s)) for x, y, bw, bh in rects[order]]
+            self._hog = HogPeople()
+        return self._hog.boxes(frame)
 
     def _acquire(self, frame, pose_crop_static):
         """Find a (small) person with HOG and confirm them with a static pose run on the crop."""
