@@ -67,7 +67,7 @@ def _cue_views(c):
     c.report = gr.Markdown("Cues appear here after **Extract cues**.", elem_id="report")
     c.people_line = gr.Markdown(visible=False, elem_id="people-line")  # several people: who drives, who is animated
     with gr.Row():
-        pick = dict(type="numpy", format="png", interactive=False, visible=False, height=320, buttons=[])
+        pick = dict(type="numpy", format="png", interactive=False, visible=False, height=480, buttons=[])
         c.driving_people = gr.Image(label="People in the first driving frame: click one to choose who drives",
                                     elem_id="driving-people", **pick)
         c.reference_people = gr.Image(label="People in the reference photo: click the one to animate",
@@ -171,10 +171,12 @@ def _wire(c):
                     c.align_dx, c.align_dy]
     people_outs = [c.people_line, c.driving_people, c.reference_people]
     c.extract_btn.click(extract_cues, extract_in, extract_outs, api_name="extract_cues", concurrency_limit=2,
-                        show_progress_on=[c.report]).success(show_people, session, people_outs, queue=False)
+                        show_progress_on=[c.report]).success(show_people, session, people_outs, queue=False,
+                                                             api_visibility="private")
     for picture, pick in ((c.driving_people, choose_driving_person), (c.reference_people, choose_reference_person)):
-        picture.select(pick, extract_in, extract_outs, api_name=pick.__name__, concurrency_limit=2,
-                       show_progress_on=[c.report]).success(show_people, session, people_outs, queue=False)
+        picture.select(pick, extract_in, extract_outs, api_visibility="private", concurrency_limit=2,
+                       show_progress_on=[c.report]).success(show_people, session, people_outs, queue=False,
+                                                            api_visibility="private")
     c.frame.change(show_frame, [session, c.frame], frame_outs, api_name="show_frame", show_progress="hidden",
                    trigger_mode="always_last", queue=False)
     c.lowpass.input(preview_lowpass, [session, c.lowpass, c.frame], c.preview, api_name="preview_lowpass",

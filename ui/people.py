@@ -98,6 +98,8 @@ def choose(inputs, session, role, point, progress):
     if (str(reference), str(driving)) != (c.settings.get("reference_path"), c.settings.get("driving_path")):
         raise gr.Error("The reference image or the driving video changed since the cues were extracted: press "
                        "Extract cues, then click a person.", print_exception=False)
+    if point is None:  # gradio's click landed beside the picture (in its frame)
+        raise gr.Error("Click on one of the people outlined in the picture.", print_exception=False)
     chosen = {}
     for r, (key, _, _) in ROLES.items():
         found = people_found(c, r)
