@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from directanimator.cues.people import parse_person_spec, people_summary
 from directanimator.cues.settings import add_cue_arguments, cue_settings_from_args
 from directanimator.errors import InputError, run_cli
 
@@ -61,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--segmenter", default="mediapipe", help="mediapipe (offline default) or grounded-sam")
     c.add_argument("--face-detector", default="mediapipe", help="mediapipe (offline default) or insightface")
     c.add_argument("--save-cues", default=None, help="also save the extracted cues to this folder")
+    c.add_argument("--person", default=None, metavar="largest|central|N",
+                   help="who drives when the driving video shows several people (numbered largest first in its "
+                   "first frame): largest (default), central, or person number N")
+    c.add_argument("--reference-person", default=None, metavar="largest|central|N",
+                   help="who is animated when the reference image shows several people (as --person)")
     add_cue_arguments(p)
     m = p.add_argument_group("memory and device")
     m.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
@@ -129,6 +135,11 @@ def _run(args) -> int:
         raise InputError(f"--window-frames must be 1 + 4k (e.g. 49, 81), got {args.window_frames}")
     if not os.path.isdir(args.driving) and args.reference is None:
         raise InputError("--reference is needed when --driving is a video (only cue folders carry one)")
+    person = parse_person_spec(args.person, "--person")
+    reference_person = parse_person_spec(args.reference_person, "--reference-person")
+    if os.path.isdir(args.driving) and (person is not None or reference_person is not None):
+        raise InputError("--person and --reference-person choose people when cues are extracted; a cue folder "
+                         "already holds its choice (extract it again with python -m directanimator.cues --person N)")
 
     import torch
 
@@ -161,11 +172,13 @@ def _run(args) -> int:
         try:
             cues = extract_cues(
                 args.reference, video, cue_settings_from_args(args), segmenter=args.segmenter,
-                face_detector=args.face_detector, size=size,
-                progress=update,
+                face_detector=args.face_detector, size=size, person=person or "largest",
+                reference_person=reference_person or "largest", progress=update,
             )
         finally:
             bar.close()
+        for line in people_summary(cues.settings):
+            print(line)
         audio = video.source if video.has_audio else None
         if args.save_cues:
             cues.save(args.save_cues)

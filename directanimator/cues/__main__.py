@@ -19,6 +19,7 @@ from ..files import atomic_folder
 from ..quiet import set_verbose
 from .driving_cues import is_cue_folder
 from .extract import extract_cues
+from .people import parse_person_spec, people_summary
 from .preview import render_preview
 from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face-backend", default="mediapipe", choices=["mediapipe", "insightface"],
                         help="face detection: mediapipe (offline, default) or insightface (downloaded models)")
     add_cue_arguments(parser)
+    parser.add_argument("--person", default="largest", metavar="largest|central|N",
+                        help="who drives when the driving video shows several people (found in its first frame, "
+                        "numbered largest first): largest (default), central, or person number N")
+    parser.add_argument("--reference-person", default="largest", metavar="largest|central|N",
+                        help="who is animated when the reference image shows several people (as --person)")
     parser.add_argument("--size", type=int, default=512, help="working long side in pixels (default 512)")
     parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
@@ -71,6 +77,8 @@ def _run(args) -> int:
         torch.set_num_threads(args.threads)
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    person = parse_person_spec(args.person, "--person")
+    reference_person = parse_person_spec(args.reference_person, "--reference-person")
     segmenter = args.backend
     if args.backend == "mediapipe" and args.workers > 1:
         segmenter = get_segmenter("mediapipe", workers=args.workers)
@@ -95,7 +103,7 @@ def _run(args) -> int:
         cues = extract_cues(
             args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
             face_detector=args.face_backend, size=args.size, fps=args.fps,
-            num_frames=args.frames, progress=progress,
+            num_frames=args.frames, person=person, reference_person=reference_person, progress=progress,
         )
         with atomic_folder(out, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
             if not args.no_preview:
@@ -123,6 +131,8 @@ def _run(args) -> int:
     print(f"dropped frames: {int(cues.dropped.sum())}/{num}; frames without a face: {int(cues.no_face.sum())}/{num}")
     t = cues.transform
     print(f"alignment: scale {t.scale:.3f}, offset ({t.tx:.1f}, {t.ty:.1f}) px")
+    for line in people_summary(cues.settings):
+        print(line)
     for warning in cues.settings.get("warnings", []):
         print(f"warning: {warning}")
     return 0

@@ -19,6 +19,9 @@ from .driving_cues import DrivingCues, _json_default, quantize_mask
 from .face_cue import face_cue
 from .faces import FaceTrack, get_face_detector, smooth_boxes
 from .location import SimilarityTransform, align_and_soften, box_masks, estimate_alignment, transform_boxes
+from .people import person_spec_kind
+from .people import reference_person as reference_person_mask
+from .person_track import segment_chosen_person
 from .pose import pose_cue
 from .segment import drop_bad_frames, get_segmenter
 from .settings import CUE_SETTINGS_FIELDS, CueSettings
@@ -64,6 +67,8 @@ def extract_cues(
     size: int | None = None,
     fps: float | None = None,
     num_frames: int | None = None,
+    person="largest",
+    reference_person="largest",
     progress: ProgressFn | None = None,
 ) -> DrivingCues:
     """Extract the driving cue triplet of ``driving`` aligned to the person in ``reference``.
@@ -81,18 +86,25 @@ def extract_cues(
         size: working long side in pixels (multiple of 16; default 512).
         fps: resample the driving clip to this frame rate (default: keep).
         num_frames: resample the driving clip to this many frames (default: keep).
+        person: who drives when the driving video shows several people: ``"largest"``, ``"central"``, a person
+            number (1-based, largest first, as found in the first frame) or an ``(x, y)`` point in the pixels of
+            the working-size frames (``cues.driving[0]``); the chosen person is followed through the clip
+            (``person_track.py``). With one person the segmenter's own tracking runs, unchanged.
+        reference_person: the same for the reference image (a point in ``cues.reference`` pixels).
         progress: optional ``progress(fraction, desc)`` callback.
 
     Returns:
         :class:`DrivingCues`.
 
     Raises:
-        InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings.
+        InputError: unreadable inputs, no person in the reference, no person in any driving frame, bad settings,
+            a ``person`` / ``reference_person`` that names nobody (the message lists the people found).
     """
     cue = (settings or CueSettings()).replace(lowpass=lowpass, face_enlarge=face_enlarge, grid=grid)
     size = DEFAULT_SIZE if size is None else int(size)
     if size < 32 or size > 2048:
         raise InputError(f"size must be between 32 and 2048 pixels, got {size}")
+    person_spec_kind(person), person_spec_kind(reference_person)
     timings = {}
     start = time.perf_counter()
     if progress:
@@ -112,14 +124,16 @@ def extract_cues(
     timings["load_models"] = _ms(start)
 
     start = time.perf_counter()
-    ref_mask = quantize_mask(seg_model.segment_image(ref).masks[0])
+    ref_mask, ref_record, ref_warning = reference_person_mask(seg_model, ref, reference_person)
+    ref_mask = quantize_mask(ref_mask)
     if not (ref_mask > 0.5).any():
         raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
     timings["segment_reference"] = _ms(start)
     start = time.perf_counter()
     if progress:
         progress(0.05, "segmenting the driving video")
-    seg = seg_model.segment_video(frames, progress=sub_progress(progress, 0.05, 0.65))
+    seg, person_record, person_warning, _ = segment_chosen_person(seg_model, frames, person,
+                                                                  sub_progress(progress, 0.05, 0.65))
     masks = quantize_mask(seg.masks)
     dropped = np.asarray(drop_bad_frames(seg), dtype=bool)
     empty = ~(masks > 0.5).reshape(len(masks), -1).any(axis=1)
@@ -146,7 +160,7 @@ def extract_cues(
         boxes = np.asarray(smooth_boxes(FaceTrack(boxes=boxes, scores=scores)).boxes, dtype=np.float32)
     timings["faces"] = _ms(start)
 
-    warnings = []
+    warnings = [w for w in (person_warning, ref_warning) if w]
     if dropped.any():
         warnings.append(f"{int(dropped.sum())} of {len(dropped)} driving frames have no usable person mask; their "
                         "pose cue is zero")
@@ -165,6 +179,8 @@ def extract_cues(
         "driving_path": video.source,
         "driving_has_audio": bool(video.has_audio),
         "transform_manual": False,
+        "person": person_record,
+        "reference_person": ref_record,
         "warnings": warnings,
         "timings_ms": timings,
     }

@@ -135,6 +135,14 @@ def side_by_side_video(columns, height: int = 256) -> np.ndarray:
     return np.stack([hstack([c[t] for c in columns], height) for t in range(n)])
 
 
+def chosen_person_note(cues) -> str | None:
+    """"person 2 of 3" when the driving video showed several people (``cues.settings["person"]``), else None."""
+    record = cues.settings.get("person") if isinstance(cues.settings, dict) else None
+    if not isinstance(record, dict) or not record.get("chosen") or len(record.get("people") or []) < 2:
+        return None
+    return f"person {record['chosen']} of {len(record['people'])}"
+
+
 # --- the app's frame scrubber -------------------------------------------------------------------------------------
 
 
@@ -156,7 +164,9 @@ def compose_preview(cues, i: int, height: int, pose_frame: np.ndarray | None = N
     face = small(cues.face_cue[i])
     ref = small(cues.reference)
     location = location_overlay(ref, small(cues.body_location[i]), small(cues.face_location[i]))
-    panels = [label(driving, f"driving {i + 1}/{cues.num_frames}", scale=text), label(pose, "pose cue", scale=text),
+    note = chosen_person_note(cues)
+    title = f"driving {i + 1}/{cues.num_frames}" + (f", {note}" if note else "")
+    panels = [label(driving, title, scale=text), label(pose, "pose cue", scale=text),
               label(face, "face cue", scale=text), label(location, "location", scale=text)]
     if warped_mask is not None:
         panels.append(label(silhouette_overlay(ref, small(warped_mask)[None], small(cues.reference_mask))[0],
@@ -188,6 +198,10 @@ def preview_frame(cues, t: int) -> np.ndarray:
     driving, pose, face, location = (label(panel, name) for panel, name in
                                      zip((cues.driving[t], pose, cues.face_cue[t], location), PANELS))
     driving = label(driving, f"{t + 1}/{num}", 1)
+    note = chosen_person_note(cues)
+    if note:
+        # Several people: outline the one who drives, so the preview shows who was followed.
+        driving = label(draw_outline(driving, cues.driving_masks[t]), note, 2, MASK_COLOUR)
     if cues.dropped[t]:
         pose = label(pose, "DROPPED", 1, RED)
     if cues.no_face[t]:
