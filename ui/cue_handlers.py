@@ -105,8 +105,9 @@ def load_driving(path, max_frames, fps):
 
 @ui_errors
 def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid, max_frames, fps,
-                 session, progress=gr.Progress()):
-    """Segment, find faces and build the three driving cues; show them."""
+                 session, progress=gr.Progress(), *, person="largest", reference_person="largest"):
+    """Segment, find faces and build the three driving cues; show them. ``person`` / ``reference_person``: who
+    drives and who is animated when the clip or the photo shows several people (``ui.people`` passes a click)."""
     from directanimator.cues import extract_cues as extract
 
     if not reference:
@@ -116,8 +117,8 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
     progress(0, desc="reading the driving video")
     cues = extract(
         reference, load_driving(driving, max_frames, fps), segmenter=segmenter, face_detector=face_detector,
-        lowpass=float(lowpass), face_enlarge=float(face_enlarge), grid=int(grid),
-        progress=lambda f, desc="extracting cues": progress(f, desc=desc),
+        lowpass=float(lowpass), face_enlarge=float(face_enlarge), grid=int(grid), person=person,
+        reference_person=reference_person, progress=lambda f, desc="extracting cues": progress(f, desc=desc),
     )
     session = session if isinstance(session, Session) else Session()  # only now: a failed first try leaves no files
     session.cues, session.auto_transform = cues, cues.transform
