@@ -45,7 +45,9 @@ def outline_x(pg):
     data = np.frombuffer(pg.request.get(src).body(), np.uint8)
     panel = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)[:, :256].astype(int)
     r, g, b = panel[..., 0], panel[..., 1], panel[..., 2]
-    ys, xs = np.nonzero((r > 190) & (g < 110) & (b > 100) & (b < 230))  # MASK_COLOUR (255, 40, 160), as a jpeg
+    # MASK_COLOUR (255, 40, 160) drawn 1 px wide comes back from the jpeg as about (170, 95, 100): still far
+    # redder than green, with more blue than green (grass, hair, skin and the orange face box have less).
+    ys, xs = np.nonzero((r > 120) & (r - g > 50) & (b - g > -5))
     assert xs.size > 20, "no person outline on the preview"
     return xs * 2
 
@@ -80,7 +82,8 @@ def test_click_chooses_who_drives(page, tmp_path):  # noqa: F811
     expect(pg.locator("#preview img")).not_to_have_attribute("src", first, timeout=30_000)
     assert (outline_x(pg) > HALF - 10).all()  # ... through the clip
     drag_slider(pg, "frame", 0.0)
-    picture.scroll_into_view_if_needed()
+    line.scroll_into_view_if_needed()
+    pg.mouse.wheel(0, -60)  # the line and the picture below it
     pg.screenshot(path=str(shots / "people-person-2.png"), full_page=False)
 
     shown = pg.locator("#preview img").get_attribute("src")
