@@ -41,6 +41,7 @@ def mask_centre_x(mask):
     return float(np.nonzero(mask > 0.5)[1].mean())
 
 
+@pytest.mark.slow
 def test_click_on_the_second_walker_makes_her_drive(media, tmp_path):
     from directanimator.cues import DrivingCues
 
@@ -77,6 +78,7 @@ def test_click_on_the_second_walker_makes_her_drive(media, tmp_path):
     assert session.cues is after
 
 
+@pytest.mark.slow
 def test_click_on_the_other_reference_person_animates_her(media):
     ref = media[1]
     session = cue_handlers.extract_cues(ref, walker(), *SETTINGS, None)[0]
@@ -96,6 +98,7 @@ def test_click_on_the_other_reference_person_animates_her(media):
     assert "person 2 is animated" in people.show_people(session)[0]["value"]
 
 
+@pytest.mark.slow
 def test_one_person_each_side_shows_no_picker():
     session = cue_handlers.extract_cues(astronaut(), walker(), *SETTINGS[:-2], 3, 0, None)[0]
     line, driving_picture, reference_picture = people.show_people(session)
