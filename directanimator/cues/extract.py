@@ -132,8 +132,9 @@ def extract_cues(
     start = time.perf_counter()
     if progress:
         progress(0.05, "segmenting the driving video")
-    seg, person_record, person_warning, _ = segment_chosen_person(seg_model, frames, person,
-                                                                  sub_progress(progress, 0.05, 0.65))
+    chosen = segment_chosen_person(seg_model, frames, person, sub_progress(progress, 0.05, 0.65))
+    seg = chosen.segmentation
+    timings["find_people"] = chosen.find_ms  # part of "segment"
     masks = quantize_mask(seg.masks)
     dropped = np.asarray(drop_bad_frames(seg), dtype=bool)
     empty = ~(masks > 0.5).reshape(len(masks), -1).any(axis=1)
@@ -160,7 +161,7 @@ def extract_cues(
         boxes = np.asarray(smooth_boxes(FaceTrack(boxes=boxes, scores=scores)).boxes, dtype=np.float32)
     timings["faces"] = _ms(start)
 
-    warnings = [w for w in (person_warning, ref_warning) if w]
+    warnings = [w for w in (chosen.warning, ref_warning) if w]
     if dropped.any():
         warnings.append(f"{int(dropped.sum())} of {len(dropped)} driving frames have no usable person mask; their "
                         "pose cue is zero")
@@ -179,7 +180,7 @@ def extract_cues(
         "driving_path": video.source,
         "driving_has_audio": bool(video.has_audio),
         "transform_manual": False,
-        "person": person_record,
+        "person": chosen.record,
         "reference_person": ref_record,
         "warnings": warnings,
         "timings_ms": timings,

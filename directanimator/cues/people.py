@@ -2,9 +2,11 @@
 one a user means ("largest", "central", a person number, or a click).
 
 A segmenter returns one person per image. ``find_people`` "peels" the picture: it segments, records that person,
-covers them (their dilated mask) with the picture's neutral colour, and segments again, until nobody new is found.
-Small people the segmenter misses on the whole picture (a wide surveillance shot) are then looked for at OpenCV's
-HOG people boxes, each confirmed by segmenting an upscaled crop around it. People are numbered largest first.
+paints them over (their dilated mask, inpainted from the surroundings), and segments again, until nobody new is
+found; every person after the first must be found again in a window around them (a painted-over region can read as
+a "person" once). Small people the segmenter misses on the whole picture (a wide surveillance shot) are then looked
+for at OpenCV's HOG people boxes, each confirmed by segmenting an upscaled window around it. People are numbered
+largest first. The person tracker (``person_track.py``) peels a window around the predicted person the same way.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from ..errors import InputError
 from .segment.hog import HogPeople
 from .segment.protocol import Segmentation, _mask_bbox
 
-__all__ = ["PERSON_CHOICES", "Person", "choose_person", "cover", "describe_people", "find_people", "parse_person_spec",
-           "peel", "people_boxes", "people_summary", "person_record", "person_spec_json", "person_spec_kind", "reference_person",
-           "segment_window", "several_people_warning"]
+__all__ = ["PERSON_CHOICES", "Person", "choose_person", "cover", "describe_people", "find_people", "neutral_colour",
+           "parse_person_spec", "peel", "people_boxes", "people_summary", "person_record", "person_spec_json",
+           "person_spec_kind", "reference_person", "segment_window", "several_people_warning"]
 
 PERSON_CHOICES = ("largest", "central")
 """The named ways of choosing a person; a person number (1-based) or an ``(x, y)`` point are the others."""
@@ -49,7 +51,8 @@ class Person:
 
 
 def neutral_colour(image: np.ndarray, covered: np.ndarray | None = None) -> np.ndarray:
-    """The median colour (uint8 ``[3]``) of ``image`` outside ``covered``: what a person is painted over with."""
+    """The median colour (uint8 ``[3]``) of ``image`` outside ``covered`` (what a window reaching past the image's
+    edge is filled with)."""
     pixels = image.reshape(-1, 3) if covered is None or covered.all() else image[~covered]
     return np.median(pixels, axis=0).astype(np.uint8)
 
@@ -221,13 +224,14 @@ def _hog_people(segmenter, image, masks, budget) -> list[np.ndarray]:
     taken = np.zeros((h, w), bool)
     for m in masks:
         taken |= m > 0.5
+    tried = taken.copy()
     found = []
     for box in people_boxes(image):
         if len(found) >= budget:
             break
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-        if x1 <= x0 or y1 <= y0 or taken[y0:y1, x0:x1].mean() > 0.15:
+        if x1 <= x0 or y1 <= y0 or tried[y0:y1, x0:x1].mean() > 0.15:
             continue
         inside = np.zeros((h, w), bool)
         inside[y0:y1, x0:x1] = True
@@ -235,10 +239,11 @@ def _hog_people(segmenter, image, masks, budget) -> list[np.ndarray]:
         binary = (mask > 0.5) & ~taken
         # The window's person must be the one HOG boxed (mostly inside the box), and new.
         if binary.sum() < 12 or _overlap(binary, inside) < 0.6 or _overlap(mask > 0.5, taken) > 0.3:
-            taken[y0:y1, x0:x1] = True  # a box nobody is confirmed in is not tried again through a twin box
+            tried[y0:y1, x0:x1] = True  # a box nobody is confirmed in is not tried again through a twin box
             continue
         found.append(np.where(taken, 0.0, mask).astype(np.float32))
         taken |= binary
+        tried |= binary
     return found
 
 

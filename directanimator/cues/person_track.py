@@ -14,6 +14,7 @@ prediction in a growing window until the person shows again.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -24,7 +25,7 @@ from .people import (Person, choose_person, find_people, peel, person_record, pe
                      several_people_warning)
 from .segment.protocol import Segmentation, _mask_bbox
 
-__all__ = ["WIDE_SHOT", "TrackedPerson", "appearance", "follow_person", "segment_chosen_person"]
+__all__ = ["WIDE_SHOT", "ChosenPerson", "TrackedPerson", "appearance", "follow_person", "segment_chosen_person"]
 
 
 @dataclass
@@ -191,7 +192,27 @@ WIDE_SHOT = 0.05
 (a wide shot, where the segmenter misses small people); a closer shot saves the ~0.5 s."""
 
 
-def segment_chosen_person(segmenter, frames: np.ndarray, spec="largest", progress: ProgressFn | None = None):
+@dataclass
+class ChosenPerson:
+    """The driving person through the clip, as ``extract_cues`` records it.
+
+    Attributes:
+        segmentation: the clip's :class:`Segmentation` (the segmenter's own with one person, else the track's).
+        record: ``cues.settings["person"]`` (``people.person_record``).
+        warning: the several-people warning line, or None.
+        people: the people of the first frame.
+        find_ms: time spent finding the people of the first frame.
+    """
+
+    segmentation: Segmentation
+    record: dict
+    warning: str | None
+    people: list
+    find_ms: float
+
+
+def segment_chosen_person(segmenter, frames: np.ndarray, spec="largest",
+                          progress: ProgressFn | None = None) -> ChosenPerson:
     """Segment the driving person ``spec`` chooses through the clip.
 
     The people are found in the first frame. With one person (or nobody there yet, for ``"largest"`` /
@@ -205,20 +226,22 @@ def segment_chosen_person(segmenter, frames: np.ndarray, spec="largest", progres
         progress: optional ``progress(fraction, desc)`` callback.
 
     Returns:
-        (:class:`Segmentation` of the clip, the settings record (``people.person_record``), a warning line or None,
-        the people of the first frame).
+        :class:`ChosenPerson`.
 
     Raises:
         InputError: ``spec`` names nobody in the first frame.
     """
     kind = person_spec_kind(spec)
+    start = time.perf_counter()
     people = find_people(frames[0], segmenter, hog=WIDE_SHOT)
+    find_ms = round((time.perf_counter() - start) * 1000.0, 2)
     if not people and kind in ("largest", "central"):
-        return segmenter.segment_video(frames, progress=progress), person_record(spec, [], None), None, people
+        seg = segmenter.segment_video(frames, progress=progress)
+        return ChosenPerson(seg, person_record(spec, [], None), None, people, find_ms)
     chosen = choose_person(people, spec, frames.shape[1:3], what="the first frame of the driving video")
     record = person_record(spec, people, chosen)
     warning = several_people_warning(people, chosen, spec, "the driving video", "drives", "--person")
     if len(people) == 1:
-        return segmenter.segment_video(frames, progress=progress), record, warning, people
+        return ChosenPerson(segmenter.segment_video(frames, progress=progress), record, warning, people, find_ms)
     track = follow_person(frames, segmenter, chosen, progress=progress)
-    return track.segmentation, record, warning, people
+    return ChosenPerson(track.segmentation, record, warning, people, find_ms)
