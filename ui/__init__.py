@@ -4,8 +4,9 @@
 - ``server.py``: the app's folders, its hosting in force, owner-only checks and the errors a page shows;
 - ``session.py``: one browser session's cues and files;
 - ``editor.py``, ``text.py``: mask editor values and the report lines (pure);
-- ``cue_handlers.py``, ``generation.py``, ``animate_tab.py``: the Animate tab (cue extraction and editing,
-  the models and generation, the components and their wiring);
+- ``cue_handlers.py``, ``people.py``, ``generation.py``, ``animate_tab.py``: the Animate tab (cue extraction and
+  editing, who drives and who is animated when several people show, the models and generation, the components and
+  their wiring);
 - ``train_tab.py``: the Train tab (the runs themselves are ``trainers.runs``).
 
 Nothing in ``directanimator`` or ``trainers`` imports this package.

@@ -1,5 +1,5 @@
 """The Animate tab: its components (inputs, cue views, cue edits, generation) and their events; the handlers are
-in ``cue_handlers`` and ``generation``."""
+in ``cue_handlers``, ``people`` (who drives, who is animated) and ``generation``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ui.cue_handlers import (extract_cues, load_frame_mask, preview_lowpass, set
                              set_face_enlarge, set_frame_mask, set_lowpass, set_reference_mask, show_frame)
 from ui.generation import (DEFAULT_FRAMES, DEFAULT_PROMPTS, DEFAULT_STEPS, MAX_FRAMES, MEMORY_MODES, MODELS,
                            RESOLUTIONS, cancel_generation, frame_choices, generate, model_changed, models)
+from ui.people import choose_driving_person, choose_reference_person, show_people
 
 SEGMENTERS = ["mediapipe", "grounded-sam"]
 FACE_DETECTORS = ["mediapipe", "insightface"]
@@ -63,8 +64,16 @@ def _inputs(c, examples):
 
 
 def _cue_views(c):
-    """The report line, the four cue videos, the frame scrubber and its side-by-side preview."""
+    """The report line, the people pickers (shown when several people were found), the four cue videos, the frame
+    scrubber and its side-by-side preview."""
     c.report = gr.Markdown("Cues appear here after **Extract cues**.", elem_id="report")
+    c.people_line = gr.Markdown(visible=False, elem_id="people-line")  # several people: who drives, who is animated
+    with gr.Row():
+        pick = dict(type="numpy", format="png", interactive=False, visible=False, height=480, buttons=[])
+        c.driving_people = gr.Image(label="People in the first driving frame: click one to choose who drives",
+                                    elem_id="driving-people", **pick)
+        c.reference_people = gr.Image(label="People in the reference photo: click the one to animate",
+                                      elem_id="reference-people", **pick)
     with gr.Row():
         shown = dict(interactive=False, loop=True, autoplay=True)
         c.pose_video = gr.Video(label="Pose cue", elem_id="pose-video", **shown)
@@ -158,11 +167,18 @@ def _wire(c):
     edit_outs = [*videos, c.report, *frame_outs]
     # Progress (and an error badge) only on the report line: a failed edit must not blank the cue views.
     on_report = dict(show_progress_on=[c.report], concurrency_limit=4)
-    c.extract_btn.click(extract_cues, [c.reference, c.driving, c.segmenter, c.face_detector, c.lowpass,
-                                       c.face_enlarge, c.grid, c.max_frames, c.fps, session, c.shot],
-                        [session, *videos, c.report, c.frame, c.ref_editor, *frame_outs, c.frame_editor,
-                         c.align_scale, c.align_dx, c.align_dy, c.shot], api_name="extract_cues", concurrency_limit=2,
-                        show_progress_on=[c.report])
+    extract_in = [c.reference, c.driving, c.segmenter, c.face_detector, c.lowpass, c.face_enlarge, c.grid,
+                  c.max_frames, c.fps, session, c.shot]
+    extract_outs = [session, *videos, c.report, c.frame, c.ref_editor, *frame_outs, c.frame_editor, c.align_scale,
+                    c.align_dx, c.align_dy, c.shot]
+    people_outs = [c.people_line, c.driving_people, c.reference_people]
+    c.extract_btn.click(extract_cues, extract_in, extract_outs, api_name="extract_cues", concurrency_limit=2,
+                        show_progress_on=[c.report]).success(show_people, session, people_outs, queue=False,
+                                                             api_visibility="private")
+    for picture, pick in ((c.driving_people, choose_driving_person), (c.reference_people, choose_reference_person)):
+        picture.select(pick, extract_in, extract_outs, api_visibility="private", concurrency_limit=2,
+                       show_progress_on=[c.report]).success(show_people, session, people_outs, queue=False,
+                                                            api_visibility="private")
     c.frame.change(show_frame, [session, c.frame], frame_outs, api_name="show_frame", show_progress="hidden",
                    trigger_mode="always_last", queue=False)
     c.lowpass.input(preview_lowpass, [session, c.lowpass, c.frame], c.preview, api_name="preview_lowpass",

@@ -97,10 +97,11 @@ def all_outputs(session, frame=0):
 
 @ui_errors
 def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enlarge, grid, max_frames, fps,
-                 session, shot="longest", progress=gr.Progress()):
+                 session, shot="longest", progress=gr.Progress(), *, person="largest", reference_person="largest"):
     """Segment, find faces and build the three driving cues; show them. The shot (``shot``: longest, all or N) is
     chosen on the clip as decoded, then it is resampled to ``fps`` (0 = keep) and cut to its first ``max_frames``
-    frames (0 = all)."""
+    frames (0 = all). ``person`` / ``reference_person``: who drives and who is animated when the clip or the photo
+    shows several people (``ui.people`` passes a click)."""
     from directanimator.cues import extract_cues as extract
 
     if not reference:
@@ -112,6 +113,7 @@ def extract_cues(reference, driving, segmenter, face_detector, lowpass, face_enl
         reference, driving, segmenter=segmenter, face_detector=face_detector,
         lowpass=float(lowpass), face_enlarge=float(face_enlarge), grid=int(grid),
         fps=float(fps) if fps else None, max_frames=int(max_frames) if max_frames else None, shot=shot or "longest",
+        person=person, reference_person=reference_person,
         progress=lambda f, desc="extracting cues": progress(f, desc=desc),
     )
     session = session if isinstance(session, Session) else Session()  # only now: a failed first try leaves no files
