@@ -73,12 +73,14 @@ class DrivingCues:
         transform: driving -> reference similarity transform (eqs. 9-11).
         fps: frame rate of the driving frames.
         settings: how the cues were made: ``segmenter``, ``face_detector``, ``lowpass``, ``face_enlarge``,
-            ``grid``, ``size``, ``reference_path``, ``driving_path``, ``transform_manual``, ``shots`` (the driving
-            clip's shots and the one used, ``directanimator.shots.ShotChoice.to_dict``; absent in folders written
-            before it), ``alignment`` (the setting, absent = ``"paper"``), ``alignment_used`` / ``alignment_reason`` (``"paper"``, ``"face"`` or
-            ``"top"`` and why, ``directanimator.cues.framing``), ``reference_face_box`` (``[x0, y0, x1, y1]`` or
-            None), ``warnings`` (list of strings), ``timings_ms`` (per stage). The two paths are full paths in
-            memory; a saved cue folder records their file names only (``PATH_SETTINGS``).
+            ``grid``, ``size``, ``reference_path``, ``driving_path``, ``transform_manual``; ``shots`` (the driving
+            clip's shots and the one used, ``directanimator.shots.ShotChoice.to_dict``); ``person`` /
+            ``reference_person`` (who drives and who is animated, ``directanimator.cues.people``); ``alignment``
+            (the setting, absent = ``"paper"``), ``alignment_used`` / ``alignment_reason`` (``"paper"``,
+            ``"face"`` or ``"top"`` and why, ``directanimator.cues.framing``), ``reference_face_box``
+            (``[x0, y0, x1, y1]`` or None); ``warnings`` (list of strings), ``timings_ms`` (per stage). Keys added
+            later are absent in older folders. The two paths are full paths in memory; a saved cue folder records
+            their file names only (``PATH_SETTINGS``).
     """
 
     reference: np.ndarray
