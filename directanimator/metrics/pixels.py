@@ -1,0 +1,149 @@
+"""Pixel metrics of a generated video against its ground truth: PSNR, SSIM, L1 and moving L1 (paper Table 1).
+
+Videos are uint8 arrays ``[T, H, W, 3]`` (a single ``[H, W, 3]`` image counts as one frame); the metrics work in
+[0, 1] units. No weights are needed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+
+__all__ = ["MOVING_THRESHOLD", "as_video", "l1", "moving_l1", "psnr", "ssim"]
+
+
+def as_video(x, name: str) -> np.ndarray:
+    """Return ``x`` as a uint8 ``[T, H, W, 3]`` array, or raise ``InputError``."""
+    arr = np.asarray(x)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] not in (3, 4):
+        raise InputError(f"{name} must be a video [T,H,W,3] or an image [H,W,3], got shape {tuple(arr.shape)}")
+    if arr.dtype != np.uint8:
+        raise InputError(f"{name} must be uint8 (0..255), got {arr.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)")
+    if arr.shape[0] == 0:
+        raise InputError(f"{name} has no frames")
+    return np.ascontiguousarray(arr[..., :3])
+
+
+def _pair(a, b, names=("generated", "ground_truth")) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check two videos match in shape and return them as float64 tensors ``[T, 3, H, W]`` in [0, 1]."""
+    va, vb = as_video(a, names[0]), as_video(b, names[1])
+    if va.shape != vb.shape:
+        raise InputError(
+            f"{names[0]} {tuple(va.shape)} and {names[1]} {tuple(vb.shape)} differ in shape; "
+            "resize and trim them to the same frames and size first"
+        )
+    # float64 keeps PSNR/SSIM exact enough to compare against reference implementations.
+    ta = torch.from_numpy(va).permute(0, 3, 1, 2).double() / 255.0
+    tb = torch.from_numpy(vb).permute(0, 3, 1, 2).double() / 255.0
+    return ta, tb
+
+
+def _reduce(per_frame: torch.Tensor, keep: bool):
+    vals = per_frame.cpu().numpy().astype(np.float64)
+    return vals if keep else float(vals.mean())
+
+
+def psnr(a, b, per_frame: bool = False):
+    """Peak signal-to-noise ratio in dB, with a data range of 1 (pixels scaled to [0, 1]).
+
+    Args:
+        a: generated video, uint8 ``[T, H, W, 3]`` (or one image ``[H, W, 3]``).
+        b: ground-truth video of the same shape.
+        per_frame: return a ``[T]`` array of per-frame values instead of their mean.
+
+    Identical frames give ``inf`` (no cap); the mean is then ``inf`` too.
+    """
+    ta, tb = _pair(a, b)
+    mse = ((ta - tb) ** 2).flatten(1).mean(1)
+    vals = torch.where(mse > 0, 10.0 * torch.log10(1.0 / mse.clamp_min(1e-300)), torch.full_like(mse, math.inf))
+    return _reduce(vals, per_frame)
+
+
+def l1(a, b, per_frame: bool = False):
+    """Mean absolute error in [0, 1] units (the paper reports it ×1e-4).
+
+    Args:
+        a: generated video, uint8 ``[T, H, W, 3]``.
+        b: ground-truth video of the same shape.
+        per_frame: return a ``[T]`` array instead of the mean.
+    """
+    ta, tb = _pair(a, b)
+    return _reduce((ta - tb).abs().flatten(1).mean(1), per_frame)
+
+
+def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(a, b, per_frame: bool = False, channels: str = "luma", win_size: int = 11, sigma: float = 1.5):
+    """Structural similarity (Wang et al. 2004) with a Gaussian window.
+
+    Standard constants: K1 = 0.01, K2 = 0.03, data range 1, an 11×11 Gaussian window with sigma 1.5, population
+    (co)variances, and only windows that lie fully inside the image (the same numbers as
+    ``skimage.metrics.structural_similarity(..., gaussian_weights=True, use_sample_covariance=False, data_range=1)``).
+
+    Args:
+        a: generated video, uint8 ``[T, H, W, 3]``; frames must be at least ``win_size`` pixels on each side.
+        b: ground-truth video of the same shape.
+        per_frame: return a ``[T]`` array instead of the mean.
+        channels: ``"luma"`` (BT.601 Y of the RGB frames) or ``"rgb"`` (SSIM per channel, averaged).
+        win_size: Gaussian window side (odd).
+        sigma: Gaussian window standard deviation.
+    """
+    ta, tb = _pair(a, b)
+    if channels == "luma":
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)
+        ta, tb = (ta * w).sum(1, keepdim=True), (tb * w).sum(1, keepdim=True)
+    elif channels != "rgb":
+        raise InputError(f"ssim channels must be 'luma' or 'rgb', got {channels!r}")
+    if win_size % 2 != 1 or min(ta.shape[-2:]) < win_size:
+        raise InputError(f"ssim needs an odd win_size no larger than the frame; got {win_size} for {tuple(ta.shape[-2:])}")
+    c = ta.shape[1]
+    g = _gaussian_window(win_size, sigma)
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, win_size, win_size).contiguous()
+
+    def blur(x):
+        return F.conv2d(x, kernel, groups=c)
+
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = blur(ta), blur(tb)
+    var_a = blur(ta * ta) - mu_a**2
+    var_b = blur(tb * tb) - mu_b**2
+    cov = blur(ta * tb) - mu_a * mu_b
+    smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return _reduce(smap.flatten(1).mean(1), per_frame)
+
+
+MOVING_THRESHOLD = 40
+"""A pixel "moves" where the true video differs from the reference held still by more than this (0..255, any
+channel)."""
+
+
+def moving_l1(generated, truth, reference) -> float:
+    """Mean absolute error (in [0, 1]) over the pixels where the ground truth differs from the reference image held
+    still: the error on the motion itself, which whole-frame metrics dilute with the static background. NaN when
+    nothing moves.
+
+    Args:
+        generated: ``[T, H, W, 3]`` uint8 video.
+        truth: ground truth of the same shape.
+        reference: ``[H, W, 3]`` uint8 reference image of the same size as the frames.
+    """
+    gen, truth = as_video(generated, "generated"), as_video(truth, "ground_truth").astype(np.float32)
+    reference = np.asarray(reference)
+    if gen.shape != truth.shape or reference.shape[:2] != truth.shape[1:3]:
+        raise InputError(f"moving L1 needs a generated video, ground truth and reference of one size; got "
+                         f"{gen.shape}, {truth.shape} and {reference.shape}")
+    moving = np.abs(truth - reference[..., :3].astype(np.float32)[None]).max(axis=-1) > MOVING_THRESHOLD
+    if not moving.any():
+        return float("nan")
+    return float(np.abs(gen.astype(np.float32) - truth).mean(axis=-1)[moving].mean() / 255.0)
