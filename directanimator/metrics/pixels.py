@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..errors import InputError
 
@@ -31,22 +30,29 @@ def as_video(x, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr[..., :3])
 
 
-def _pair(a, b, names=("generated", "ground_truth")) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check two videos match in shape and return them as float64 tensors ``[T, 3, H, W]`` in [0, 1]."""
+def _pair(a, b, names=("generated", "ground_truth")) -> tuple[np.ndarray, np.ndarray]:
+    """Check two videos match in shape and return them as uint8 ``[T, H, W, 3]`` arrays."""
     va, vb = as_video(a, names[0]), as_video(b, names[1])
     if va.shape != vb.shape:
         raise InputError(
             f"{names[0]} {tuple(va.shape)} and {names[1]} {tuple(vb.shape)} differ in shape; "
             "resize and trim them to the same frames and size first"
         )
-    # float64 keeps PSNR/SSIM exact enough to compare against reference implementations.
-    ta = torch.from_numpy(va).permute(0, 3, 1, 2).double() / 255.0
-    tb = torch.from_numpy(vb).permute(0, 3, 1, 2).double() / 255.0
-    return ta, tb
+    return va, vb
 
 
-def _reduce(per_frame: torch.Tensor, keep: bool):
-    vals = per_frame.cpu().numpy().astype(np.float64)
+def _frame_diffs(a, b):
+    """Per frame: the sums of |a - b| and (a - b)^2 over its pixels (exact integers), and the pixel count."""
+    va, vb = _pair(a, b)
+    abs_sum, sq_sum = np.empty(len(va)), np.empty(len(va))
+    for t in range(len(va)):  # one frame at a time: a 49-frame 512² clip never sits in memory as float64
+        d = va[t].astype(np.int32) - vb[t]
+        abs_sum[t], sq_sum[t] = np.abs(d).sum(), (d * d).sum()
+    return abs_sum, sq_sum, va[0].size
+
+
+def _reduce(vals: np.ndarray, keep: bool):
+    vals = np.asarray(vals, np.float64)
     return vals if keep else float(vals.mean())
 
 
@@ -60,9 +66,10 @@ def psnr(a, b, per_frame: bool = False):
 
     Identical frames give ``inf`` (no cap); the mean is then ``inf`` too.
     """
-    ta, tb = _pair(a, b)
-    mse = ((ta - tb) ** 2).flatten(1).mean(1)
-    vals = torch.where(mse > 0, 10.0 * torch.log10(1.0 / mse.clamp_min(1e-300)), torch.full_like(mse, math.inf))
+    _, sq_sum, n = _frame_diffs(a, b)
+    mse = sq_sum / n / 255.0**2
+    with np.errstate(divide="ignore"):
+        vals = np.where(mse > 0, 10.0 * np.log10(1.0 / np.maximum(mse, 1e-300)), math.inf)
     return _reduce(vals, per_frame)
 
 
@@ -74,13 +81,13 @@ def l1(a, b, per_frame: bool = False):
         b: ground-truth video of the same shape.
         per_frame: return a ``[T]`` array instead of the mean.
     """
-    ta, tb = _pair(a, b)
-    return _reduce((ta - tb).abs().flatten(1).mean(1), per_frame)
+    abs_sum, _, n = _frame_diffs(a, b)
+    return _reduce(abs_sum / n / 255.0, per_frame)
 
 
-def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
+def _gaussian_window(size: int, sigma: float) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
@@ -99,28 +106,37 @@ def ssim(a, b, per_frame: bool = False, channels: str = "luma", win_size: int = 
         win_size: Gaussian window side (odd).
         sigma: Gaussian window standard deviation.
     """
-    ta, tb = _pair(a, b)
+    va, vb = _pair(a, b)
     if channels == "luma":
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)
-        ta, tb = (ta * w).sum(1, keepdim=True), (tb * w).sum(1, keepdim=True)
+        weights = np.array([0.299, 0.587, 0.114])
     elif channels != "rgb":
         raise InputError(f"ssim channels must be 'luma' or 'rgb', got {channels!r}")
-    if win_size % 2 != 1 or min(ta.shape[-2:]) < win_size:
-        raise InputError(f"ssim needs an odd win_size no larger than the frame; got {win_size} for {tuple(ta.shape[-2:])}")
-    c = ta.shape[1]
+    if win_size % 2 != 1 or min(va.shape[1:3]) < win_size:
+        raise InputError(f"ssim needs an odd win_size no larger than the frame; got {win_size} for {va.shape[1:3]}")
     g = _gaussian_window(win_size, sigma)
-    kernel = (g[:, None] * g[None, :]).expand(c, 1, win_size, win_size).contiguous()
+    pad = (win_size - 1) // 2
 
-    def blur(x):
-        return F.conv2d(x, kernel, groups=c)
+    def blur(x):  # separable Gaussian in float64 (OpenCV), keeping only windows fully inside the image
+        out = cv2.sepFilter2D(x, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)
+        return out[pad : x.shape[0] - pad, pad : x.shape[1] - pad]
+
+    def planes(frame):  # float64 [0, 1]: the luma plane, or the three colour planes (one frame at a time)
+        f = frame.astype(np.float64) / 255.0
+        return [f @ weights] if channels == "luma" else [np.ascontiguousarray(f[..., k]) for k in range(3)]
 
     c1, c2 = 0.01**2, 0.03**2
-    mu_a, mu_b = blur(ta), blur(tb)
-    var_a = blur(ta * ta) - mu_a**2
-    var_b = blur(tb * tb) - mu_b**2
-    cov = blur(ta * tb) - mu_a * mu_b
-    smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return _reduce(smap.flatten(1).mean(1), per_frame)
+    values = []
+    for fa, fb in zip(va, vb):
+        means = []
+        for ch_a, ch_b in zip(planes(fa), planes(fb)):
+            mu_a, mu_b = blur(ch_a), blur(ch_b)
+            var_a = blur(ch_a * ch_a) - mu_a**2
+            var_b = blur(ch_b * ch_b) - mu_b**2
+            cov = blur(ch_a * ch_b) - mu_a * mu_b
+            smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+            means.append(smap.mean())
+        values.append(float(np.mean(means)))
+    return _reduce(np.array(values), per_frame)
 
 
 MOVING_THRESHOLD = 40
