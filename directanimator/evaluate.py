@@ -124,6 +124,8 @@ def run_evaluation(generated, out, ground_truth=None, driving=None, references=N
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder")
     pairs = pair_folders(generated, ground_truth, driving, references, trim=trim)
+    if any(p.dataset == "overall" for p in pairs):
+        raise InputError("a dataset subfolder is called 'overall', the name of the all-datasets row; rename it")
     evaluator = Evaluator(weights_dirs, device=device, metrics=metrics)
     for key, how in evaluator.missing_weights().items():
         print(f"warning: {key} skipped, weights missing: {how}", file=sys.stderr)
@@ -148,8 +150,13 @@ def run_evaluation(generated, out, ground_truth=None, driving=None, references=N
     keys = [k for k in [m.key for m in METRICS] + list(NOT_AVAILABLE)
             if k in evaluator.wanted or k in evaluator.unavailable]
     datasets = sorted({v["dataset"] for v in videos.values()})
-    summaries = {d: summarize({n: v for n, v in videos.items() if v["dataset"] == d}, keys) for d in datasets}
-    summaries["overall"] = summarize(videos, keys)
+    groups = {d: {n: v for n, v in videos.items() if v["dataset"] == d} for d in datasets}
+    groups["overall"] = videos
+    summaries = {d: summarize(group, keys, {m.key: evaluator.fid_of(list(group.values()))
+                                            for m in METRICS if m.per_set and m.key in keys})
+                 for d, group in groups.items()}
+    for v in videos.values():
+        v.pop("features", None)  # FID's per-frame features are not part of results.json
     stages = sorted({s for v in videos.values() for s in v["seconds"]})
     result = {
         "method": name or Path(generated).resolve().name,

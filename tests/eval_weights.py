@@ -91,3 +91,19 @@ def write_scrfd_onnx(path, size: int, keypoints: np.ndarray, stride: int = 16, c
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(path))
+
+
+def write_inception_weights(path, seed: int = 0):
+    """Random weights in the layout of pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (no BatchNorm
+    counters, the 1008-class fc included), BatchNorm statistics kept near identity so activations stay finite."""
+    from directanimator.metrics.inception import FIDInceptionV3
+
+    torch.manual_seed(seed)
+    state = {k: v for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}
+    for k, v in state.items():
+        if k.endswith("running_var"):
+            v.fill_(1.0)
+        elif k.endswith("conv.weight"):
+            v.mul_(0.5)
+    torch.save(state, path)
+    return path

@@ -7,7 +7,7 @@ import pytest
 
 from directanimator import evaluate as E
 from directanimator.video import write_video
-from eval_weights import write_arcface_onnx, write_lpips_weights, write_scrfd_onnx
+from eval_weights import write_arcface_onnx, write_inception_weights, write_lpips_weights, write_scrfd_onnx
 
 from PIL import Image
 
@@ -52,7 +52,8 @@ def test_cli_writes_results_and_tables_per_dataset_and_overall(folders, capsys):
     # absent metrics: named with a reason, never a number
     absent = data["overall"]["absent"]
     assert {"fid", "fvd", "lpips", "fis", "fts"} <= set(absent)
-    assert "alexnet-owt-7be5be79.pth" in absent["lpips"] and "Inception-v3" in absent["fid"]
+    assert "alexnet-owt-7be5be79.pth" in absent["lpips"] and "pt_inception-2015-12-05" in absent["fid"]
+    assert "not implemented" in absent["fvd"]
     assert not set(absent) & set(data["overall"]["metrics"])
     # random-noise frames hold no person: PLC/FLC are absent for that reason, not NaN
     assert "no frame had a body" in absent["plc"]
@@ -66,10 +67,11 @@ def test_cli_writes_results_and_tables_per_dataset_and_overall(folders, capsys):
     assert "results.json" in printed.out and "lpips" in printed.err  # missing weights are warned about
 
 
-def test_cli_runs_lpips_and_face_metrics_when_their_weights_are_present(folders, tmp_path):
+def test_cli_runs_fid_lpips_and_face_metrics_when_their_weights_are_present(folders, tmp_path):
     pytest.importorskip("onnxruntime")
     wdir = tmp_path / "weights"
     write_lpips_weights(wdir)
+    write_inception_weights(wdir / "pt_inception-2015-12-05-6726825d.pth")
     (wdir / "buffalo_l").mkdir()
     write_arcface_onnx(wdir / "buffalo_l" / "w600k_r50.onnx")
     write_scrfd_onnx(wdir / "buffalo_l" / "det_10g.onnx", 640, np.array([[38.3, 51.7], [73.5, 51.5], [56.0, 71.7],
@@ -77,11 +79,15 @@ def test_cli_runs_lpips_and_face_metrics_when_their_weights_are_present(folders,
     out = tmp_path / "res"
     rc = E.main(["--generated", str(folders / "gen"), "--ground-truth", str(folders / "gt"), "--references",
                  str(folders / "ref"), "--out", str(out), "--weights-dir", str(wdir),
-                 "--metrics", "lpips,fis,fts,ssim"])
+                 "--metrics", "fid,lpips,fis,fts,ssim"])
     assert rc == 0
     data = json.loads((out / "results.json").read_text())
     m = data["overall"]["metrics"]
-    assert set(m) == {"lpips", "fis", "fts", "ssim"} and not data["missing_weights"]
+    assert set(m) == {"fid", "lpips", "fis", "fts", "ssim"} and not data["missing_weights"]
+    # FID is one number per dataset over its frames (not a mean of per-video numbers): unseen has 1 video
+    assert m["fid"]["videos"] == 3 and data["datasets"]["unseen"]["metrics"]["fid"]["videos"] == 1
+    assert m["fid"]["mean"] > 0 and "fid" not in data["videos"]["tiktok/a"]["metrics"]
+    assert "features" not in data["videos"]["tiktok/a"]
     assert data["videos"]["tiktok/a"]["metrics"]["lpips"] < 0.01 < data["videos"]["tiktok/b"]["metrics"]["lpips"]
     assert -1 <= m["fis"]["mean"] <= 1 and m["fts"]["mean"] > 0.5
     assert "lpips" in data["seconds"]["per_video_by_stage"]
@@ -97,7 +103,8 @@ def test_check_lists_ready_missing_broken_and_not_available(tmp_path, capsys, mo
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if len(line.split()) > 1}
     assert lines["ssim"].startswith("ready") and lines["lpips"].startswith("ready")
     assert lines["fis"].startswith("missing") and "buffalo_l.zip" in lines["fis"]
-    assert lines["fid"].startswith("n/a") and lines["fvd"].startswith("n/a")
+    assert lines["fid"].startswith("missing") and "pt_inception-2015-12-05-6726825d.pth" in lines["fid"]
+    assert lines["fvd"].startswith("n/a")
     assert "mediapipe" in lines["plc"]
     alex.write_bytes(b"garbage")
     assert E.main(["--check", "--weights-dir", str(wdir)]) == 0

@@ -11,9 +11,9 @@ import torch
 
 from directanimator import metrics as M
 from directanimator.errors import InputError
-from directanimator.metrics import arcface, lpips, weights
+from directanimator.metrics import arcface, inception, lpips, weights
 from eval_weights import (ALEXNET_LAYOUT, LPIPS_ALEX_LAYOUT, arcface_reference_forward, write_arcface_onnx,
-                          write_lpips_weights, write_scrfd_onnx)
+                          write_inception_weights, write_lpips_weights, write_scrfd_onnx)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -152,7 +152,8 @@ def test_face_landmarks_and_flc_and_evaluate():
     # no weights in this environment: absent with what to download; FID/FVD absent with why; never a number
     assert set(skipped) == {"fid", "fvd", "lpips", "fis", "fts", "moving_l1"}
     assert "alexnet-owt-7be5be79.pth" in skipped["lpips"] and "w600k_r50.onnx" in skipped["fis"]
-    assert "Inception-v3" in skipped["fid"] and "reference" in skipped["moving_l1"]
+    assert "pt_inception-2015-12-05-6726825d.pth" in skipped["fid"] and "I3D" in skipped["fvd"]
+    assert "reference" in skipped["moving_l1"]
     assert not set(skipped) & set(m)
     assert calls and calls[-1] == 1.0
     # without a driving video PLC/FLC compare with the ground truth
@@ -314,3 +315,44 @@ def test_arcface_rejects_wrong_models(tmp_path):
     broken.write_bytes(b"not an onnx file")
     with pytest.raises(InputError, match="cannot load the ArcFace model .*w600k_r50.onnx"):
         arcface.ArcFaceEmbedder(broken, pack / "det_10g.onnx")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FID's Inception-v3 (pure torch, pytorch-fid's layout)
+
+
+def test_inception_layout_matches_pt_inception():
+    model = inception.FIDInceptionV3()
+    state = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    # torchvision documents inception_v3 at 27,161,264 parameters: that minus its AuxLogits head
+    # (768->128 1x1 conv + BN, 128->768 5x5 conv + BN, 768->1000 fc) plus the 8 extra classes of the FID graph's
+    # 1008-way fc is what pt_inception-2015-12-05 holds.
+    aux = 768 * 128 + 2 * 128 + 128 * 768 * 25 + 2 * 768 + 768 * 1000 + 1000
+    assert sum(p.numel() for p in model.parameters()) == 27_161_264 - aux + 8 * 2048 + 8
+    # the same check for AlexNet (torchvision: 61,100,840 parameters, features + classifier)
+    assert sum(int(np.prod(s)) for s in ALEXNET_LAYOUT.values()) == 61_100_840
+    for key, shape in {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Conv2d_1a_3x3.bn.running_var": (32,),
+                       "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3), "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+                       "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7), "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+                       "Mixed_7a.branch3x3_2.conv.weight": (320, 192, 3, 3), "Mixed_7b.branch3x3dbl_1.conv.weight": (448, 1280, 1, 1),
+                       "Mixed_7c.branch3x3_2b.conv.weight": (384, 384, 3, 1), "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+                       "fc.weight": (1008, 2048), "fc.bias": (1008,)}.items():
+        assert state[key] == shape, key
+    assert len([k for k in state if k.endswith(".conv.weight")]) == 94  # Inception-v3's 94 convolutions
+    assert model.Mixed_7c.max_pool and not model.Mixed_7b.max_pool  # the FID graph's last pool branch
+
+
+def test_inception_loads_published_layout_and_fid_of_a_set_with_itself_is_zero(tmp_path):
+    path = write_inception_weights(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+    model = inception.load_inception(path)
+    frames = _video(seed=4, t=3, h=64, w=48)
+    feats = model.video_features(frames, batch_size=2)
+    assert feats.shape == (3, 2048) and np.isfinite(feats).all() and (feats >= 0).all()
+    assert M.frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-6)
+    assert M.frechet_distance(feats, model.video_features(frames[::-1].copy())) == pytest.approx(0.0, abs=1e-4)
+    assert M.frechet_distance(feats, model.video_features(255 - frames)) > 0
+    state = torch.load(path, weights_only=True)
+    del state["Mixed_6c.branch1x1.bn.running_mean"]
+    torch.save(state, tmp_path / "cut.pth")
+    with pytest.raises(InputError, match="cut.pth is not the expected weight file: it lacks Mixed_6c.branch1x1.bn.running_mean"):
+        inception.load_inception(tmp_path / "cut.pth")

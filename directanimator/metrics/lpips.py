@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..progress import ProgressFn, report
-from .weights import load_state_dict
+from .weights import check_layout, load_state_dict
 
 __all__ = ["AlexNetFeatures", "LPIPS", "LPIPS_SHIFT", "LPIPS_SCALE", "load_lpips"]
 
@@ -108,23 +108,11 @@ class LPIPS(nn.Module):
         return torch.cat(out).numpy()
 
 
-def _check_layout(state: dict, module: nn.Module, path, prefix: str = "") -> dict:
-    expected = {k: v.shape for k, v in module.state_dict().items()}
-    picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k[len(prefix):] in expected}
-    missing = sorted(set(expected) - set(picked))
-    wrong = [k for k in picked if tuple(picked[k].shape) != tuple(expected[k])]
-    if missing or wrong:
-        what = f"lacks {missing[0]}" if missing else (f"has {wrong[0]} of shape {tuple(picked[wrong[0]].shape)}, "
-                                                       f"expected {tuple(expected[wrong[0]])}")
-        raise InputError(f"{path} is not the expected weight file: it {what}; download the published file again")
-    return picked
-
-
 def load_lpips(alexnet_path: str | os.PathLike, lin_path: str | os.PathLike, device: str | torch.device = "cpu") -> LPIPS:
     """LPIPS with torchvision's AlexNet weights (``alexnet-owt-7be5be79.pth`` or its ``.safetensors``) and the
     official linear layers (lpips ``v0.1/alex.pth``); ``InputError`` naming the file for a wrong or damaged one."""
     model = LPIPS()
-    model.net.load_state_dict(_check_layout(load_state_dict(alexnet_path), model.net, alexnet_path))
+    model.net.load_state_dict(check_layout(load_state_dict(alexnet_path), model.net.state_dict(), alexnet_path))
     lins = nn.ModuleDict({f"lin{k}": getattr(model, f"lin{k}") for k in range(len(ALEX_CHANNELS))})
-    lins.load_state_dict(_check_layout(load_state_dict(lin_path), lins, lin_path))
+    lins.load_state_dict(check_layout(load_state_dict(lin_path), lins.state_dict(), lin_path))
     return model.to(device)

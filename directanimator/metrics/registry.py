@@ -26,6 +26,7 @@ class MetricSpec:
         weights: keys of ``weights.WEIGHT_FILES`` it loads.
         scale: factor the table shows it with (L1 is shown x1e4, the paper's "E-04").
         digits: decimals in the table.
+        per_set: computed over a dataset's frames at once (FID), not as a mean over videos.
     """
 
     key: str
@@ -36,6 +37,7 @@ class MetricSpec:
     weights: tuple[str, ...] = ()
     scale: float = 1.0
     digits: int = 3
+    per_set: bool = False
 
     @property
     def title(self) -> str:
@@ -43,6 +45,7 @@ class MetricSpec:
 
 
 METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("fid", "FID", 1, False, weights=("inception",), digits=2, per_set=True),
     MetricSpec("ssim", "SSIM", 1, True),
     MetricSpec("psnr", "PSNR", 1, True, digits=2),
     MetricSpec("lpips", "LPIPS", 1, False, weights=("alexnet", "lpips_alex")),
@@ -56,15 +59,12 @@ METRICS: tuple[MetricSpec, ...] = (
 
 #: Paper metrics this project does not compute yet, with why (they show as absent, never as a number).
 NOT_AVAILABLE = {
-    "fid": "FID (Inception-v3 pool3, pt_inception-2015-12-05 weights) is not implemented in DirectAnimator yet: "
-           "torchvision does not import beside this project's torch and the pure-torch Inception is still to be "
-           "written; compute it with pytorch-fid on a machine with torchvision",
     "fvd": "FVD (I3D, 16-frame clips) is not implemented in DirectAnimator yet; compute it with a common FVD "
            "implementation (e.g. the StyleGAN-V i3d_torchscript.pt) on a machine with it",
 }
 #: Column order of the paper's Table 1 (FID first, FVD last) and Table 2.
 TABLE_COLUMNS = {1: ("fid", "ssim", "psnr", "lpips", "l1", "fis", "fts", "fvd"), 2: ("plc", "flc"), 0: ("moving_l1",)}
-TITLES = {"fid": "FID ↓", "fvd": "FVD ↓"}
+TITLES = {"fvd": "FVD ↓"}
 #: PLC/FLC come from MediaPipe landmarks here; the paper used DWPose.
 LANDMARK_ESTIMATOR = "mediapipe (the paper used DWPose: not comparable with its Table 2)"
 

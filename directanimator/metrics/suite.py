@@ -14,6 +14,7 @@ import torch
 
 from ..errors import InputError
 from ..progress import ProgressFn, report, sub_progress
+from .frechet import frechet_distance
 from .identity import face_identity_similarity, face_temporal_similarity
 from .landmarks import face_landmark_consistency, pose_landmark_consistency
 from .pixels import as_video, l1, moving_l1, psnr, ssim
@@ -44,7 +45,11 @@ class Evaluator:
         self.status = metric_status(weights_dirs)
         self.wanted = [k for k in wanted if k in known]
         self.unavailable = {k: NOT_AVAILABLE[k] for k in (wanted if metrics else NOT_AVAILABLE) if k in NOT_AVAILABLE}
-        self.lpips = self.arcface = None
+        self.lpips = self.arcface = self.inception = None
+        if "fid" in self.wanted and self.status["fid"]["ready"]:
+            from .inception import load_inception
+
+            self.inception = load_inception(self.status["fid"]["files"]["inception"], self.device)
         if "lpips" in self.wanted and self.status["lpips"]["ready"]:
             from .lpips import load_lpips
 
@@ -72,10 +77,12 @@ class Evaluator:
             progress: optional ``progress(fraction, desc)``.
 
         Returns:
-            ``{"metrics": {key: float}, "details": {key: dict}, "skipped": {key: reason}, "seconds": {stage: s}}``.
+            ``{"metrics": {key: float}, "details": {key: dict}, "skipped": {key: reason}, "seconds": {stage: s},
+            "features": {"fid": (generated [T, 2048], ground truth [T, 2048])}}``: FID is a dataset's number, made
+            from these features by ``fid_of`` (``features`` is empty when it does not run).
         """
         gen = as_video(generated, "generated")
-        metrics, details, skipped, seconds = {}, {}, {}, {}
+        metrics, details, skipped, seconds, features = {}, {}, {}, {}, {}
         missing = self.missing_weights()
         for key in self.wanted:
             if key in missing:
@@ -110,6 +117,12 @@ class Evaluator:
                     metrics["moving_l1"] = value
         seconds["pixels"] = time.perf_counter() - start
         report(progress, 0.05, "pixel metrics")
+
+        if want("fid") and self.inception is not None:
+            start = time.perf_counter()
+            features["fid"] = (self.inception.video_features(gen, progress=sub_progress(progress, 0.05, 0.15)),
+                               self.inception.video_features(gt, progress=sub_progress(progress, 0.15, 0.25)))
+            seconds["fid_features"] = time.perf_counter() - start
 
         if want("lpips") and self.lpips is not None:
             start = time.perf_counter()
@@ -154,7 +167,19 @@ class Evaluator:
         for key, reason in self.unavailable.items():
             skipped[key] = reason
         report(progress, 1.0, "done")
-        return {"metrics": metrics, "details": details, "skipped": skipped, "seconds": seconds}
+        return {"metrics": metrics, "details": details, "skipped": skipped, "seconds": seconds, "features": features}
+
+    @staticmethod
+    def fid_of(results: list[dict]) -> tuple[float | None, str]:
+        """FID over the frames of some videos' ``evaluate_video`` results: ``(value, "")`` or ``(None, why)``."""
+        pairs = [r["features"]["fid"] for r in results if "fid" in r.get("features", {})]
+        if not pairs:
+            reasons = [r["skipped"]["fid"] for r in results if "fid" in r["skipped"]]
+            return None, reasons[0] if reasons else "not computed"
+        try:
+            return frechet_distance(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])), ""
+        except InputError as exc:
+            return None, f"FID: {exc}"
 
     @staticmethod
     def _store(key, fn, metrics, skipped):
@@ -182,7 +207,11 @@ def check_weights(weights_dirs=()) -> dict[str, dict]:
         key = tuple(sorted(files.items()))
         if key not in loaded:
             try:
-                if spec.key == "lpips":
+                if spec.key == "fid":
+                    from .inception import load_inception
+
+                    load_inception(files["inception"])
+                elif spec.key == "lpips":
                     from .lpips import load_lpips
 
                     load_lpips(files["alexnet"], files["lpips_alex"])

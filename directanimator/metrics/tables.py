@@ -12,12 +12,13 @@ __all__ = ["markdown_tables", "summarize"]
 _SPECS = {m.key: m for m in METRICS}
 
 
-def summarize(videos: dict[str, dict], keys) -> dict:
+def summarize(videos: dict[str, dict], keys, per_set: dict | None = None) -> dict:
     """Mean of each metric over the videos where it ran; the others under ``absent`` with the reason.
 
     Args:
         videos: ``{name: Evaluator.evaluate_video(...) result}``.
         keys: the metric keys to summarise (in order).
+        per_set: ``{key: (value or None, reason)}`` for the metrics computed over the whole set (FID).
 
     Returns:
         ``{"videos": N, "metrics": {key: {"mean": float, "videos": n}}, "absent": {key: reason}}``; a metric that
@@ -25,6 +26,14 @@ def summarize(videos: dict[str, dict], keys) -> dict:
     """
     out = {"videos": len(videos), "metrics": {}, "absent": {}}
     for key in keys:
+        if per_set and key in per_set:
+            value, reason = per_set[key]
+            if value is None:
+                out["absent"][key] = reason
+            else:
+                used = sum(key in v.get("features", {}) for v in videos.values())
+                out["metrics"][key] = {"mean": float(value), "videos": used}
+            continue
         values = [v["metrics"][key] for v in videos.values() if key in v["metrics"]]
         if values:
             out["metrics"][key] = {"mean": float(sum(values) / len(values)), "videos": len(values)}
@@ -76,7 +85,8 @@ def markdown_tables(summaries: dict[str, dict], method: str) -> str:
             s = summaries[row]
             lines.append("| " + " | ".join([row, str(s["videos"])] + [_cell(s, k, notes) for k in cols]) + " |")
         lines.append("")
-    lines.append(f"PLC/FLC: normalised landmark distance from {LANDMARK_ESTIMATOR}. LPIPS: v0.1, AlexNet.")
+    lines.append(f"PLC/FLC: normalised landmark distance from {LANDMARK_ESTIMATOR}. LPIPS: v0.1, AlexNet. FID: "
+                 "Inception-v3 pool3 over all frames of a dataset (few frames give a biased, high FID).")
     if notes:
         lines += ["", "Absent metrics:", ""] + [f"[{n}] {reason}" for reason, n in notes.items()]
     return "\n".join(lines) + "\n"

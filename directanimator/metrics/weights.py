@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import InputError, run_cli
 from ..files import atomic_path
 
-__all__ = ["ENV_VAR", "WEIGHT_FILES", "WeightFile", "convert", "find_weight", "how_to_get", "load_state_dict",
+__all__ = ["ENV_VAR", "WEIGHT_FILES", "WeightFile", "check_layout", "convert", "find_weight", "how_to_get", "load_state_dict",
            "require_weight", "search_dirs"]
 
 ENV_VAR = "DIRECTANIMATOR_WEIGHTS"
@@ -53,7 +53,7 @@ class WeightFile:
         """The file's usual home folders (see the module docstring)."""
         if self.subfolder == "buffalo_l":
             return [Path("~/.insightface/models/buffalo_l").expanduser()]
-        if self.name.startswith("alexnet-"):
+        if self.name.startswith(("alexnet-", "pt_inception-")):  # where torch.hub / pytorch-fid cache them
             torch_home = Path(os.environ.get("TORCH_HOME", "~/.cache/torch")).expanduser()
             return [torch_home / "hub" / "checkpoints"]
         if self.subfolder == "lpips":
@@ -74,6 +74,8 @@ WEIGHT_FILES = {
     "arcface": WeightFile("w600k_r50.onnx", _BUFFALO_L, "buffalo_l", _BUFFALO_NOTE),
     "scrfd": WeightFile("det_10g.onnx", _BUFFALO_L, "buffalo_l", _BUFFALO_NOTE),
     "alexnet": WeightFile("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),
+    "inception": WeightFile("pt_inception-2015-12-05-6726825d.pth", "https://github.com/mseitzer/pytorch-fid/releases/"
+                            "download/fid_weights/pt_inception-2015-12-05-6726825d.pth"),
     "lpips_alex": WeightFile("alex.pth", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/"
                              "weights/v0.1/alex.pth", "lpips", "it also ships in the lpips wheel as "
                              "lpips/weights/v0.1/alex.pth"),
@@ -152,6 +154,23 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"{path} is not a state dict of tensors; download the published file again")
     return state
+
+
+def check_layout(state: dict, expected: dict, path) -> dict:
+    """The tensors of ``state`` that ``expected`` (a model's state dict) names, checked for presence and shape;
+    extra entries (a classifier the metric does not use) are dropped.
+
+    Raises:
+        InputError: a tensor is missing or has another shape (one line naming the file and the tensor).
+    """
+    picked = {k: v for k, v in state.items() if k in expected}
+    missing = sorted(set(expected) - set(picked))
+    wrong = [k for k in picked if tuple(picked[k].shape) != tuple(expected[k].shape)]
+    if missing or wrong:
+        what = f"lacks {missing[0]}" if missing else (f"has {wrong[0]} of shape {tuple(picked[wrong[0]].shape)}, "
+                                                       f"expected {tuple(expected[wrong[0]].shape)}")
+        raise InputError(f"{path} is not the expected weight file: it {what}; download the published file again")
+    return picked
 
 
 def convert(src: str, dst: str | None = None) -> Path:
