@@ -127,8 +127,10 @@ def run_evaluation(generated, out, ground_truth=None, driving=None, references=N
     if any(p.dataset == "overall" for p in pairs):
         raise InputError("a dataset subfolder is called 'overall', the name of the all-datasets row; rename it")
     evaluator = Evaluator(weights_dirs, device=device, metrics=metrics)
-    for key, how in evaluator.missing_weights().items():
-        print(f"warning: {key} skipped, weights missing: {how}", file=sys.stderr)
+    missing = evaluator.missing_weights()
+    for how in dict.fromkeys(missing.values()):  # FIS and FTS need the same files: said once
+        keys = "/".join(k for k, v in missing.items() if v == how)
+        print(f"warning: {keys} skipped, weights missing: {how}", file=sys.stderr)
     videos: dict[str, dict] = {}
     bar = tqdm(pairs, desc="evaluate", unit="video", file=sys.stderr, disable=not show_progress, delay=0.5)
     start = time.perf_counter()

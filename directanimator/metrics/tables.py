@@ -58,7 +58,7 @@ def _cell(summary: dict, key: str, notes: dict[str, int]) -> str:
         if entry["videos"] < summary["videos"]:
             text += f" ({entry['videos']}/{summary['videos']} videos)"
         return text
-    reason = summary["absent"].get(key, "not computed")
+    reason = summary["absent"].get(key, "not requested (--metrics)")
     notes.setdefault(reason, len(notes) + 1)
     return f"n/a [{notes[reason]}]"
 
