@@ -97,7 +97,7 @@ class ArcFaceEmbedder:
         self._fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.batch_size = int(batch_size)
         self.detector = InsightFaceDetector(str(detector_path), providers=providers)
-        if len(self.detector._session.get_outputs()) != 9:
+        if not self.detector.has_keypoints:
             raise InputError(f"{detector_path} gives no face keypoints (a 6-output SCRFD); FIS/FTS need the "
                              "keypoint model det_10g.onnx of buffalo_l")
 

@@ -109,6 +109,11 @@ class InsightFaceDetector(_CropSearch):
             self._centers[key] = np.repeat(centers, self._anchors, axis=0)
         return self._centers[key]
 
+    @property
+    def has_keypoints(self) -> bool:
+        """Whether the model gives the 5 face keypoints (9-output SCRFD such as ``det_10g.onnx``)."""
+        return len(self._session.get_outputs()) == 9
+
     def _detect_image(self, image):
         return [(box, score) for box, score, _ in self.detect_faces(image)]
 
