@@ -63,9 +63,10 @@ def arcface_reference_forward(w: np.ndarray, crop: np.ndarray) -> np.ndarray:
     return pooled.reshape(-1) @ w.astype(np.float64)
 
 
-def write_scrfd_onnx(path, size: int, keypoints: np.ndarray, stride: int = 16, col: int = 2, row: int = 2):
-    """An SCRFD-layout ONNX detector (9 outputs: scores, box distances, 5 keypoints for strides 8/16/32, 2 anchors)
-    that reports one face, at anchor 0 of cell (col, row) of ``stride``, with ``keypoints`` ``[5, 2]`` (canvas
+def write_scrfd_onnx(path, size: int, keypoints: np.ndarray, stride: int = 16, col: int = 2, row: int = 2,
+                     with_keypoints: bool = True):
+    """An SCRFD-layout ONNX detector (9 outputs: scores, box distances, 5 keypoints for strides 8/16/32, 2 anchors;
+    6 without keypoints) that reports one face, at anchor 0 of cell (col, row) of ``stride``, with ``keypoints`` ``[5, 2]`` (canvas
     pixels) and a box 2 strides around the anchor centre."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -81,7 +82,7 @@ def write_scrfd_onnx(path, size: int, keypoints: np.ndarray, stride: int = 16, c
             kps[i] = ((np.asarray(keypoints, np.float32) - centre) / s).reshape(-1)
         tensors.update({f"score_{s}": score, f"bbox_{s}": dist, f"kps_{s}": kps})
     nodes, outputs = [], []
-    for kind in ("score", "bbox", "kps"):
+    for kind in ("score", "bbox", "kps") if with_keypoints else ("score", "bbox"):
         for s in (8, 16, 32):
             name = f"{kind}_{s}"
             nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(tensors[name])))

@@ -311,6 +311,9 @@ def test_arcface_rejects_wrong_models(tmp_path):
     _, pack = _face_weights(tmp_path)
     with pytest.raises(InputError, match="is not an ArcFace model"):
         arcface.ArcFaceEmbedder(pack / "det_10g.onnx", pack / "det_10g.onnx")
+    write_scrfd_onnx(tmp_path / "det_6.onnx", 640, np.zeros((5, 2)), with_keypoints=False)
+    with pytest.raises(InputError, match="gives no face keypoints"):
+        arcface.ArcFaceEmbedder(pack / "w600k_r50.onnx", tmp_path / "det_6.onnx")
     broken = tmp_path / "w600k_r50.onnx"
     broken.write_bytes(b"not an onnx file")
     with pytest.raises(InputError, match="cannot load the ArcFace model .*w600k_r50.onnx"):
