@@ -28,7 +28,7 @@ class Evaluator:
 
     Args:
         weights_dirs: folders to look for weight files in (see ``directanimator.metrics.weights``).
-        device: torch device for LPIPS (default: CUDA when available).
+        device: torch device for LPIPS and FID (default: CUDA when available).
         metrics: keys of ``registry.METRICS`` to compute (default: all).
 
     Raises:
