@@ -11,7 +11,7 @@ import torch
 
 from directanimator import metrics as M
 from directanimator.errors import InputError
-from directanimator.metrics import arcface, inception, lpips, weights
+from directanimator.metrics import arcface, convert_weights, inception, lpips, weights
 from eval_weights import (ALEXNET_LAYOUT, LPIPS_ALEX_LAYOUT, arcface_reference_forward, write_arcface_onnx,
                           write_inception_weights, write_lpips_weights, write_scrfd_onnx)
 
@@ -190,7 +190,7 @@ def test_lpips_loads_published_layout_identical_is_zero_and_converts(tmp_path):
     d = model.video_distance(v, other)
     assert d.shape == (2,) and (d > 0).all()
     # .safetensors twin: same numbers, and find_weight prefers it
-    assert weights.main(["convert", str(alex)]) == 0
+    assert convert_weights.main([str(alex)]) == 0
     st = alex.with_suffix(".safetensors")
     assert weights.find_weight("alexnet", [tmp_path]) == st
     assert np.allclose(lpips.load_lpips(st, lin).video_distance(v, other), d)

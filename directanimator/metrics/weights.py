@@ -10,20 +10,18 @@ Each network needs files the field publishes (``WEIGHT_FILES``). They are looked
 
 In a weights folder a file may sit at the top or under its subfolder (``buffalo_l/w600k_r50.onnx``). A PyTorch
 file ``NAME.pth`` is used as ``NAME.safetensors`` when that exists beside it (make one with
-``python -m directanimator.metrics.weights convert NAME.pth``); a ``.pth`` is only ever read with
+``python -m directanimator.metrics.convert_weights NAME.pth``); a ``.pth`` is only ever read with
 ``torch.load(weights_only=True)``, which refuses pickled code.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, run_cli
+from ..errors import InputError
 from ..files import atomic_path
 
 __all__ = ["ENV_VAR", "WEIGHT_FILES", "WeightFile", "check_layout", "convert", "find_weight", "how_to_get", "load_state_dict",
@@ -187,20 +185,3 @@ def convert(src: str, dst: str | None = None) -> Path:
     with atomic_path(out, suffix=".safetensors") as tmp:
         save_file(state, str(tmp))
     return out
-
-
-def main(argv=None) -> int:
-    """``python -m directanimator.metrics.weights convert FILE.pth [OUT.safetensors]``."""
-    parser = argparse.ArgumentParser(prog="python -m directanimator.metrics.weights",
-                                     description="Convert a published .pth state dict to .safetensors (read with "
-                                     "torch.load(weights_only=True)); the evaluator then uses the .safetensors.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("convert", help="convert FILE.pth to FILE.safetensors")
-    c.add_argument("src")
-    c.add_argument("dst", nargs="?", default=None)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: convert(args.src, args.dst), done="wrote {}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
