@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="reference image of the person to animate (optional with a cue folder)")
     p.add_argument("--driving", required=True, help="driving video, or a cue folder from `python -m directanimator.cues`")
     p.add_argument("--model", default=str(DEMO_MODEL),
-                   help="DirectAnimator pipeline folder (model_index.json + safetensors) or a cached Hub repo id "
+                   help="DirectAnimator pipeline folder (model_index.json + safetensors), a training run folder "
+                   "(--output-dir of trainers.same_id / same2x, or a checkpoint in it) or a cached Hub repo id "
                    "(default: the embedded demo model, models/demo: drawn figures at 64 px)")
     p.add_argument("--out", required=True, help="output mp4 path")
     g = p.add_argument_group("generation")
@@ -148,6 +149,7 @@ def _run(args) -> int:
 
     from directanimator.attention import check_attention_backend, set_attention_backend
     from directanimator.cues import DrivingCues, extract_cues
+    from directanimator.model_folders import resolve_run_folder
     from directanimator.modeling import resolve_model_folder
     from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
     from directanimator.shots import shot_summary
@@ -156,7 +158,8 @@ def _run(args) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     check_attention_backend(args.attention_backend, device)
     # check the model folder before the (slow) cue extraction
-    model_dir = resolve_model_folder(args.model, component="pipeline")
+    run = resolve_run_folder(args.model)  # a training run folder: its transformer on the base it was trained from
+    model_dir = run[0] if run else resolve_model_folder(args.model, component="pipeline")
     check_pipeline_folder(model_dir)
     size = args.size or native_long_side(model_dir)
 
@@ -188,7 +191,7 @@ def _run(args) -> int:
 
     dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
              "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
-    pipe = DirectAnimatorPipeline.from_pretrained(model_dir, dtype=dtype)
+    pipe = DirectAnimatorPipeline.from_pretrained(args.model if run else model_dir, dtype=dtype)
     if args.cpu_offload and device.startswith("cuda"):
         pipe.enable_model_cpu_offload()
     else:

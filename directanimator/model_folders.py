@@ -14,7 +14,10 @@ from safetensors.torch import load_file
 
 from directanimator.errors import InputError
 
-__all__ = ["check_pipeline_folder", "load_safetensors_folder", "resolve_model_folder"]
+__all__ = ["check_pipeline_folder", "load_safetensors_folder", "resolve_model_folder", "resolve_run_folder"]
+
+#: What a training run writes beside its weights (``trainers.checkpoints.ARGS_FILE``).
+RUN_ARGS_FILE = "training_args.json"
 
 # the components of a pipeline folder that carry weights
 _WEIGHTED_COMPONENTS = ("transformer", "vae", "text_encoder")
@@ -151,3 +154,48 @@ def check_pipeline_folder(folder: str, components: tuple[str, ...] | list[str] |
                         f"download <repo> --local-dir {folder}`")
         raise InputError(f"{folder} is not a complete DirectAnimator / CogVideoX I2V model: {', '.join(problems)}; "
                          f"{hint}")
+
+
+def resolve_run_folder(path: str | os.PathLike) -> tuple[str, str] | None:
+    """``(base pipeline folder, trained transformer folder)`` when ``path`` is a training run (the trainers'
+    ``--output-dir``: ``transformer/`` + ``training_args.json``) or a ``checkpoints/checkpoint-<step>`` folder of
+    one; None for anything else (a pipeline folder, a repo id). A run without a final ``transformer/`` uses its
+    latest checkpoint. The base is the ``--pretrained`` pipeline recorded in ``training_args.json``: its VAE, text
+    encoder, tokenizer and scheduler are used as they are (the trainers never change them).
+
+    Raises:
+        InputError: the run holds no weights yet, its arguments file is unreadable, or the base pipeline it was
+            trained from is gone (the message names it and what to do).
+    """
+    p = os.fspath(path)
+    if not os.path.isdir(p) or os.path.isfile(os.path.join(p, "model_index.json")):
+        return None
+    args_file = next((os.path.join(d, RUN_ARGS_FILE) for d in (p, os.path.dirname(os.path.abspath(p)),
+                                                                os.path.dirname(os.path.dirname(os.path.abspath(p))))
+                      if os.path.isfile(os.path.join(d, RUN_ARGS_FILE))), None)
+    if args_file is None:
+        return None
+    transformer = os.path.join(p, "transformer")
+    if not os.path.isfile(os.path.join(transformer, "config.json")):
+        steps = sorted((int(n.split("-")[1]), n) for n in os.listdir(os.path.join(p, "checkpoints"))
+                       if n.startswith("checkpoint-") and n.split("-")[1].isdigit()
+                       and os.path.isfile(os.path.join(p, "checkpoints", n, "transformer", "config.json"))
+                       ) if os.path.isdir(os.path.join(p, "checkpoints")) else []
+        if not steps:
+            raise InputError(f"training run {p} holds no transformer/ and no checkpoint yet; wait for a checkpoint, "
+                             "or pass a pipeline folder")
+        transformer = os.path.join(p, "checkpoints", steps[-1][1], "transformer")
+    try:
+        with open(args_file) as f:
+            base = json.load(f).get("pretrained")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(f"cannot read {args_file} ({type(exc).__name__}); it records the run's base pipeline: "
+                         "restore it, or build a pipeline folder with the run's transformer/") from None
+    if not base:
+        raise InputError(f"{args_file} records no --pretrained base pipeline; build a pipeline folder with the "
+                         "run's transformer/ and pass that")
+    if not os.path.isdir(base) and not _looks_like_repo_id(base):
+        raise InputError(f"training run {p} was trained from the base pipeline {base}, which no longer exists; put "
+                         "that pipeline folder back (its VAE, text encoder and scheduler are needed) or pass a "
+                         "pipeline folder")
+    return resolve_model_folder(base, component="pipeline"), transformer

@@ -48,7 +48,7 @@ from directanimator.latents import (
     pad_latent_frames,
     vae_compression,
 )
-from directanimator.model_folders import check_pipeline_folder, resolve_model_folder
+from directanimator.model_folders import check_pipeline_folder, resolve_model_folder, resolve_run_folder
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
@@ -153,6 +153,9 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         folder's transformer is converted with ``CueFusionTransformer3DModel.from_cogvideox`` (cue weights start at
         identity: the result animates nothing until fine-tuned).
 
+        A training run folder (the trainers' ``--output-dir``, or a checkpoint in it) loads too: its transformer on
+        the base pipeline recorded in its ``training_args.json`` (``model_folders.resolve_run_folder``).
+
         Raises:
             InputError: the folder or repo is missing, not a pipeline, or lacks safetensors weights; the message
                 says what to download and where to put it.
@@ -161,6 +164,13 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             raise InputError("DirectAnimator loads safetensors weights only (use_safetensors=False is not supported)")
         if kwargs.get("trust_remote_code"):
             raise InputError("DirectAnimator never runs code from a model folder (trust_remote_code is refused)")
+        run = resolve_run_folder(pretrained_model_name_or_path)
+        if run is not None:  # a training run: its transformer on the base pipeline it was trained from
+            pretrained_model_name_or_path, trained = run
+            if "transformer" not in kwargs:
+                dtypes = {k: kwargs[k] for k in ("dtype", "torch_dtype") if k in kwargs}
+                kwargs["transformer"] = CueFusionTransformer3DModel.from_pretrained(trained, use_safetensors=True,
+                                                                                    **dtypes)
         folder = resolve_model_folder(pretrained_model_name_or_path, component="pipeline")
         check_pipeline_folder(folder)
         try:

@@ -24,7 +24,7 @@ from directanimator.files import atomic_write_json
 from directanimator.cues import DrivingCues, extract_cues, rebuild_cues
 from directanimator.cues.variants import cue_inputs as variant_inputs
 from directanimator.errors import InputError, run_cli
-from directanimator.metrics import l1, psnr, ssim
+from directanimator.metrics import l1, moving_l1, psnr, ssim
 from directanimator.model_folders import resolve_model_folder
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.pipeline import DirectAnimatorPipeline
@@ -111,26 +111,6 @@ def cue_inputs(cues, ablation: str) -> dict:
     if (settings.lowpass, settings.grid) != (extracted.lowpass, extracted.grid):
         cues = rebuild_cues(cues, lowpass=settings.lowpass, grid=settings.grid)
     return variant_inputs(cues, settings)
-
-
-MOVING_THRESHOLD = 40
-"""A pixel "moves" where the true video differs from the reference held still by more than this (0..255, any
-channel)."""
-
-
-def moving_l1(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> float:
-    """Mean absolute error (in [0, 1]) over the pixels where the ground truth differs from the reference image held
-    still: the error on the motion itself, which whole-frame metrics dilute with the static background. NaN when
-    nothing moves.
-
-    Args:
-        generated / truth: ``[T, H, W, 3]`` uint8 videos; reference: ``[H, W, 3]`` uint8.
-    """
-    truth = truth.astype(np.float32)
-    moving = np.abs(truth - reference.astype(np.float32)[None]).max(axis=-1) > MOVING_THRESHOLD
-    if not moving.any():
-        return float("nan")
-    return float(np.abs(generated.astype(np.float32) - truth).mean(axis=-1)[moving].mean() / 255.0)
 
 
 def _metrics(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from directanimator.files import atomic_write_text
+from directanimator.metrics import MOVING_THRESHOLD
 from trainers.plot_metrics import trailing_mean
-from trainers.experiments.reproduce_eval import MOVING_THRESHOLD
 
 # paper numbers (SSIM, PSNR) where the paper reports them; FID for Table 4, which has no SSIM/PSNR
 PAPER = {

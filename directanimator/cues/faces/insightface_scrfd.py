@@ -109,7 +109,18 @@ class InsightFaceDetector(_CropSearch):
             self._centers[key] = np.repeat(centers, self._anchors, axis=0)
         return self._centers[key]
 
+    @property
+    def has_keypoints(self) -> bool:
+        """Whether the model gives the 5 face keypoints (9-output SCRFD such as ``det_10g.onnx``)."""
+        return len(self._session.get_outputs()) == 9
+
     def _detect_image(self, image):
+        return [(box, score) for box, score, _ in self.detect_faces(image)]
+
+    def detect_faces(self, image: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray | None]]:
+        """Every face in one RGB ``[H, W, 3]`` uint8 image, most confident first: ``(box [4] x0,y0,x1,y1, score,
+        keypoints [5, 2] or None)`` in image pixels. The 5 keypoints (left eye, right eye, nose, left and right
+        mouth corner, as seen in the image) come from 9-output SCRFD models such as ``det_10g.onnx``."""
         h, w = image.shape[:2]
         size = self.input_size
         # Letterbox into the top-left of a square canvas (SCRFD's training layout), keep the scale to map back.
@@ -119,7 +130,8 @@ class InsightFaceDetector(_CropSearch):
         canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         blob = ((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None].astype(np.float32)
         outs = self._session.run(None, {self._input: blob})
-        boxes, scores = [], []
+        with_kps = len(outs) == 9
+        boxes, scores, kpss = [], [], []
         for level, stride in enumerate(self._strides):
             score = np.asarray(outs[level]).reshape(-1)
             dist = np.asarray(outs[level + self._levels]).reshape(-1, 4) * stride
@@ -130,8 +142,13 @@ class InsightFaceDetector(_CropSearch):
             c, d = centers[keep], dist[keep]
             boxes.append(np.concatenate([c - d[:, :2], c + d[:, 2:]], axis=1))
             scores.append(score[keep])
+            if with_kps:
+                k = np.asarray(outs[level + 2 * self._levels]).reshape(-1, 5, 2)[keep] * stride
+                kpss.append(c[:, None, :] + k)
         boxes = np.concatenate(boxes) / s
         scores = np.concatenate(scores)
         if len(scores) == 0:
             return []
-        return [(boxes[i].astype(np.float32), float(scores[i])) for i in _nms(boxes, scores, self.nms_iou)]
+        kps = np.concatenate(kpss) / s if with_kps else None
+        return [(boxes[i].astype(np.float32), float(scores[i]), None if kps is None else kps[i].astype(np.float32))
+                for i in _nms(boxes, scores, self.nms_iou)]
