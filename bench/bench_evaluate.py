@@ -3,8 +3,8 @@
     python bench/bench_evaluate.py [--weights-dir DIR] [--videos N]
 
 Ground truth: ``examples/driving_walk.mp4`` (49 frames, 512², a walking person); generated: the same plus noise;
-reference: its first frame. With no ``--weights-dir`` LPIPS and FID run with full-size AlexNet / Inception-v3
-weights at random init (the same compute as the published ones) and FIS/FTS with tiny stand-in ONNX models (NOT the cost of the real
+reference: its first frame. With no ``--weights-dir`` LPIPS, FID and FVD run with full-size AlexNet / Inception-v3 /
+I3D weights at random init (the same compute as the published ones) and FIS/FTS with tiny stand-in ONNX models (NOT the cost of the real
 w600k_r50 / det_10g: give the real buffalo_l folder through --weights-dir to measure those).
 """
 import argparse
@@ -46,11 +46,13 @@ with tempfile.TemporaryDirectory() as tmp:
         Image.fromarray(truth[0]).save(tmp / "ref" / f"v{i}.png")
     wdir = args.weights_dir
     if wdir is None:
-        from eval_weights import write_arcface_onnx, write_inception_weights, write_lpips_weights, write_scrfd_onnx
+        from eval_weights import (write_arcface_onnx, write_i3d_weights, write_inception_weights, write_lpips_weights,
+                                  write_scrfd_onnx)
 
         wdir = tmp / "weights"
         write_lpips_weights(wdir)  # full-size AlexNet features, random
         write_inception_weights(wdir / "pt_inception-2015-12-05-6726825d.pth")  # full-size Inception-v3, random
+        write_i3d_weights(wdir / "i3d_pretrained_400.pt")  # full-size I3D, random
         (wdir / "buffalo_l").mkdir()
         write_arcface_onnx(wdir / "buffalo_l" / "w600k_r50.onnx")
         write_scrfd_onnx(wdir / "buffalo_l" / "det_10g.onnx", 640, np.array(

@@ -154,11 +154,11 @@ def run_evaluation(generated, out, ground_truth=None, driving=None, references=N
     datasets = sorted({v["dataset"] for v in videos.values()})
     groups = {d: {n: v for n, v in videos.items() if v["dataset"] == d} for d in datasets}
     groups["overall"] = videos
-    summaries = {d: summarize(group, keys, {m.key: evaluator.fid_of(list(group.values()))
+    summaries = {d: summarize(group, keys, {m.key: evaluator.per_set_of(list(group.values()), m.key)
                                             for m in METRICS if m.per_set and m.key in keys})
                  for d, group in groups.items()}
     for v in videos.values():
-        v.pop("features", None)  # FID's per-frame features are not part of results.json
+        v.pop("features", None)  # FID's per-frame and FVD's per-clip features are not part of results.json
     stages = sorted({s for v in videos.values() for s in v["seconds"]})
     result = {
         "method": name or Path(generated).resolve().name,

@@ -1,6 +1,6 @@
 """Tiny stand-ins for the evaluation networks' published weight files, in their published formats and layouts,
 built at random init: torchvision's AlexNet state dict and the lpips linear layers (``.pth``), an ArcFace ONNX
-model (input ``[N, 3, 112, 112]``, 512-d output) and an SCRFD ONNX detector with keypoints."""
+model (input ``[N, 3, 112, 112]``, 512-d output), an SCRFD ONNX detector with keypoints and the FVD I3D state dict."""
 
 from __future__ import annotations
 
@@ -106,5 +106,16 @@ def write_inception_weights(path, seed: int = 0):
             v.fill_(1.0)
         elif k.endswith("conv.weight"):
             v.mul_(0.5)
+    torch.save(state, path)
+    return path
+
+
+def write_i3d_weights(path, seed: int = 0):
+    """Random weights in the layout of the plain PyTorch I3D state dict ``i3d_pretrained_400.pt`` (no BatchNorm
+    counters), written with ``torch.save``."""
+    from directanimator.metrics.i3d import InceptionI3D
+
+    torch.manual_seed(seed)
+    state = {k: v for k, v in InceptionI3D().state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(state, path)
     return path

@@ -53,7 +53,7 @@ def test_cli_writes_results_and_tables_per_dataset_and_overall(folders, capsys):
     absent = data["overall"]["absent"]
     assert {"fid", "fvd", "lpips", "fis", "fts"} <= set(absent)
     assert "alexnet-owt-7be5be79.pth" in absent["lpips"] and "pt_inception-2015-12-05" in absent["fid"]
-    assert "not implemented" in absent["fvd"]
+    assert "i3d_pretrained_400.pt" in absent["fvd"]
     assert not set(absent) & set(data["overall"]["metrics"])
     # random-noise frames hold no person: PLC/FLC are absent for that reason, not NaN
     assert "no frame had a body" in absent["plc"]
@@ -104,7 +104,7 @@ def test_check_lists_ready_missing_broken_and_not_available(tmp_path, capsys, mo
     assert lines["ssim"].startswith("ready") and lines["lpips"].startswith("ready")
     assert lines["fis"].startswith("missing") and "buffalo_l.zip" in lines["fis"]
     assert lines["fid"].startswith("missing") and "pt_inception-2015-12-05-6726825d.pth" in lines["fid"]
-    assert lines["fvd"].startswith("n/a")
+    assert lines["fvd"].startswith("missing") and "i3d_pretrained_400.pt" in lines["fvd"]
     assert "mediapipe" in lines["plc"]
     alex.write_bytes(b"garbage")
     assert E.main(["--check", "--weights-dir", str(wdir)]) == 0

@@ -152,7 +152,7 @@ def test_face_landmarks_and_flc_and_evaluate():
     # no weights in this environment: absent with what to download; FID/FVD absent with why; never a number
     assert set(skipped) == {"fid", "fvd", "lpips", "fis", "fts", "moving_l1"}
     assert "alexnet-owt-7be5be79.pth" in skipped["lpips"] and "w600k_r50.onnx" in skipped["fis"]
-    assert "pt_inception-2015-12-05-6726825d.pth" in skipped["fid"] and "I3D" in skipped["fvd"]
+    assert "pt_inception-2015-12-05-6726825d.pth" in skipped["fid"] and "i3d_pretrained_400.pt" in skipped["fvd"]
     assert "reference" in skipped["moving_l1"]
     assert not set(skipped) & set(m)
     assert calls and calls[-1] == 1.0

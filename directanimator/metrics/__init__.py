@@ -1,7 +1,8 @@
 """Evaluation metrics for generated videos (paper section 4.1 and appendix A.4), one module per concept:
 
 - ``pixels``: PSNR, SSIM, L1 and moving L1 (no weights);
-- ``frechet``: the Fréchet distance of FID / FVD on feature sets;
+- ``frechet``: the Fréchet distance of FID / FVD on feature sets; ``inception``: FID's Inception-v3; ``i3d``: FVD's
+  I3D (16-frame clips);
 - ``identity``: FIS / FTS on face embeddings; ``arcface``: those embeddings (InsightFace's ``w600k_r50.onnx`` on
   SCRFD-aligned faces);
 - ``lpips``: LPIPS v0.1 (AlexNet) in pure torch with the published weights;

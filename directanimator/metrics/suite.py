@@ -45,11 +45,15 @@ class Evaluator:
         self.status = metric_status(weights_dirs)
         self.wanted = [k for k in wanted if k in known]
         self.unavailable = {k: NOT_AVAILABLE[k] for k in (wanted if metrics else NOT_AVAILABLE) if k in NOT_AVAILABLE}
-        self.lpips = self.arcface = self.inception = None
+        self.lpips = self.arcface = self.inception = self.i3d = None
         if "fid" in self.wanted and self.status["fid"]["ready"]:
             from .inception import load_inception
 
             self.inception = load_inception(self.status["fid"]["files"]["inception"], self.device)
+        if "fvd" in self.wanted and self.status["fvd"]["ready"]:
+            from .i3d import load_i3d
+
+            self.i3d = load_i3d(self.status["fvd"]["files"]["i3d"], self.device)
         if "lpips" in self.wanted and self.status["lpips"]["ready"]:
             from .lpips import load_lpips
 
@@ -78,8 +82,9 @@ class Evaluator:
 
         Returns:
             ``{"metrics": {key: float}, "details": {key: dict}, "skipped": {key: reason}, "seconds": {stage: s},
-            "features": {"fid": (generated [T, 2048], ground truth [T, 2048])}}``: FID is a dataset's number, made
-            from these features by ``fid_of`` (``features`` is empty when it does not run).
+            "features": {"fid": (generated [T, 2048], ground truth [T, 2048]), "fvd": (generated [clips, 400],
+            ground truth [clips, 400])}}``: FID and FVD are a dataset's numbers, made from these features by
+            ``per_set_of`` (a key is absent from ``features`` when its metric does not run).
         """
         gen = as_video(generated, "generated")
         metrics, details, skipped, seconds, features = {}, {}, {}, {}, {}
@@ -123,6 +128,15 @@ class Evaluator:
             features["fid"] = (self.inception.video_features(gen, progress=sub_progress(progress, 0.05, 0.15)),
                                self.inception.video_features(gt, progress=sub_progress(progress, 0.15, 0.25)))
             seconds["fid_features"] = time.perf_counter() - start
+
+        if want("fvd") and self.i3d is not None:
+            start = time.perf_counter()
+            try:
+                features["fvd"] = (self.i3d.video_features(gen, progress=sub_progress(progress, 0.05, 0.15)),
+                                   self.i3d.video_features(gt, progress=sub_progress(progress, 0.15, 0.25)))
+            except InputError as exc:  # shorter than one 16-frame clip
+                skipped["fvd"] = str(exc)
+            seconds["fvd_features"] = time.perf_counter() - start
 
         if want("lpips") and self.lpips is not None:
             start = time.perf_counter()
@@ -170,16 +184,18 @@ class Evaluator:
         return {"metrics": metrics, "details": details, "skipped": skipped, "seconds": seconds, "features": features}
 
     @staticmethod
-    def fid_of(results: list[dict]) -> tuple[float | None, str]:
-        """FID over the frames of some videos' ``evaluate_video`` results: ``(value, "")`` or ``(None, why)``."""
-        pairs = [r["features"]["fid"] for r in results if "fid" in r.get("features", {})]
+    def per_set_of(results: list[dict], key: str = "fid") -> tuple[float | None, str]:
+        """FID (over the frames) or FVD (over the 16-frame clips) of some videos' ``evaluate_video`` results:
+        ``(value, "")`` or ``(None, why)``."""
+        pairs = [r["features"][key] for r in results if key in r.get("features", {})]
         if not pairs:
-            reasons = [r["skipped"]["fid"] for r in results if "fid" in r["skipped"]]
+            reasons = [r["skipped"][key] for r in results if key in r["skipped"]]
             return None, reasons[0] if reasons else "not computed"
         try:
             return frechet_distance(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])), ""
         except InputError as exc:
-            return None, f"FID: {exc}"
+            unit = "16-frame clips" if key == "fvd" else "frames"
+            return None, f"{key.upper()} over {sum(len(p[0]) for p in pairs)} {unit}: {exc}"
 
     @staticmethod
     def _store(key, fn, metrics, skipped):
@@ -211,6 +227,10 @@ def check_weights(weights_dirs=()) -> dict[str, dict]:
                     from .inception import load_inception
 
                     load_inception(files["inception"])
+                elif spec.key == "fvd":
+                    from .i3d import load_i3d
+
+                    load_i3d(files["i3d"])
                 elif spec.key == "lpips":
                     from .lpips import load_lpips
 

@@ -10,7 +10,7 @@ Each network needs files the field publishes (``WEIGHT_FILES``). They are looked
 
 In a weights folder a file may sit at the top or under its subfolder (``buffalo_l/w600k_r50.onnx``). A PyTorch
 file ``NAME.pth`` is used as ``NAME.safetensors`` when that exists beside it (make one with
-``python -m directanimator.metrics.convert_weights NAME.pth``); a ``.pth`` is only ever read with
+``python -m directanimator.metrics.convert_weights NAME.pth``; the same for ``NAME.pt``); a ``.pth`` / ``.pt`` is only ever read with
 ``torch.load(weights_only=True)``, which refuses pickled code.
 """
 
@@ -77,6 +77,10 @@ WEIGHT_FILES = {
     "lpips_alex": WeightFile("alex.pth", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/"
                              "weights/v0.1/alex.pth", "lpips", "it also ships in the lpips wheel as "
                              "lpips/weights/v0.1/alex.pth"),
+    # The plain PyTorch I3D state dict of VideoGPT's FVD (common_metrics_on_video_quality loads it from fvd/videogpt/).
+    "i3d": WeightFile("i3d_pretrained_400.pt", "https://onedrive.live.com/download?cid=78EEF3EB6AE7DBCB&resid="
+                      "78EEF3EB6AE7DBCB%21199&authkey=AApKdFHPXzWLNyI", "",
+                      "the Kinetics-400 RGB I3D that VideoGPT's and common_metrics_on_video_quality's FVD load"),
 }
 
 
@@ -106,8 +110,9 @@ def find_weight(key: str, weights_dirs=()) -> Path | None:
     """Path of ``WEIGHT_FILES[key]`` (its ``.safetensors`` twin preferred for ``.pth`` files), or None."""
     spec = WEIGHT_FILES[key]
     names = [spec.name]
-    if spec.name.endswith(".pth"):
-        names.insert(0, spec.name[: -len(".pth")] + ".safetensors")
+    for ext in (".pth", ".pt"):
+        if spec.name.endswith(ext):
+            names.insert(0, spec.name[: -len(ext)] + ".safetensors")
     folders = []
     for d in search_dirs(weights_dirs):
         folders += [d / spec.subfolder, d] if spec.subfolder else [d]
