@@ -9,7 +9,9 @@ and where to put it, and are absent from the results, never 0 or NaN. Writes ``r
 dataset and overall) and ``results.md`` (the tables) into ``--out``. Nothing is downloaded.
 
 PLC/FLC compare the generated landmarks with the driving video's when ``--driving`` is given, else with the ground
-truth's. FIS needs ``--references`` (the reference image of each video); moving L1 too.
+truth's, with DWPose (the paper's estimator) when ``yolox_l.onnx`` and ``dw-ll_ucoco_384.onnx`` are found, else
+MediaPipe (``--landmarks`` chooses); every PLC/FLC number says which estimator produced it. FIS needs
+``--references`` (the reference image of each video); moving L1 too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from .errors import InputError, run_cli
 from .files import atomic_write_json, atomic_write_text
 from .metrics.folders import pair_folders
-from .metrics.registry import LANDMARK_ESTIMATOR, METRICS, NOT_AVAILABLE
+from .metrics.registry import METRICS, NOT_AVAILABLE
 from .metrics.suite import Evaluator, check_weights
 from .metrics.tables import markdown_tables, summarize
 from .video import read_image, read_video
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pairs with different frame counts: use the first frames of each (default: an error)")
     p.add_argument("--name", default=None, help="the model's name in the tables (default: the generated folder's)")
     p.add_argument("--device", default=None, help="torch device for LPIPS (default: cuda when available)")
+    p.add_argument("--landmarks", default="auto", choices=("auto", "dwpose", "mediapipe"),
+                   help="PLC/FLC's estimator: DWPose (the paper's; needs yolox_l.onnx and dw-ll_ucoco_384.onnx) or "
+                   "MediaPipe (in its wheel); auto: DWPose when its files are present (default)")
     p.add_argument("--check", action="store_true", help="print which metrics are ready to run and exit")
     return p
 
@@ -65,13 +70,14 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     if args.check:
-        return _print_check(args.weights_dir)
+        return _print_check(args.weights_dir, args.landmarks)
     if not args.generated or not args.out:
         raise InputError("give --generated DIR and --out DIR (and --ground-truth DIR), or --check")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     result = run_evaluation(args.generated, args.out, ground_truth=args.ground_truth, driving=args.driving,
                             references=args.references, weights_dirs=args.weights_dir, metrics=metrics,
-                            trim=args.trim, name=args.name, device=args.device, show_progress=True)
+                            trim=args.trim, name=args.name, device=args.device, landmarks=args.landmarks,
+                            show_progress=True)
     overall = result["overall"]
     print(f"wrote {Path(args.out) / 'results.json'} and results.md ({overall['videos']} videos)")
     for key, entry in overall["metrics"].items():
@@ -81,8 +87,8 @@ def _run(args) -> int:
     return 0
 
 
-def _print_check(weights_dirs) -> int:
-    rows = check_weights(weights_dirs)
+def _print_check(weights_dirs, landmarks: str = "auto") -> int:
+    rows = check_weights(weights_dirs, landmarks)
     for key, row in rows.items():
         print(f"{row['state']:<8} {key:<10} {row['detail']}")
     ready = sum(r["state"] == "ready" for r in rows.values())
@@ -112,7 +118,7 @@ def _trimmed(pair, gen: np.ndarray, others: dict, trim: bool):
 
 def run_evaluation(generated, out, ground_truth=None, driving=None, references=None, weights_dirs=(), metrics=None,
                    trim: bool = False, name: str | None = None, device: str | None = None,
-                   show_progress: bool = False) -> dict:
+                   landmarks: str = "auto", show_progress: bool = False) -> dict:
     """Evaluate a folder of generated videos and write ``results.json`` and ``results.md`` into ``out``.
 
     Args: as the CLI's flags (``metrics``: a list of metric keys or None for all). Returns what ``results.json``
@@ -126,7 +132,7 @@ def run_evaluation(generated, out, ground_truth=None, driving=None, references=N
     pairs = pair_folders(generated, ground_truth, driving, references, trim=trim)
     if any(p.dataset == "overall" for p in pairs):
         raise InputError("a dataset subfolder is called 'overall', the name of the all-datasets row; rename it")
-    evaluator = Evaluator(weights_dirs, device=device, metrics=metrics)
+    evaluator = Evaluator(weights_dirs, device=device, metrics=metrics, landmarks=landmarks)
     missing = evaluator.missing_weights()
     for how in dict.fromkeys(missing.values()):  # FIS and FTS need the same files: said once
         keys = "/".join(k for k, v in missing.items() if v == how)
@@ -164,7 +170,7 @@ def run_evaluation(generated, out, ground_truth=None, driving=None, references=N
         "method": name or Path(generated).resolve().name,
         "inputs": {"generated": str(generated), "ground_truth": ground_truth, "driving": driving,
                    "references": references, "trim": trim},
-        "landmarks": {"estimator": LANDMARK_ESTIMATOR, "against": "driving" if driving else "ground_truth"},
+        "landmarks": {"estimator": evaluator.landmarks, "against": "driving" if driving else "ground_truth"},
         "lpips_backbone": "alex (v0.1)",
         "missing_weights": evaluator.missing_weights(),
         "datasets": {d: summaries[d] for d in datasets},

@@ -119,3 +119,65 @@ def write_i3d_weights(path, seed: int = 0):
     state = {k: v for k, v in InceptionI3D().state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(state, path)
     return path
+
+
+def write_yolox_onnx(path, box):
+    """A DWPose-detector-layout ONNX model (input ``images [1, 3, 640, 640]``, output ``output [1, 8400, 85]``) that
+    reports one person (objectness 0.9, class-0 score 0.9) with ``box`` ``[x1, y1, x2, y2]`` in 640-canvas pixels,
+    encoded at the stride-32 cell holding its centre as YOLOX encodes boxes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = np.zeros((1, 8400, 85), np.float32)
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    col, row = int(cx // 32), int(cy // 32)
+    i = 80 * 80 + 40 * 40 + row * 20 + col
+    out[0, i, :4] = [cx / 32 - col, cy / 32 - row, np.log((x2 - x1) / 32), np.log((y2 - y1) / 32)]
+    out[0, i, 4], out[0, i, 5] = 0.9, 0.9
+    node = helper.make_node("Constant", [], ["output"], value=numpy_helper.from_array(out))
+    graph = helper.make_graph([node], "yolox_like",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 8400, 85])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def write_dwpose_onnx(path, fixed: dict):
+    """A DWPose-pose-layout ONNX model (input ``input [1, 3, 384, 288]``, outputs ``simcc_x [1, 133, 576]`` and
+    ``simcc_y [1, 133, 768]``) whose keypoints follow the image: every keypoint's SimCC vectors are the crop's
+    column / row brightness profiles (channel mean, each pixel repeated over its 2 bins, + 10), so it lands on the
+    brightest column and row; the keypoints in ``fixed`` (``{index: (x, y)}`` in crop pixels) get a bump of 100 at
+    that bin instead, so they stay put."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    const = {}
+    for axis, n in (("x", 288), ("y", 384)):
+        bias = np.zeros((1, 133, 2 * n), np.float32)
+        for k, xy in fixed.items():
+            bias[0, k, int(round(xy[0 if axis == "x" else 1] * 2))] = 100.0
+        const[f"bias_{axis}"] = bias
+        const[f"shape1_{axis}"] = np.array([1, 1, n, 1], np.int64)
+        const[f"shape2_{axis}"] = np.array([1, 1, 2 * n], np.int64)
+        const[f"expand_{axis}"] = np.array([1, 133, 2 * n], np.int64)
+    const["ten"] = np.array(10.0, np.float32)
+    nodes = [helper.make_node("ReduceMean", ["input"], ["gray"], axes=[1], keepdims=1),
+             helper.make_node("ReduceMean", ["gray"], ["prof_x"], axes=[2], keepdims=0),
+             helper.make_node("ReduceMean", ["gray"], ["prof_y"], axes=[3], keepdims=0)]
+    for axis in ("x", "y"):
+        nodes += [helper.make_node("Reshape", [f"prof_{axis}", f"shape1_{axis}"], [f"col_{axis}"]),
+                  helper.make_node("Concat", [f"col_{axis}", f"col_{axis}"], [f"pair_{axis}"], axis=3),
+                  helper.make_node("Reshape", [f"pair_{axis}", f"shape2_{axis}"], [f"up_{axis}"]),
+                  helper.make_node("Add", [f"up_{axis}", "ten"], [f"lift_{axis}"]),
+                  helper.make_node("Expand", [f"lift_{axis}", f"expand_{axis}"], [f"all_{axis}"]),
+                  helper.make_node("Add", [f"all_{axis}", f"bias_{axis}"], [f"simcc_{axis}"])]
+    graph = helper.make_graph(nodes, "dwpose_like",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 384, 288])],
+                              [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, [1, 133, 576]),
+                               helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, [1, 133, 768])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in const.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))

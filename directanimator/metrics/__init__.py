@@ -6,7 +6,8 @@
 - ``identity``: FIS / FTS on face embeddings; ``arcface``: those embeddings (InsightFace's ``w600k_r50.onnx`` on
   SCRFD-aligned faces);
 - ``lpips``: LPIPS v0.1 (AlexNet) in pure torch with the published weights;
-- ``landmarks``: PLC / FLC on MediaPipe landmarks (offline; the paper used DWPose);
+- ``landmarks``: PLC / FLC on MediaPipe landmarks (offline fallback); ``dwpose``: PLC / FLC on DWPose's
+  COCO-WholeBody keypoints (the paper's estimator, ONNX);
 - ``weights``: where weight files are found (``--weights-dir``, ``$DIRECTANIMATOR_WEIGHTS``, their usual homes),
   never downloaded; ``registry``: which metrics exist and what each needs; ``suite``: all of them on one video.
 

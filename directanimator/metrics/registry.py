@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import InputError
 from .weights import WEIGHT_FILES, find_weight, how_to_get
 
-__all__ = ["METRICS", "NOT_AVAILABLE", "LANDMARK_ESTIMATOR", "MetricSpec", "metric_status"]
+__all__ = ["ESTIMATORS", "LANDMARK_WEIGHTS", "METRICS", "NOT_AVAILABLE", "MetricSpec", "landmark_estimator",
+           "metric_status"]
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,43 @@ NOT_AVAILABLE: dict[str, str] = {}
 #: Column order of the paper's Table 1 (FID first, FVD last) and Table 2.
 TABLE_COLUMNS = {1: ("fid", "ssim", "psnr", "lpips", "l1", "fis", "fts", "fvd"), 2: ("plc", "flc"), 0: ("moving_l1",)}
 TITLES: dict[str, str] = {}
-#: PLC/FLC come from MediaPipe landmarks here; the paper used DWPose.
-LANDMARK_ESTIMATOR = "mediapipe (the paper used DWPose: not comparable with its Table 2)"
+#: The landmark estimators PLC/FLC can come from (each result says which one produced it).
+ESTIMATORS = {
+    "dwpose": "DWPose (yolox_l + dw-ll_ucoco_384, COCO-WholeBody body / face keypoints, the paper's estimator)",
+    "mediapipe": "MediaPipe Pose / Face Mesh (the paper used DWPose: not comparable with its Table 2)",
+}
+#: DWPose's weight files; without them PLC/FLC fall back to MediaPipe (in its wheel).
+LANDMARK_WEIGHTS = ("dwpose_det", "dwpose_pose")
 
 
-def metric_status(weights_dirs=()) -> dict[str, dict]:
+def landmark_estimator(weights_dirs=(), choice: str = "auto") -> tuple[str, dict[str, str], str]:
+    """Which estimator PLC/FLC use: ``(name, {weight key: path}, missing)``. ``choice``: ``"auto"`` (DWPose when
+    its two files are present, else MediaPipe), ``"dwpose"`` (``missing`` says what to download when absent) or
+    ``"mediapipe"``."""
+    if choice not in ("auto", *ESTIMATORS):
+        raise InputError(f"unknown landmark estimator {choice!r}; choose auto, dwpose or mediapipe")
+    if choice == "mediapipe":
+        return "mediapipe", {}, ""
+    files = {key: find_weight(key, weights_dirs) for key in LANDMARK_WEIGHTS}
+    absent = [WEIGHT_FILES[key] for key, path in files.items() if path is None]
+    if absent and choice == "auto":
+        return "mediapipe", {}, ""
+    return "dwpose", {k: str(p) for k, p in files.items() if p is not None}, how_to_get(absent) if absent else ""
+
+
+def metric_status(weights_dirs=(), landmarks: str = "auto") -> dict[str, dict]:
     """For every metric: ``{"ready": bool, "files": {key: path}, "missing": what to download and where, or ""}``
-    (presence only; loading happens in ``Evaluator``), and the not-available ones with their reason."""
+    (presence only; loading happens in ``Evaluator``; PLC/FLC also say their ``estimator``, see
+    ``landmark_estimator``), and the not-available ones with their reason."""
     out = {}
     for spec in METRICS:
         files = {key: find_weight(key, weights_dirs) for key in spec.weights}
         absent = [WEIGHT_FILES[key] for key, path in files.items() if path is None]
         out[spec.key] = {"ready": not absent, "files": {k: str(p) for k, p in files.items() if p is not None},
                          "missing": how_to_get(absent) if absent else ""}
+    name, files, missing = landmark_estimator(weights_dirs, landmarks)
+    for key in ("plc", "flc"):
+        out[key].update(estimator=name, ready=not missing, files=files, missing=missing)
     for key, reason in NOT_AVAILABLE.items():
         out[key] = {"ready": False, "files": {}, "missing": "", "reason": reason}
     return out

@@ -18,7 +18,7 @@ from .frechet import frechet_distance
 from .identity import face_identity_similarity, face_temporal_similarity
 from .landmarks import face_landmark_consistency, pose_landmark_consistency
 from .pixels import as_video, l1, moving_l1, psnr, ssim
-from .registry import LANDMARK_ESTIMATOR, METRICS, NOT_AVAILABLE, metric_status
+from .registry import ESTIMATORS, METRICS, NOT_AVAILABLE, metric_status
 
 __all__ = ["Evaluator", "check_weights", "evaluate"]
 
@@ -30,22 +30,30 @@ class Evaluator:
         weights_dirs: folders to look for weight files in (see ``directanimator.metrics.weights``).
         device: torch device for LPIPS and FID (default: CUDA when available).
         metrics: keys of ``registry.METRICS`` to compute (default: all).
+        landmarks: PLC/FLC's estimator: ``"auto"`` (DWPose when its weights are present, else MediaPipe),
+            ``"dwpose"`` or ``"mediapipe"``; ``self.landmarks`` says which one runs.
 
     Raises:
         InputError: a weight file that is present but cannot be loaded (one line naming it), an unknown metric.
     """
 
-    def __init__(self, weights_dirs=(), device: str | None = None, metrics=None):
+    def __init__(self, weights_dirs=(), device: str | None = None, metrics=None, landmarks: str = "auto"):
         known = {m.key for m in METRICS}
         wanted = list(metrics) if metrics else [m.key for m in METRICS]
         unknown = [k for k in wanted if k not in known and k not in NOT_AVAILABLE]
         if unknown:
             raise InputError(f"unknown metric {unknown[0]!r}; choose from {', '.join(sorted(known | set(NOT_AVAILABLE)))}")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.status = metric_status(weights_dirs)
+        self.status = metric_status(weights_dirs, landmarks)
+        self.landmarks = self.status["plc"]["estimator"]
         self.wanted = [k for k in wanted if k in known]
         self.unavailable = {k: NOT_AVAILABLE[k] for k in (wanted if metrics else NOT_AVAILABLE) if k in NOT_AVAILABLE}
-        self.lpips = self.arcface = self.inception = self.i3d = None
+        self.lpips = self.arcface = self.inception = self.i3d = self.dwpose = None
+        if self.landmarks == "dwpose" and {"plc", "flc"} & set(self.wanted) and self.status["plc"]["ready"]:
+            from .dwpose import DWPose
+
+            files = self.status["plc"]["files"]
+            self.dwpose = DWPose(files["dwpose_det"], files["dwpose_pose"])
         if "fid" in self.wanted and self.status["fid"]["ready"]:
             from .inception import load_inception
 
@@ -160,24 +168,8 @@ class Evaluator:
             seconds["faces"] = time.perf_counter() - start
 
         against = driving if driving is not None else gt
-        for i, (key, fn) in enumerate((("plc", pose_landmark_consistency), ("flc", face_landmark_consistency))):
-            if key not in self.wanted or key in skipped:
-                continue
-            if against is None:
-                skipped[key] = "neither a driving video nor a ground truth given"
-                continue
-            start = time.perf_counter()
-            try:
-                res = fn(gen, against, progress=sub_progress(progress, 0.6 + 0.2 * i, 0.8 + 0.2 * i))
-            except InputError as exc:
-                skipped[key] = str(exc)
-                continue
-            seconds[key] = time.perf_counter() - start
-            if res["frames_used"] == 0:
-                skipped[key] = f"no frame had {'a body' if key == 'plc' else 'a face'} found in both videos"
-            else:
-                metrics[key] = res["nme"]
-                details[key] = {**res, "against": "driving" if driving is not None else "ground_truth"}
+        self._landmark_metrics(gen, against, "driving" if driving is not None else "ground_truth",
+                               metrics, details, skipped, seconds, progress)
         for key, reason in self.unavailable.items():
             skipped[key] = reason
         report(progress, 1.0, "done")
@@ -197,6 +189,47 @@ class Evaluator:
             unit = "16-frame clips" if key == "fvd" else "frames"
             return None, f"{key.upper()} over {sum(len(p[0]) for p in pairs)} {unit}: {exc}"
 
+    def _landmark_metrics(self, gen, against, against_name, metrics, details, skipped, seconds, progress):
+        """PLC/FLC with ``self.landmarks``' estimator (DWPose: one pass gives both body and face keypoints)."""
+        keys = [k for k in ("plc", "flc") if k in self.wanted and k not in skipped]
+        if not keys:
+            return
+        if against is None:
+            for key in keys:
+                skipped[key] = "neither a driving video nor a ground truth given"
+            return
+        results = {}
+        if self.dwpose is not None:
+            from .dwpose import BODY, FACE, dwpose_consistency
+
+            start = time.perf_counter()
+            vd = as_video(against, "driving")
+            if len(vd) != len(gen):
+                for key in keys:
+                    skipped[key] = f"generated has {len(gen)} frames but driving has {len(vd)}; trim them to the same frames"
+                return
+            kg = self.dwpose.video_keypoints(gen, progress=sub_progress(progress, 0.6, 0.8))
+            kd = self.dwpose.video_keypoints(vd, progress=sub_progress(progress, 0.8, 1.0))
+            for key in keys:
+                results[key] = dwpose_consistency(kg, kd, BODY if key == "plc" else FACE, gen.shape[2:0:-1],
+                                                  vd.shape[2:0:-1])
+            seconds["dwpose"] = time.perf_counter() - start
+        else:
+            for i, key in enumerate(keys):
+                fn = pose_landmark_consistency if key == "plc" else face_landmark_consistency
+                start = time.perf_counter()
+                try:
+                    results[key] = fn(gen, against, progress=sub_progress(progress, 0.6 + 0.2 * i, 0.8 + 0.2 * i))
+                except InputError as exc:
+                    skipped[key] = str(exc)
+                seconds[key] = time.perf_counter() - start
+        for key, res in results.items():
+            if res["frames_used"] == 0:
+                skipped[key] = f"no frame had {'a body' if key == 'plc' else 'a face'} found in both videos ({self.landmarks})"
+            else:
+                metrics[key] = res["nme"]
+                details[key] = {**res, "against": against_name, "estimator": self.landmarks}
+
     @staticmethod
     def _store(key, fn, metrics, skipped):
         try:
@@ -212,10 +245,10 @@ def evaluate(generated, ground_truth, driving=None, reference=None, weights_dirs
     return Evaluator(weights_dirs).evaluate_video(generated, ground_truth, driving, reference, progress)
 
 
-def check_weights(weights_dirs=()) -> dict[str, dict]:
+def check_weights(weights_dirs=(), landmarks: str = "auto") -> dict[str, dict]:
     """For ``--check``: ``{metric: {"state": "ready" | "missing" | "broken" | "n/a", "detail": str}}``. Weight files
     that are present are loaded, so a damaged one shows as broken with the reason."""
-    status = metric_status(weights_dirs)
+    status = metric_status(weights_dirs, landmarks)
     loaded: dict[tuple, str | None] = {}
 
     def load_error(spec) -> str | None:
@@ -231,6 +264,10 @@ def check_weights(weights_dirs=()) -> dict[str, dict]:
                     from .i3d import load_i3d
 
                     load_i3d(files["i3d"])
+                elif spec.key in ("plc", "flc"):
+                    from .dwpose import DWPose
+
+                    DWPose(files["dwpose_det"], files["dwpose_pose"])
                 elif spec.key == "lpips":
                     from .lpips import load_lpips
 
@@ -249,14 +286,14 @@ def check_weights(weights_dirs=()) -> dict[str, dict]:
         st = status[spec.key]
         if not st["ready"]:
             rows[spec.key] = {"state": "missing", "detail": st["missing"]}
-        elif spec.weights and (error := load_error(spec)):
+        elif st["files"] and (error := load_error(spec)):
             rows[spec.key] = {"state": "broken", "detail": error}
         else:
             needs = {"reference": " (needs --references)", "ground_truth": ""}
             extra = "".join(needs.get(n, "") for n in spec.needs)
-            what = ", ".join(st["files"].values()) if spec.weights else "no weights needed"
+            what = ", ".join(st["files"].values()) if st["files"] else "no weights needed"
             if spec.key in ("plc", "flc"):
-                what += "; " + LANDMARK_ESTIMATOR
+                what += f"; {st['estimator']}: {ESTIMATORS[st['estimator']]}"
             rows[spec.key] = {"state": "ready", "detail": what + extra}
     for key, reason in NOT_AVAILABLE.items():
         rows[key] = {"state": "n/a", "detail": reason}

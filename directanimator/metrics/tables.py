@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .registry import LANDMARK_ESTIMATOR, METRICS, NOT_AVAILABLE, TABLE_COLUMNS, TITLES
+from .registry import ESTIMATORS, METRICS, NOT_AVAILABLE, TABLE_COLUMNS, TITLES
 
 __all__ = ["markdown_tables", "summarize"]
 
@@ -22,7 +22,8 @@ def summarize(videos: dict[str, dict], keys, per_set: dict | None = None) -> dic
 
     Returns:
         ``{"videos": N, "metrics": {key: {"mean": float, "videos": n}}, "absent": {key: reason}}``; a metric that
-        ran on some videos only is summarised over those, with ``videos`` saying how many.
+        ran on some videos only is summarised over those, with ``videos`` saying how many. PLC/FLC entries also
+        say their ``estimator`` (the one of their videos; several joined by "+").
     """
     out = {"videos": len(videos), "metrics": {}, "absent": {}}
     for key in keys:
@@ -37,6 +38,10 @@ def summarize(videos: dict[str, dict], keys, per_set: dict | None = None) -> dic
         values = [v["metrics"][key] for v in videos.values() if key in v["metrics"]]
         if values:
             out["metrics"][key] = {"mean": float(sum(values) / len(values)), "videos": len(values)}
+            estimators = sorted({v["details"][key]["estimator"] for v in videos.values()
+                                 if "estimator" in v.get("details", {}).get(key, {})})
+            if estimators:
+                out["metrics"][key]["estimator"] = "+".join(estimators)
             continue
         reasons = [v["skipped"][key] for v in videos.values() if key in v["skipped"]]
         if key in NOT_AVAILABLE:
@@ -85,8 +90,14 @@ def markdown_tables(summaries: dict[str, dict], method: str) -> str:
             s = summaries[row]
             lines.append("| " + " | ".join([row, str(s["videos"])] + [_cell(s, k, notes) for k in cols]) + " |")
         lines.append("")
-    lines.append(f"PLC/FLC: normalised landmark distance from {LANDMARK_ESTIMATOR}. LPIPS: v0.1, AlexNet. FID: "
-                 "Inception-v3 pool3 over all frames of a dataset (few frames give a biased, high FID).")
+    overall = summaries.get("overall") or next(iter(summaries.values()))
+    used = {k: overall["metrics"][k].get("estimator") for k in ("plc", "flc") if k in overall["metrics"]}
+    names = {n: ESTIMATORS.get(n, n) for n in dict.fromkeys("+".join(v for v in used.values() if v).split("+")) if n}
+    landmark = "; ".join(f"{k.upper()} from {v}" for k, v in used.items() if v) or "not computed"
+    lines.append(f"PLC/FLC: normalised landmark distance ({landmark}; "
+                 + "; ".join(f"{n}: {d}" for n, d in names.items()) + "). LPIPS: v0.1, AlexNet. FID: "
+                 "Inception-v3 pool3 over all frames of a dataset (few frames give a biased, high FID). FVD: I3D "
+                 "logits of the non-overlapping 16-frame clips, over all clips of a dataset.")
     if notes:
         lines += ["", "Absent metrics:", ""] + [f"[{n}] {reason}" for reason, n in notes.items()]
     return "\n".join(lines) + "\n"

@@ -5,8 +5,10 @@ Each network needs files the field publishes (``WEIGHT_FILES``). They are looked
 1. the folders given to the evaluator (``--weights-dir``, may be repeated);
 2. the folders in the ``DIRECTANIMATOR_WEIGHTS`` environment variable (``os.pathsep``-separated);
 3. the file's usual home: ``~/.insightface/models/buffalo_l`` for InsightFace's models, torch's hub cache
-   (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch/hub/checkpoints``) for torchvision's AlexNet, and
-   the installed ``lpips`` wheel's ``weights/v0.1`` folder (found without importing it) for the LPIPS layers.
+   (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch/hub/checkpoints``) for torchvision's AlexNet, the
+   installed ``lpips`` wheel's ``weights/v0.1`` folder (found without importing it) for the LPIPS layers, and the
+   Hugging Face cache (``$HF_HOME/hub``, default ``~/.cache/huggingface/hub``) snapshots of ``yzd-v/DWPose`` for
+   DWPose's two ONNX models.
 
 In a weights folder a file may sit at the top or under its subfolder (``buffalo_l/w600k_r50.onnx``). A PyTorch
 file ``NAME.pth`` is used as ``NAME.safetensors`` when that exists beside it (make one with
@@ -54,6 +56,9 @@ class WeightFile:
         if self.name.startswith(("alexnet-", "pt_inception-")):  # where torch.hub / pytorch-fid cache them
             torch_home = Path(os.environ.get("TORCH_HOME", "~/.cache/torch")).expanduser()
             return [torch_home / "hub" / "checkpoints"]
+        if self.subfolder == "dwpose":
+            hub = Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser() / "hub"
+            return sorted((hub / "models--yzd-v--DWPose" / "snapshots").glob("*"))
         if self.subfolder == "lpips":
             spec = importlib.util.find_spec("lpips")  # finds the wheel without importing it (it needs torchvision)
             if spec is not None and spec.submodule_search_locations:
@@ -81,6 +86,9 @@ WEIGHT_FILES = {
     "i3d": WeightFile("i3d_pretrained_400.pt", "https://onedrive.live.com/download?cid=78EEF3EB6AE7DBCB&resid="
                       "78EEF3EB6AE7DBCB%21199&authkey=AApKdFHPXzWLNyI", "",
                       "the Kinetics-400 RGB I3D that VideoGPT's and common_metrics_on_video_quality's FVD load"),
+    "dwpose_det": WeightFile("yolox_l.onnx", "https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx", "dwpose"),
+    "dwpose_pose": WeightFile("dw-ll_ucoco_384.onnx", "https://huggingface.co/yzd-v/DWPose/resolve/main/"
+                              "dw-ll_ucoco_384.onnx", "dwpose"),
 }
 
 
