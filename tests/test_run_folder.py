@@ -70,3 +70,19 @@ def test_run_folder_without_weights_or_base_record_is_a_clear_error(tmp_path):
     (run / "training_args.json").write_text(json.dumps({"pretrained": None}))
     with pytest.raises(InputError, match="records no --pretrained base pipeline"):
         DirectAnimatorPipeline.from_pretrained(str(run))
+
+
+def test_the_app_loads_a_run_folder_typed_as_its_model_folder(tmp_path):
+    from ui import generation
+
+    base = tmp_path / "base"
+    make_tiny_pipeline(base, seed=0)
+    run = _run_folder(tmp_path, base)
+    key = generation.load_pipeline(generation.FOLDER_MODEL, str(run), "", "none")
+    try:
+        assert _same(generation._PIPELINES[key].transformer, tiny_transformer(seed=3))
+    finally:
+        generation._PIPELINES.clear()
+    shutil.rmtree(base)
+    with pytest.raises(InputError, match="was trained from the base pipeline"):
+        generation.load_pipeline(generation.FOLDER_MODEL, str(run / "checkpoints" / "checkpoint-5"), "", "none")

@@ -126,7 +126,7 @@ def _generation(c, everyone):
     gr.Markdown("## Generate")
     with gr.Row():
         c.model = gr.Dropdown(models(everyone), value=MODELS[0], label="Model", scale=2, elem_id="model")
-        c.model_path = gr.Textbox("", label="Model folder or Hub repo id", visible=False, scale=2)
+        c.model_path = gr.Textbox("", label="Model folder, training run folder or Hub repo id", visible=False, scale=2)
         c.transformer_path = gr.Textbox("", label="Trained transformer folder (optional)", scale=2,
                                         visible=everyone)
     c.prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPTS[MODELS[0]][0],
