@@ -89,7 +89,7 @@ def test_steps_to_reach_and_speedup_maths():
 
 def test_moving_l1_scores_only_the_motion_and_old_evaluations_still_report(tmp_path):
     from trainers.experiments.reproduce import configs
-    from trainers.experiments.reproduce_eval import moving_l1
+    from directanimator.metrics import moving_l1
     from trainers.experiments.reproduce_report import write_report
 
     reference = np.full((8, 8, 3), 100, np.uint8)

@@ -24,7 +24,7 @@ from directanimator.files import atomic_write_json
 from directanimator.cues import DrivingCues, extract_cues, rebuild_cues
 from directanimator.cues.variants import cue_inputs as variant_inputs
 from directanimator.errors import InputError, run_cli
-from directanimator.metrics import l1, moving_l1, psnr, ssim
+from directanimator.metrics import Evaluator
 from directanimator.model_folders import resolve_model_folder
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.pipeline import DirectAnimatorPipeline
@@ -113,9 +113,14 @@ def cue_inputs(cues, ablation: str) -> dict:
     return variant_inputs(cues, settings)
 
 
-def _metrics(generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict:
-    return {"ssim": float(ssim(generated, truth)), "psnr": float(psnr(generated, truth)),
-            "l1": float(l1(generated, truth)), "moving_l1": moving_l1(generated, truth, reference)}
+#: What the reproduction reports per pair (``directanimator.metrics`` keys, scored by its ``Evaluator``).
+PAIR_METRICS = ("ssim", "psnr", "l1", "moving_l1")
+
+
+def _metrics(evaluator: Evaluator, generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict:
+    """The pair's ``PAIR_METRICS`` from the evaluator; moving L1 is NaN when nothing moves (averaged with nanmean)."""
+    scored = evaluator.evaluate_video(generated, truth, reference=reference)["metrics"]
+    return {k: float(scored.get(k, float("nan"))) for k in PAIR_METRICS}
 
 
 def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | None, out_json: str,
@@ -146,6 +151,7 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
             model = CueFusionTransformer3DModel.from_pretrained(transformer, use_safetensors=True)
         pipe = DirectAnimatorPipeline.from_pretrained(base, transformer=model)
         pipe.set_progress_bar_config(disable=True)
+    evaluator = Evaluator(device="cpu", metrics=PAIR_METRICS)
     per_pair = {}
     for i, pair in enumerate(pairs):
         cues = DrivingCues.load(str(Path(pairs_dir) / pair["name"]))
@@ -159,8 +165,8 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
             frames = np.asarray(out.frames[0])
             generated = frames if frames.dtype == np.uint8 else (frames * 255).round().clip(0, 255).astype(np.uint8)
         n = min(len(truth), len(generated))
-        per_pair[pair["name"]] = _metrics(generated[:n], truth[:n], cues.reference)
-    mean = {k: float(np.nanmean([m[k] for m in per_pair.values()])) for k in ("ssim", "psnr", "l1", "moving_l1")}
+        per_pair[pair["name"]] = _metrics(evaluator, generated[:n], truth[:n], cues.reference)
+    mean = {k: float(np.nanmean([m[k] for m in per_pair.values()])) for k in PAIR_METRICS}
     result = {"mean": mean, "pairs": per_pair, "ablation": ablation, "steps": steps, "transformer": transformer}
     atomic_write_json(out_json, result, indent=1)
     return result
