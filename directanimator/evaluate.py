@@ -2,6 +2,7 @@
 
     python -m directanimator.evaluate --generated DIR --ground-truth DIR [--driving DIR] [--references DIR] --out RESULTS_DIR
     python -m directanimator.evaluate --check [--weights-dir DIR]
+    python -m directanimator.evaluate protocol --dataset DIR --model M --out OUT   (generate, then evaluate)
 
 Videos pair by name (``directanimator.metrics.folders``; subfolders are datasets). Every metric whose weights are
 present runs (SSIM, PSNR, L1 and the MediaPipe PLC/FLC need none); the others are listed with the file to download
@@ -62,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the CLI; returns the exit code (2 for bad input)."""
+    """Run the CLI; returns the exit code (2 for bad input). ``protocol ...`` runs the paper's cross-ID protocol
+    (``directanimator.protocol``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["protocol"]:
+        from .protocol import build_protocol_parser, run_protocol
+
+        args = build_protocol_parser().parse_args(argv[1:])
+        return run_cli(lambda: _print_summary(run_protocol(args), Path(args.out) / "results"), done=None)
     parser = build_parser()
     args = parser.parse_args(argv)
     return run_cli(lambda: _run(args), done=None)
@@ -78,8 +86,12 @@ def _run(args) -> int:
                             references=args.references, weights_dirs=args.weights_dir, metrics=metrics,
                             trim=args.trim, name=args.name, device=args.device, landmarks=args.landmarks,
                             show_progress=True)
+    return _print_summary(result, Path(args.out))
+
+
+def _print_summary(result: dict, out: Path) -> int:
     overall = result["overall"]
-    print(f"wrote {Path(args.out) / 'results.json'} and results.md ({overall['videos']} videos)")
+    print(f"wrote {out / 'results.json'} and results.md ({overall['videos']} videos)")
     for key, entry in overall["metrics"].items():
         print(f"  {key:<10} {entry['mean']:.4f}" + (f"  ({entry['videos']} videos)" if entry["videos"] < overall["videos"] else ""))
     for key, reason in overall["absent"].items():
