@@ -9,6 +9,7 @@ from directanimator import evaluate as E
 from directanimator.errors import InputError
 from directanimator.metrics import dwpose
 from directanimator.metrics.suite import Evaluator
+from directanimator.metrics.tables import markdown_tables, summarize
 from eval_weights import write_arcface_onnx, write_dwpose_onnx, write_yolox_onnx
 
 W, H = 320, 240
@@ -90,6 +91,11 @@ def test_plc_flc_with_dwpose_in_the_evaluator(wdir, monkeypatch):
     diag = np.linalg.norm(face.max(0) - face.min(0))
     assert shifted["metrics"]["flc"] == pytest.approx(66 * 40 / (68 * diag), rel=0.03)
     assert shifted["details"]["flc"]["against"] == "driving"
+    # the summaries and the table say which estimator produced the numbers
+    summary = summarize({"a": same, "b": shifted}, ["plc", "flc"])
+    assert summary["metrics"]["plc"]["estimator"] == "dwpose" and summary["metrics"]["flc"]["videos"] == 2
+    table = markdown_tables({"set": summary, "overall": summary}, "m")
+    assert "PLC from dwpose; FLC from dwpose; dwpose: DWPose (yolox_l + dw-ll_ucoco_384" in table
     # forced MediaPipe: the same videos (no real person) give no landmarks, and say so
     mp = Evaluator([wdir], device="cpu", metrics=["plc"], landmarks="mediapipe").evaluate_video(drv, drv)
     assert "plc" not in mp["metrics"] and "(mediapipe)" in mp["skipped"]["plc"]

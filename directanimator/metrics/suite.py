@@ -28,7 +28,7 @@ class Evaluator:
 
     Args:
         weights_dirs: folders to look for weight files in (see ``directanimator.metrics.weights``).
-        device: torch device for LPIPS and FID (default: CUDA when available).
+        device: torch device for LPIPS, FID and FVD (default: CUDA when available).
         metrics: keys of ``registry.METRICS`` to compute (default: all).
         landmarks: PLC/FLC's estimator: ``"auto"`` (DWPose when its weights are present, else MediaPipe),
             ``"dwpose"`` or ``"mediapipe"``; ``self.landmarks`` says which one runs.

@@ -93,9 +93,9 @@ def markdown_tables(summaries: dict[str, dict], method: str) -> str:
     overall = summaries.get("overall") or next(iter(summaries.values()))
     used = {k: overall["metrics"][k].get("estimator") for k in ("plc", "flc") if k in overall["metrics"]}
     names = {n: ESTIMATORS.get(n, n) for n in dict.fromkeys("+".join(v for v in used.values() if v).split("+")) if n}
-    landmark = "; ".join(f"{k.upper()} from {v}" for k, v in used.items() if v) or "not computed"
-    lines.append(f"PLC/FLC: normalised landmark distance ({landmark}; "
-                 + "; ".join(f"{n}: {d}" for n, d in names.items()) + "). LPIPS: v0.1, AlexNet. FID: "
+    landmark = "; ".join([f"{k.upper()} from {v}" for k, v in used.items() if v]
+                         + [f"{n}: {d}" for n, d in names.items()]) or "not computed"
+    lines.append(f"PLC/FLC: normalised landmark distance ({landmark}). LPIPS: v0.1, AlexNet. FID: "
                  "Inception-v3 pool3 over all frames of a dataset (few frames give a biased, high FID). FVD: I3D "
                  "logits of the non-overlapping 16-frame clips, over all clips of a dataset.")
     if notes:
