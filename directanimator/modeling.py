@@ -219,6 +219,14 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
         """How the cues enter the model: ``"cuefusion"``, ``"concat"`` or ``"cross_attention"``."""
         return self._cue_injection
 
+    def enable_cache(self, config) -> None:
+        """``CacheMixin.enable_cache`` with ``CueFusionBlock`` registered in diffusers' block registry first (the
+        cache hooks look the block class up there); ``directanimator.caching`` names the caches that apply."""
+        from directanimator.caching import register_cue_blocks
+
+        register_cue_blocks()
+        super().enable_cache(config)
+
     # ---------------------------------------------------------------------------------------------------- weights
 
     def cue_parameter_names(self) -> list[str]:
@@ -448,7 +456,9 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             else:
                 outputs = block(*args)
             hidden_states, encoder_hidden_states = outputs[0], outputs[1]
-            if cue_tokens is not None:
+            if cue_tokens is not None and len(outputs) > 2 and outputs[2] is not None:
+                # a block skipped by First Block Cache returns no cue streams: the ones we have stay (the later
+                # blocks are skipped too; see directanimator.caching)
                 cue_tokens = outputs[2]
             if return_block_tokens is not None and i + 1 == return_block_tokens:
                 block_tokens = hidden_states
