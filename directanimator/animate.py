@@ -69,7 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="weights dtype (default: bfloat16 on CUDA, float32 on CPU)")
-    m.add_argument("--cpu-offload", action="store_true", help="model CPU offload (CUDA; lowers GPU memory)")
+    m.add_argument("--memory", default=None,
+                   choices=["resident", "model-offload", "group-offload", "sequential-offload"],
+                   help="memory tier (directanimator.memory): resident (default), model-offload, group-offload "
+                        "(transformer blocks streamed from the CPU) or sequential-offload (least memory, slowest)")
+    m.add_argument("--cpu-offload", action="store_true", help="same as --memory model-offload (CUDA only)")
+    m.add_argument("--fp8", action="store_true",
+                   help="store the transformer's weights in float8_e4m3fn, compute in --dtype (layerwise casting)")
+    m.add_argument("--cache", default=None, choices=["first-block", "taylorseer", "pab"],
+                   help="step cache (directanimator.caching): reuse work of earlier steps; faster, slightly different")
+    m.add_argument("--cache-threshold", type=float, default=None,
+                   help="the cache's knob: first-block threshold (default 0.1), taylorseer interval (4), "
+                        "pab skip range (2)")
     m.add_argument("--vae-tiling", action="store_true", help="VAE tiling and slicing (lower decode memory)")
     m.add_argument("--attention-backend", default=None,
                    help="attention kernel, a diffusers backend name: _native_cudnn, _native_flash, flash, _flash_3 "
@@ -135,6 +146,12 @@ def _run(args) -> int:
 
     import torch
 
+    from directanimator.caching import check_cache
+    from directanimator.memory import apply_memory_mode
+
+    cache_threshold = check_cache(args.cache, args.cache_threshold)
+    if args.cpu_offload and args.memory not in (None, "model-offload"):
+        raise InputError(f"--cpu-offload is --memory model-offload; it cannot go with --memory {args.memory}")
     from directanimator.attention import check_attention_backend, set_attention_backend
     from directanimator.cues import DrivingCues, extract_cues
     from directanimator.modeling import resolve_model_folder
@@ -177,10 +194,9 @@ def _run(args) -> int:
     dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
              "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
     pipe = DirectAnimatorPipeline.from_pretrained(model_dir, dtype=dtype)
-    if args.cpu_offload and device.startswith("cuda"):
-        pipe.enable_model_cpu_offload()
-    else:
-        pipe.to(device)
+    # --cpu-offload off CUDA runs resident, as it always did; an explicit --memory offload on the CPU is an error
+    memory = args.memory or ("model-offload" if args.cpu_offload and device.startswith("cuda") else "resident")
+    apply_memory_mode(pipe, memory, device, fp8=args.fp8)
     if args.vae_tiling:
         pipe.vae.enable_tiling()
         pipe.vae.enable_slicing()
@@ -195,7 +211,7 @@ def _run(args) -> int:
         image=image, cues=cues, prompt=args.prompt, negative_prompt=args.negative_prompt,
         num_inference_steps=args.steps, guidance_scale=args.guidance, cue_scale=cue_scale, generator=generator,
         height=args.height, width=args.width, window_frames=args.window_frames, window_overlap=args.window_overlap,
-        output_type="np",
+        output_type="np", cache=args.cache, cache_threshold=cache_threshold,
     )
     frames = to_uint8_frames(result.frames[0])
     write_video(out, frames, fps=cues.fps, audio_from=audio)
