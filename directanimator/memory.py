@@ -24,7 +24,8 @@ import torch
 
 from directanimator.errors import InputError
 
-__all__ = ["MEMORY_MODES", "OFFLOAD_TYPES", "apply_memory_mode", "check_memory_mode", "enable_fp8_storage"]
+__all__ = ["MEMORY_MODES", "OFFLOAD_TYPES", "apply_memory_mode", "check_memory_mode", "enable_fp8_storage",
+           "remove_offloading"]
 
 MEMORY_MODES = ("resident", "model-offload", "group-offload", "sequential-offload")
 OFFLOAD_TYPES = ("block_level", "leaf_level")
@@ -80,3 +81,25 @@ def apply_memory_mode(pipe, mode: str = "resident", device: str | torch.device =
             num_blocks_per_group=num_blocks_per_group if offload_type == "block_level" else None,
             use_stream=use_stream, non_blocking=use_stream,
         )
+
+
+# Adapted from diffusers 0.42.x (hooks.group_offloading._maybe_remove_and_reapply_group_offloading, without the
+# re-apply)
+def remove_offloading(pipe, device: str | torch.device | None = None) -> None:
+    """Undo ``"model-offload"``, ``"sequential-offload"`` and ``"group-offload"`` on every component (accelerate's
+    and diffusers' offloading hooks removed) and, with ``device``, move the pipeline there: back to ``"resident"``.
+    fp8 storage stays (its casting is not undone)."""
+    from diffusers.hooks import HookRegistry
+    from diffusers.hooks.group_offloading import (_GROUP_OFFLOADING, _LAYER_EXECUTION_TRACKER,
+                                                  _LAZY_PREFETCH_GROUP_OFFLOADING)
+
+    pipe.remove_all_hooks()
+    for component in pipe.components.values():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        registry = HookRegistry.check_if_exists_or_initialize(component)
+        for name in (_GROUP_OFFLOADING, _LAYER_EXECUTION_TRACKER, _LAZY_PREFETCH_GROUP_OFFLOADING):
+            registry.remove_hook(name, recurse=True)
+        registry.invalidate_child_registries_cache()
+    if device is not None:
+        pipe.to(device)

@@ -119,3 +119,19 @@ def test_bad_cache_settings_are_clear(pipe, cues):
             pipe(cues=cues, num_inference_steps=1, cache="first-block")
     finally:
         pipe.transformer.disable_cache()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_caches_match_their_cpu_skip_counts(pipe, cues):
+    """On the GPU each cache skips the same computations as on the CPU (the decisions do not depend on the
+    device beyond rounding), and a never-triggering cache is exact."""
+    cpu_counts = {name: _run(pipe, cues, cache=name, cache_threshold=SKIPPING[name])[1] for name in ("taylorseer",
+                                                                                                  "pab")}
+    gpu = make_tiny_pipeline()
+    gpu.transformer.load_state_dict(pipe.transformer.state_dict())  # the fixture's (perturbed) weights
+    gpu.to("cuda")
+    plain, _ = _run(gpu, cues)
+    exact, _ = _run(gpu, cues, cache="first-block", cache_threshold=0.0)
+    assert torch.equal(plain, exact)
+    for name, counts in cpu_counts.items():  # fixed schedules: the same counts on any device
+        assert _run(gpu, cues, cache=name, cache_threshold=SKIPPING[name])[1] == counts

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from directanimator.errors import InputError
-from directanimator.memory import apply_memory_mode, check_memory_mode
+from directanimator.memory import apply_memory_mode, check_memory_mode, remove_offloading
 from directanimator.tiny import make_tiny_pipeline, tiny_driving_cues
 
 
@@ -32,6 +32,10 @@ def test_group_offload_runs_its_hooks_and_keeps_the_output(cues, resident, offlo
               if getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.get_hook("group_offloading")]
     assert hooked  # diffusers' group offloading hooks are in place
     assert pipe._execution_device == torch.device("cpu")
+    assert torch.equal(_run(pipe, cues), resident)
+    remove_offloading(pipe, "cpu")  # back to resident: no hook left, same output
+    assert not [m for m in pipe.transformer.modules()
+                if getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.get_hook("group_offloading")]
     assert torch.equal(_run(pipe, cues), resident)
 
 
@@ -70,3 +74,17 @@ def test_app_memory_modes_and_cache_reach_the_pipeline(cues):
     frames = run_pipeline(key, cues, settings)
     assert frames.shape[0] == 9 and not pipe.transformer.is_cache_enabled
     _PIPELINES.clear()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: group offload with streams, fp8 on the GPU")
+def test_cuda_group_offload_with_streams_and_fp8(cues):
+    base = make_tiny_pipeline().to("cuda")
+    resident = _run(base, cues)
+    pipe = make_tiny_pipeline()
+    apply_memory_mode(pipe, "group-offload", "cuda")  # block level, CUDA stream prefetching
+    assert pipe._execution_device.type == "cuda"
+    torch.testing.assert_close(_run(pipe, cues), resident)
+    remove_offloading(pipe, "cuda")
+    apply_memory_mode(pipe, "resident", "cuda", fp8=True)
+    out = _run(pipe, cues)
+    assert (out - resident).norm() / resident.norm() < 0.05
