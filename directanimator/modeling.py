@@ -48,6 +48,7 @@ from directanimator.injection import CueCrossAttention, check_cue_injection, con
 from directanimator.attention import CueFusionAttnProcessor
 from directanimator.cue_blocks import CUE_NAMES, CueFusion, CueFusionBlock, CuePatchEmbed
 from directanimator.model_folders import load_safetensors_folder, resolve_model_folder
+from directanimator.parallel import CONTEXT_PARALLEL_PLAN
 
 # ``model_index.json`` records this module as the transformer's library (["directanimator.modeling",
 # "CueFusionTransformer3DModel"]). DiffusionPipeline.from_pretrained resolves such a library from ``sys.modules``
@@ -113,6 +114,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
     _no_split_modules = ["CueFusionBlock", "CogVideoXBlock", "CogVideoXPatchEmbed", "CuePatchEmbed"]
     # regional compilation: ``model.compile_repeated_blocks(fullgraph=True)`` compiles one block and reuses it
     _repeated_blocks = ["CueFusionBlock"]
+    # context parallelism (text, vision tokens and cue streams split along the sequence): directanimator.parallel
+    _cp_plan = CONTEXT_PARALLEL_PLAN
 
     @register_to_config
     def __init__(
