@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store the transformer's weights in float8_e4m3fn, compute in --dtype (layerwise casting)")
     m.add_argument("--cache", default=None, choices=["first-block", "taylorseer", "pab"],
                    help="step cache (directanimator.caching): reuse work of earlier steps; faster, slightly different")
+    m.add_argument("--context-parallel", action="store_true",
+                   help="split each denoising call over the processes of a torchrun launch (Ulysses attention): "
+                        "torchrun --nproc-per-node N -m directanimator.animate ... --context-parallel")
     m.add_argument("--cache-threshold", type=float, default=None,
                    help="the cache's knob: first-block threshold (default 0.1), taylorseer interval (4), "
                         "pab skip range (2)")
@@ -160,6 +163,15 @@ def _run(args) -> int:
     from directanimator.video import read_image, read_video, to_uint8_frames, write_video
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank = 0
+    if args.context_parallel:
+        from directanimator.parallel import init_distributed
+
+        if args.cache:
+            raise InputError("--cache cannot go with --context-parallel (each process would decide what to skip)")
+        rank, world, device = init_distributed(args.device)
+        if world < 2:
+            raise InputError("--context-parallel needs at least 2 processes (torchrun --nproc-per-node 2 or more)")
     check_attention_backend(args.attention_backend, device)
     # check the model folder before the (slow) cue extraction
     model_dir = resolve_model_folder(args.model, component="pipeline")
@@ -202,6 +214,14 @@ def _run(args) -> int:
         pipe.vae.enable_slicing()
     if args.attention_backend:
         set_attention_backend(pipe.transformer, args.attention_backend)
+    if args.context_parallel:
+        from diffusers.models._modeling_parallel import ContextParallelConfig
+
+        from directanimator.parallel import enable_context_parallel
+
+        # uneven splits allowed: the text (226 tokens at CogVideoX size) need not divide by the process count
+        enable_context_parallel(pipe.transformer, ContextParallelConfig(ulysses_degree=world, ulysses_anything=True),
+                                device)
     if args.compile:
         pipe.transformer.compile_repeated_blocks(fullgraph=True)
     pipe.set_progress_bar_config(desc="denoising")
@@ -214,6 +234,8 @@ def _run(args) -> int:
         output_type="np", cache=args.cache, cache_threshold=cache_threshold,
     )
     frames = to_uint8_frames(result.frames[0])
+    if rank:
+        return 0  # every process computed the same video; the first one writes it
     write_video(out, frames, fps=cues.fps, audio_from=audio)
     print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)")

@@ -30,7 +30,7 @@ import torch
 from diffusers.models._modeling_parallel import (ContextParallelConfig, ContextParallelInput, ContextParallelOutput,
                                                  ParallelConfig)
 
-__all__ = ["CONTEXT_PARALLEL_PLAN", "enable_context_parallel"]
+__all__ = ["CONTEXT_PARALLEL_PLAN", "enable_context_parallel", "init_distributed"]
 
 CONTEXT_PARALLEL_PLAN = {
     "": {
@@ -44,6 +44,29 @@ CONTEXT_PARALLEL_PLAN = {
     },
     "proj_out": ContextParallelOutput(gather_dim=1, expected_dims=3),
 }
+
+
+def init_distributed(device: str | None = None) -> tuple[int, int, str]:
+    """Join the process group of a ``torchrun`` launch (NCCL on CUDA, gloo on CPUs; an already initialised group is
+    used as it is). Returns ``(rank, world_size, device)``, the device being ``cuda:<local rank>`` with CUDA unless
+    ``device`` says otherwise. Outside torchrun: ``InputError``."""
+    import os
+
+    from directanimator.errors import InputError
+
+    if not torch.distributed.is_initialized():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise InputError("--context-parallel splits one video over several processes: launch with "
+                             "`torchrun --nproc-per-node N -m directanimator.animate ...`")
+        cuda = torch.cuda.is_available() and not (device or "").startswith("cpu")
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    if device is None or device == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        device = f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    return rank, world, device
 
 
 # Adapted from diffusers 0.42.x (ModelMixin.enable_parallelism and _resolve_parallel_config, context-parallel part)

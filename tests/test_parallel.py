@@ -1,5 +1,5 @@
 """Context parallelism (directanimator.parallel) on 2 CPU processes (gloo): with the model's plan, Ulysses attention
-gives the single-process output, each process really holds its share of the text, vision and cue tokens, and an
+gives the single-process output (the model, and the animate CLI as torchrun launches it), each process really holds its share of the text, vision and cue tokens, and an
 uneven text length works with ``ulysses_anything``. Ring attention needs a backend that returns the log-sum-exp
 (flash, cuDNN: GPU only), so on CPUs only Ulysses can be checked."""
 
@@ -18,7 +18,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, results):
+def _worker(rank: int, world: int, port: int, results, folders):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
@@ -51,17 +51,33 @@ def _worker(rank: int, world: int, port: int, results):
             handle.remove()
             out[name] = dict(diff=float((got - ref).abs().max()), scale=float(ref.abs().max()), **seen,
                              text_len=inputs["encoder_hidden_states"].shape[1])
+        # the CLI inside the same process group: `torchrun -m directanimator.animate ... --context-parallel`
+        from directanimator.animate import main
+
+        out["cli"] = main(["--driving", str(folders / "cues"), "--model", str(folders / "model"), "--out",
+                           str(folders / "parallel.mp4"), "--steps", "2", "--device", "cpu", "--context-parallel"])
         results[rank] = out
     finally:
         dist.destroy_process_group()
 
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed gloo")
-def test_context_parallel_on_two_cpu_processes_matches_one_process():
+def test_context_parallel_on_two_cpu_processes_matches_one_process(tmp_path):
+    from directanimator.animate import main
+    from directanimator.tiny import make_tiny_pipeline, tiny_driving_cues
+    from directanimator.video import read_video
+
+    make_tiny_pipeline(tmp_path / "model")
+    tiny_driving_cues(num_frames=9, fps=8.0).save(tmp_path / "cues")
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_worker, args=(2, _free_port(), results), nprocs=2)
+        mp.spawn(_worker, args=(2, _free_port(), results, tmp_path), nprocs=2)
         results = dict(results)
+    assert results[0]["cli"] == results[1]["cli"] == 0
+    assert main(["--driving", str(tmp_path / "cues"), "--model", str(tmp_path / "model"), "--out",
+                 str(tmp_path / "one.mp4"), "--steps", "2", "--device", "cpu"]) == 0
+    one, two = (read_video(str(tmp_path / f"{n}.mp4")).frames.astype(int) for n in ("one", "parallel"))
+    assert one.shape == two.shape and abs(one - two).max() <= 2  # the same video, to float rounding and the codec
     from directanimator.tiny import tiny_forward_inputs, tiny_transformer
 
     model = tiny_transformer(seed=0)

@@ -40,6 +40,8 @@ def test_cache_memory_and_fp8_flags_run(folders):
     (["--cache", "taylorseer", "--cache-threshold", "1.5"], "whole number"),
     (["--memory", "sequential-offload"], "needs a GPU"),
     (["--cpu-offload", "--memory", "group-offload"], "cannot go with --memory group-offload"),
+    (["--context-parallel"], "launch with `torchrun"),
+    (["--context-parallel", "--cache", "pab"], "--cache cannot go with --context-parallel"),
 ])
 def test_bad_speed_flags_are_one_line_exit_2(folders, capsys, extra, message):
     code = main(_args(folders, folders / "bad.mp4", *extra))
