@@ -46,10 +46,29 @@ DEFAULT_PROMPTS = {DEMO_MODEL: ("", ""), TINY_MODEL: ("", ""),
                    FOLDER_MODEL: ("a person dancing, high quality", "blurry, distorted, low quality")}
 MAX_SEED = 2**31 - 1
 
+
+def gpu_duration(key, cues, settings, report=None, on_step=None) -> int:
+    """Seconds to ask ZeroGPU for one ``run_pipeline`` call (``spaces.GPU(duration=...)`` calls it with the same
+    arguments): a CogVideoX1.5-size step costs 0.42 s at 49 frames 512x512 with CFG on an H100/H200 (measured,
+    bench/bench_model.py), scaled by the vision tokens (attention makes it grow a little faster than linearly) and
+    halved without CFG; plus decoding and a margin. The small demo / tiny models ask for the floor of 60 s; the
+    answer is capped at 300 s (a longer request only waits longer in ZeroGPU's queue)."""
+    if key[0] in (DEMO_MODEL, TINY_MODEL):
+        return 60
+    frames = int(settings.get("num_frames") or getattr(cues, "num_frames", 49))
+    height, width = int(settings.get("height") or 512), int(settings.get("width") or 512)
+    steps = int(settings.get("num_inference_steps", 50))
+    cfg = float(settings.get("guidance_scale", 6.0)) > 1 and settings.get("prompt") != settings.get("negative_prompt")
+    tokens = ((frames - 1) // 4 + 2) // 2 * (height // 16) * (width // 16)  # CogVideoX1.5: 4x time, 2x2x2 patches
+    per_step = 0.42 * (tokens / 7168) ** 1.2 * (1.0 if cfg else 0.5)
+    decode = 0.15 * frames * height * width / 512**2
+    return int(min(300, max(60, 20 + steps * per_step + decode)))
+
+
 try:  # On a ZeroGPU Space, GPU work must run inside a spaces.GPU function; elsewhere this is a no-op.
     import spaces
 
-    gpu = spaces.GPU(duration=240)
+    gpu = spaces.GPU(duration=gpu_duration)
     # ZeroGPU runs that function in another process and pickles what crosses over: no closures (progress and
     # cancel callbacks) go there, so generation shows gradio's own progress bar and cannot stop half-way.
     CROSS_PROCESS = bool(os.environ.get("SPACES_ZERO_GPU"))
