@@ -76,7 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="weights dtype (default: bfloat16 on CUDA, float32 on CPU)")
-    m.add_argument("--cpu-offload", action="store_true", help="model CPU offload (CUDA; lowers GPU memory)")
+    m.add_argument("--memory", default=None,
+                   choices=["resident", "model-offload", "group-offload", "sequential-offload"],
+                   help="memory tier (directanimator.memory): resident (default), model-offload, group-offload "
+                        "(transformer blocks streamed from the CPU) or sequential-offload (least memory, slowest)")
+    m.add_argument("--cpu-offload", action="store_true", help="same as --memory model-offload (CUDA only)")
+    m.add_argument("--fp8", action="store_true",
+                   help="store the transformer's weights in float8_e4m3fn, compute in --dtype (layerwise casting)")
+    m.add_argument("--cache", default=None, choices=["first-block", "taylorseer", "pab"],
+                   help="step cache (directanimator.caching): reuse work of earlier steps; faster, slightly different")
+    m.add_argument("--context-parallel", action="store_true",
+                   help="split each denoising call over the processes of a torchrun launch (Ulysses attention): "
+                        "torchrun --nproc-per-node N -m directanimator.animate ... --context-parallel")
+    m.add_argument("--cache-threshold", type=float, default=None,
+                   help="the cache's knob: first-block threshold (default 0.1), taylorseer interval (4), "
+                        "pab skip range (2)")
     m.add_argument("--vae-tiling", action="store_true", help="VAE tiling and slicing (lower decode memory)")
     m.add_argument("--attention-backend", default=None,
                    help="attention kernel, a diffusers backend name: _native_cudnn, _native_flash, flash, _flash_3 "
@@ -148,14 +162,29 @@ def _run(args) -> int:
     import torch
 
     from directanimator.attention import check_attention_backend, set_attention_backend
+    from directanimator.caching import check_cache
     from directanimator.cues import DrivingCues, extract_cues
+    from directanimator.memory import apply_memory_mode
     from directanimator.model_folders import resolve_run_folder
     from directanimator.modeling import resolve_model_folder
     from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
     from directanimator.shots import shot_summary
     from directanimator.video import read_image, read_video, to_uint8_frames, write_video
 
+    cache_threshold = check_cache(args.cache, args.cache_threshold)
+    if args.cpu_offload and args.memory not in (None, "model-offload"):
+        raise InputError(f"--cpu-offload is --memory model-offload; it cannot go with --memory {args.memory}")
+
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank = 0
+    if args.context_parallel:
+        from directanimator.parallel import init_distributed
+
+        if args.cache:
+            raise InputError("--cache cannot go with --context-parallel (each process would decide what to skip)")
+        rank, world, device = init_distributed(args.device)
+        if world < 2:
+            raise InputError("--context-parallel needs at least 2 processes (torchrun --nproc-per-node 2 or more)")
     check_attention_backend(args.attention_backend, device)
     # check the model folder before the (slow) cue extraction
     run = resolve_run_folder(args.model)  # a training run folder: its transformer on the base it was trained from
@@ -192,15 +221,22 @@ def _run(args) -> int:
     dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
              "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
     pipe = DirectAnimatorPipeline.from_pretrained(args.model if run else model_dir, dtype=dtype)
-    if args.cpu_offload and device.startswith("cuda"):
-        pipe.enable_model_cpu_offload()
-    else:
-        pipe.to(device)
+    # --cpu-offload off CUDA runs resident, as it always did; an explicit --memory offload on the CPU is an error
+    memory = args.memory or ("model-offload" if args.cpu_offload and device.startswith("cuda") else "resident")
+    apply_memory_mode(pipe, memory, device, fp8=args.fp8)
     if args.vae_tiling:
         pipe.vae.enable_tiling()
         pipe.vae.enable_slicing()
     if args.attention_backend:
         set_attention_backend(pipe.transformer, args.attention_backend)
+    if args.context_parallel:
+        from diffusers.models._modeling_parallel import ContextParallelConfig
+
+        from directanimator.parallel import enable_context_parallel
+
+        # uneven splits allowed: the text (226 tokens at CogVideoX size) need not divide by the process count
+        enable_context_parallel(pipe.transformer, ContextParallelConfig(ulysses_degree=world, ulysses_anything=True),
+                                device)
     if args.compile:
         pipe.transformer.compile_repeated_blocks(fullgraph=True)
     pipe.set_progress_bar_config(desc="denoising")
@@ -210,9 +246,11 @@ def _run(args) -> int:
         image=image, cues=cues, prompt=args.prompt, negative_prompt=args.negative_prompt,
         num_inference_steps=args.steps, guidance_scale=args.guidance, cue_scale=cue_scale, generator=generator,
         height=args.height, width=args.width, window_frames=args.window_frames, window_overlap=args.window_overlap,
-        output_type="np",
+        output_type="np", cache=args.cache, cache_threshold=cache_threshold,
     )
     frames = to_uint8_frames(result.frames[0])
+    if rank:
+        return 0  # every process computed the same video; the first one writes it
     write_video(out, frames, fps=cues.fps, audio_from=audio)
     print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Callable
 
 import torch
 from huggingface_hub import snapshot_download
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from directanimator.errors import InputError
@@ -88,8 +90,10 @@ def _snapshot(repo_id: str, allow_download: bool | None, hint: str) -> str:
         ) from None
 
 
-def load_safetensors_folder(folder: str, prefix: str = "diffusion_pytorch_model") -> dict[str, torch.Tensor]:
-    """Load a diffusers model folder's weights (single file or sharded with an index), safetensors only.
+def load_safetensors_folder(folder: str, prefix: str = "diffusion_pytorch_model",
+                            keep: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
+    """Load a diffusers model folder's weights (single file or sharded with an index), safetensors only; with
+    ``keep``, only the tensors whose name it accepts are read from disk (the others never enter memory).
 
     Raises ``InputError`` when the folder holds no safetensors weights (e.g. only pickled ``.bin`` files).
     """
@@ -113,7 +117,11 @@ def load_safetensors_folder(folder: str, prefix: str = "diffusion_pytorch_model"
     for file in files:
         if not os.path.isfile(file):
             raise InputError(f"weight shard {file} is missing; download the complete model folder")
-        state.update(load_file(file))
+        if keep is None:
+            state.update(load_file(file))
+            continue
+        with safe_open(file, framework="pt") as f:
+            state.update({k: f.get_tensor(k) for k in f.keys() if keep(k)})
     return state
 
 

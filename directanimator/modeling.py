@@ -48,6 +48,7 @@ from directanimator.injection import CueCrossAttention, check_cue_injection, con
 from directanimator.attention import CueFusionAttnProcessor
 from directanimator.cue_blocks import CUE_NAMES, CueFusion, CueFusionBlock, CuePatchEmbed
 from directanimator.model_folders import load_safetensors_folder, resolve_model_folder
+from directanimator.parallel import CONTEXT_PARALLEL_PLAN
 
 # ``model_index.json`` records this module as the transformer's library (["directanimator.modeling",
 # "CueFusionTransformer3DModel"]). DiffusionPipeline.from_pretrained resolves such a library from ``sys.modules``
@@ -113,6 +114,8 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
     _no_split_modules = ["CueFusionBlock", "CogVideoXBlock", "CogVideoXPatchEmbed", "CuePatchEmbed"]
     # regional compilation: ``model.compile_repeated_blocks(fullgraph=True)`` compiles one block and reuses it
     _repeated_blocks = ["CueFusionBlock"]
+    # context parallelism (text, vision tokens and cue streams split along the sequence): directanimator.parallel
+    _cp_plan = CONTEXT_PARALLEL_PLAN
 
     @register_to_config
     def __init__(
@@ -218,6 +221,14 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
     def cue_injection(self) -> str:
         """How the cues enter the model: ``"cuefusion"``, ``"concat"`` or ``"cross_attention"``."""
         return self._cue_injection
+
+    def enable_cache(self, config) -> None:
+        """``CacheMixin.enable_cache`` with ``CueFusionBlock`` registered in diffusers' block registry first (the
+        cache hooks look the block class up there); ``directanimator.caching`` names the caches that apply."""
+        from directanimator.caching import register_cue_blocks
+
+        register_cue_blocks()
+        super().enable_cache(config)
 
     # ---------------------------------------------------------------------------------------------------- weights
 
@@ -448,7 +459,9 @@ class CueFusionTransformer3DModel(CogVideoXTransformer3DModel):
             else:
                 outputs = block(*args)
             hidden_states, encoder_hidden_states = outputs[0], outputs[1]
-            if cue_tokens is not None:
+            if cue_tokens is not None and len(outputs) > 2 and outputs[2] is not None:
+                # a block skipped by First Block Cache returns no cue streams: the ones we have stay (the later
+                # blocks are skipped too; see directanimator.caching)
                 cue_tokens = outputs[2]
             if return_block_tokens is not None and i + 1 == return_block_tokens:
                 block_tokens = hidden_states

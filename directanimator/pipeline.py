@@ -52,6 +52,7 @@ from directanimator.model_folders import check_pipeline_folder, resolve_model_fo
 from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
+from directanimator.caching import cache_config, check_cache
 from directanimator.windows import generation_windows, plan_windows
 from directanimator.video import read_image
 
@@ -142,6 +143,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
         self._interrupt = False
         self._guidance_scale = 1.0
+        self._current_timestep = None
 
     # ------------------------------------------------------------------------------------------------- loading
 
@@ -292,6 +294,11 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         return self._guidance_scale
 
     @property
+    def current_timestep(self) -> int | None:
+        """The timestep being denoised (``None`` outside the loop); the pab cache reads it."""
+        return self._current_timestep
+
+    @property
     def interrupt(self) -> bool:
         """Set ``pipe._interrupt = True`` (e.g. from a step callback) to stop denoising early."""
         return self._interrupt
@@ -328,6 +335,8 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         attention_kwargs: dict[str, Any] | None = None,
         return_dict: bool = True,
         progress: ProgressFn | None = None,
+        cache: str | None = None,
+        cache_threshold: float | None = None,
     ):
         """Animate the reference image with the driving cues.
 
@@ -365,12 +374,20 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             attention_kwargs: passed to the attention processors (e.g. LoRA ``scale``).
             return_dict: return a ``DirectAnimatorPipelineOutput`` (else a tuple).
             progress: optional ``progress(fraction, desc)`` callback (the Gradio app's progress bar).
+            cache: step cache for this call (``directanimator.caching``): ``"first-block"``, ``"taylorseer"`` or
+                ``"pab"``; ``None`` (default) runs every block at every step, or keeps a cache enabled on the
+                transformer beforehand (``pipe.transformer.enable_cache(config)``).
+            cache_threshold: the cache's knob: first-block threshold (default 0.1), taylorseer interval (4), pab
+                skip range (2).
 
         Returns:
             ``DirectAnimatorPipelineOutput`` with ``frames`` (see its docstring).
         """
         callback_on_step_end_tensor_inputs = self.check_inputs(
             prompt, output_type, num_inference_steps, callback_on_step_end, callback_on_step_end_tensor_inputs)
+        cache_threshold = check_cache(cache, cache_threshold)
+        if cache is not None and self.transformer.is_cache_enabled:
+            raise InputError("a cache is already enabled on the transformer: pass cache=None or disable it first")
         cfg = self.transformer.config
         device = self._execution_device
         dtype = self.transformer.dtype
@@ -406,14 +423,24 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         # 5. Noise: the shared latent video plus one CogVideoX1.5 padding latent per window that needs one
         state, windows = self.prepare_latents(plan, image_latent, generator, latents, device, dtype)
 
-        # 6. Denoising loop
+        # 6. Denoising loop (with the step cache of this call, removed again afterwards)
         text = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
-        state = self._denoise(
-            state, windows, window_inputs, text, timesteps, plan, generator=generator, eta=eta, cue_scale=cue_scale,
-            batch=2 if do_cfg else 1, guidance_scale=guidance_scale, use_dynamic_cfg=use_dynamic_cfg,
-            attention_kwargs=attention_kwargs, callback_on_step_end=callback_on_step_end,
-            callback_tensors={"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds},
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, report=report)
+        if cache == "pab" and len(windows) > 1:
+            raise InputError("the pab cache serves one generation window; use first-block or taylorseer for videos "
+                             "longer than window_frames")
+        if cache is not None:
+            self.transformer.enable_cache(cache_config(cache, cache_threshold, lambda: self._current_timestep))
+        try:
+            state = self._denoise(
+                state, windows, window_inputs, text, timesteps, plan, generator=generator, eta=eta,
+                cue_scale=cue_scale, batch=2 if do_cfg else 1, guidance_scale=guidance_scale,
+                use_dynamic_cfg=use_dynamic_cfg, attention_kwargs=attention_kwargs,
+                callback_on_step_end=callback_on_step_end,
+                callback_tensors={"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds},
+                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, report=report)
+        finally:
+            if cache is not None:
+                self.transformer.disable_cache()
 
         # 7. Decode the shared latents once, drop the frames added for the VAE
         video_latents = state[:, :plan.total_latents]
@@ -566,8 +593,6 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         """The denoising loop: every window predicts its slice of the shared latents, the predictions are blended
         (normalised by the summed window weights) and one scheduler step moves the whole video."""
         cfg = self.transformer.config
-        dtype = state.dtype
-        num_inference_steps = len(timesteps)
         weight_sum = torch.zeros(state.shape[1], device=state.device)
         for window in windows:
             weight_sum.index_add_(0, window.index, window.weights)
@@ -576,22 +601,45 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         # (directanimator.sampling), so the CPU runs ahead and the GPU never idles between forwards
         stepper = SchedulerStepper(self.scheduler, timesteps, generator=generator, eta=eta,
                                    sync_free=self._sync_free_steps)
+        caching = self.transformer.is_cache_enabled
+        if caching:
+            # no state from an earlier call (or window layout) carries over: same seed, same video
+            self.transformer._reset_stateful_cache()
+        try:
+            return self._denoise_steps(state, windows, window_inputs, text, timesteps, plan, stepper, weight_sum,
+                                       ofs, batch, guidance_scale, use_dynamic_cfg, cue_scale, attention_kwargs,
+                                       callback_on_step_end, callback_tensors, callback_on_step_end_tensor_inputs,
+                                       report)
+        finally:
+            self._current_timestep = None
+            if caching:
+                self.transformer._reset_stateful_cache()  # frees the cached residuals
+
+    def _denoise_steps(self, state, windows, window_inputs, text, timesteps, plan, stepper, weight_sum, ofs, batch,
+                       guidance_scale, use_dynamic_cfg, cue_scale, attention_kwargs, callback_on_step_end,
+                       callback_tensors, callback_on_step_end_tensor_inputs, report) -> torch.Tensor:
+        dtype = state.dtype
+        num_inference_steps = len(timesteps)
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
                 t_int = stepper.timestep_ints[i]  # t.item() would wait for the GPU
+                self._current_timestep = t_int
                 if use_dynamic_cfg:
                     self._guidance_scale = 1 + guidance_scale * (
                         (1 - math.cos(math.pi * ((num_inference_steps - t_int) / num_inference_steps) ** 5.0)) / 2
                     )
                 pred = torch.zeros_like(state, dtype=torch.float32)
-                for window, inputs in zip(windows, window_inputs):
+                for w, (window, inputs) in enumerate(zip(windows, window_inputs)):
                     x = state[:, window.index]
                     x = torch.cat([x] * batch) if batch > 1 else x
                     x = self.scheduler.scale_model_input(x, t)
                     x = torch.cat([x, window.image_latents.expand(batch, -1, -1, -1, -1)], dim=2)
-                    with self.transformer.cache_context("cond_uncond"):
+                    # one cache context per window: a window's cached residuals are compared with its own; the
+                    # CFG passes run as one batch, so both branches share it (a cache decides on the batch as a whole)
+                    with self.transformer.cache_context(f"window{w}/cond_uncond", step_index=i,
+                                                        num_inference_steps=num_inference_steps, timestep=t_int):
                         # batch-1 cues and timestep: both CFG passes share them, so the cue streams run once
                         noise = self.transformer(
                             hidden_states=x, encoder_hidden_states=text, timestep=t.reshape(1),

@@ -11,15 +11,48 @@ from __future__ import annotations
 import sys
 
 import torch
+from accelerate import init_empty_weights
 
 from directanimator.errors import InputError
+from directanimator.model_folders import load_safetensors_folder, resolve_model_folder
+from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.losses import s2x_loss
 from trainers.batch import run_model
 from trainers.cli_checks import loading
 from trainers.components import whole_models
 from trainers.trainer import Trainer, run
 
-__all__ = ["Same2XTrainer", "main"]
+__all__ = ["Same2XTrainer", "load_truncated_teacher", "main"]
+
+
+def load_truncated_teacher(path: str, depth: int, dtype: torch.dtype | None = None,
+                           cls: type = CueFusionTransformer3DModel) -> CueFusionTransformer3DModel:
+    """The frozen Same2X teacher with only its first ``depth`` blocks: a ``cls`` of the folder's config with
+    ``num_layers=depth`` whose weights are the folder's, read for blocks ``0..depth-1`` and the embeddings only
+    (the later blocks' tensors are never loaded). ``forward(..., return_block_tokens=depth, stop_at_block=True)``
+    gives the same block-``depth`` tokens as the whole model; the output head is kept (a few small layers) so the
+    module stays a complete model of ``depth`` blocks.
+
+    Raises ``InputError`` when ``depth`` is not in 1..num_layers or the folder's weights do not match its config.
+    """
+    folder = resolve_model_folder(path, component="transformer")
+    config = dict(cls.load_config(folder))
+    layers = int(config["num_layers"])
+    if not 1 <= depth <= layers:
+        raise InputError(f"--align-depth must be in 1..{layers} for this model, got {depth}")
+
+    def keep(key: str) -> bool:
+        return not key.startswith("transformer_blocks.") or int(key.split(".")[1]) < depth
+
+    state = load_safetensors_folder(folder, keep=keep)
+    with init_empty_weights():
+        model = cls.from_config({**config, "num_layers": depth})
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if missing or unexpected:
+        raise InputError(f"{folder}: weights do not match its config (missing {sorted(missing)[:3]}, unexpected "
+                         f"{sorted(unexpected)[:3]})")
+    model.register_to_config(num_layers=depth)
+    return model.to(dtype=dtype) if dtype is not None else model
 
 
 class Same2XTrainer(Trainer):
@@ -40,9 +73,11 @@ class Same2XTrainer(Trainer):
         if not 1 <= self.args.align_depth <= n_blocks:
             raise InputError(f"--align-depth must be in 1..{n_blocks} for this model, got {self.args.align_depth}")
         # the frozen same-ID model: a separate copy of the stage-1 weights, never wrapped, never optimised
+        # only its first D blocks run: only they are read from disk and kept (at CogVideoX1.5 size and D = 10,
+        # ~1.5 GB of bf16 instead of ~11 GB)
         with whole_models(self.accelerator), loading(f"the stage-1 transformer in {self.teacher_path}"):
-            self.teacher = type(self.transformer).from_pretrained(self.teacher_path, use_safetensors=True,
-                                                                  dtype=self.weight_dtype)
+            self.teacher = load_truncated_teacher(self.teacher_path, self.args.align_depth, self.weight_dtype,
+                                                  cls=type(self.transformer))
         self.teacher.requires_grad_(False).eval().to(self.device)
 
     def trained_parameters(self) -> list:

@@ -11,8 +11,8 @@ from directanimator.cues.settings import CueSettings
 
 from ui.cue_handlers import (extract_cues, load_frame_mask, preview_lowpass, set_alignment, set_face_box,
                              set_face_enlarge, set_frame_mask, set_lowpass, set_reference_mask, show_frame)
-from ui.generation import (DEFAULT_FRAMES, DEFAULT_PROMPTS, DEFAULT_STEPS, MAX_FRAMES, MEMORY_MODES, MODELS,
-                           RESOLUTIONS, cancel_generation, frame_choices, generate, model_changed, models)
+from ui.generation import (CACHE_CHOICES, DEFAULT_FRAMES, DEFAULT_PROMPTS, DEFAULT_STEPS, MAX_FRAMES, MEMORY_MODES,
+                           MODELS, RESOLUTIONS, cancel_generation, frame_choices, generate, model_changed, models)
 from ui.people import choose_driving_person, choose_reference_person, show_people
 
 SEGMENTERS = ["mediapipe", "grounded-sam"]
@@ -145,7 +145,9 @@ def _generation(c, everyone):
             c.guidance = gr.Slider(1.0, 12.0, value=6.0, step=0.5, label="Guidance (CFG)")
             c.pose_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Pose cue strength")
             c.face_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Face cue strength")
-        c.memory = gr.Radio(MEMORY_MODES, value="none", label="Memory mode")
+        with gr.Row():
+            c.memory = gr.Radio(MEMORY_MODES, value="none", label="Memory mode")
+            c.cache = gr.Dropdown(CACHE_CHOICES, value="off", label="Step cache (faster, slightly different)")
     with gr.Row():
         c.gen_btn = gr.Button("Generate", variant="primary", elem_id="generate")
         c.cancel_btn = gr.Button("Cancel", variant="stop")
@@ -201,7 +203,7 @@ def _wire(c):
     c.model.change(model_changed, c.model, [c.model_path, c.resolution, c.num_frames, c.steps, c.prompt, c.negative],
                    api_visibility="private")
     gen_inputs = [session, c.model, c.model_path, c.transformer_path, c.prompt, c.negative, c.steps, c.guidance,
-                  c.seed, c.randomize, c.num_frames, c.resolution, c.pose_scale, c.face_scale, c.memory]
+                  c.seed, c.randomize, c.num_frames, c.resolution, c.pose_scale, c.face_scale, c.memory, c.cache]
     gen = c.gen_btn.click(generate, gen_inputs, [c.result, c.side, c.cue_zip, c.seed, c.info], api_name="generate",
                           concurrency_limit=1, show_progress_on=[c.result])
     c.cancel_btn.click(cancel_generation, session, None, cancels=[gen], api_name="cancel", queue=False)

@@ -29,7 +29,13 @@ DEMO_MODEL = "embedded demo model (models/demo: small, trained on synthetic figu
 TINY_MODEL = "tiny random-weights model (checks the plumbing, output is noise)"
 FOLDER_MODEL = "local folder or Hub repo id"
 MODELS = ([DEMO_MODEL] if (DEMO_DIR / "model_index.json").is_file() else []) + [TINY_MODEL, FOLDER_MODEL]
-MEMORY_MODES = ["none", "model CPU offload", "sequential CPU offload", "VAE tiling + slicing"]
+MEMORY_MODES = ["none", "model CPU offload", "group offload", "sequential CPU offload", "FP8 weights",
+                "FP8 weights + group offload", "VAE tiling + slicing"]
+# the app's memory modes as directanimator.memory tiers (offload tiers need CUDA: without it the pipeline stays
+# resident, as before), and the step caches of directanimator.caching ("off" or a name, each at its default knob)
+_TIERS = {"model CPU offload": "model-offload", "group offload": "group-offload",
+          "sequential CPU offload": "sequential-offload", "FP8 weights + group offload": "group-offload"}
+CACHE_CHOICES = ["off", "first-block", "taylorseer", "pab"]
 RESOLUTIONS = {DEMO_MODEL: [64], TINY_MODEL: [64, 96, 128], FOLDER_MODEL: [480, 720, 768, 1024, 1360]}
 MAX_FRAMES = {DEMO_MODEL: 49, TINY_MODEL: 17, FOLDER_MODEL: 121}
 DEFAULT_FRAMES = {DEMO_MODEL: 17, TINY_MODEL: 9, FOLDER_MODEL: 49}
@@ -40,10 +46,29 @@ DEFAULT_PROMPTS = {DEMO_MODEL: ("", ""), TINY_MODEL: ("", ""),
                    FOLDER_MODEL: ("a person dancing, high quality", "blurry, distorted, low quality")}
 MAX_SEED = 2**31 - 1
 
+
+def gpu_duration(key, cues, settings, report=None, on_step=None) -> int:
+    """Seconds to ask ZeroGPU for one ``run_pipeline`` call (``spaces.GPU(duration=...)`` calls it with the same
+    arguments): a CogVideoX1.5-size step costs 0.42 s at 49 frames 512x512 with CFG on an H100/H200 (measured,
+    bench/bench_model.py), scaled by the vision tokens (attention makes it grow a little faster than linearly) and
+    halved without CFG; plus decoding and a margin. The small demo / tiny models ask for the floor of 60 s; the
+    answer is capped at 300 s (a longer request only waits longer in ZeroGPU's queue)."""
+    if key[0] in (DEMO_MODEL, TINY_MODEL):
+        return 60
+    frames = int(settings.get("num_frames") or getattr(cues, "num_frames", 49))
+    height, width = int(settings.get("height") or 512), int(settings.get("width") or 512)
+    steps = int(settings.get("num_inference_steps", 50))
+    cfg = float(settings.get("guidance_scale", 6.0)) > 1 and settings.get("prompt") != settings.get("negative_prompt")
+    tokens = ((frames - 1) // 4 + 2) // 2 * (height // 16) * (width // 16)  # CogVideoX1.5: 4x time, 2x2x2 patches
+    per_step = 0.42 * (tokens / 7168) ** 1.2 * (1.0 if cfg else 0.5)
+    decode = 0.15 * frames * height * width / 512**2
+    return int(min(300, max(60, 20 + steps * per_step + decode)))
+
+
 try:  # On a ZeroGPU Space, GPU work must run inside a spaces.GPU function; elsewhere this is a no-op.
     import spaces
 
-    gpu = spaces.GPU(duration=240)
+    gpu = spaces.GPU(duration=gpu_duration)
     # ZeroGPU runs that function in another process and pickles what crosses over: no closures (progress and
     # cancel callbacks) go there, so generation shows gradio's own progress bar and cannot stop half-way.
     CROSS_PROCESS = bool(os.environ.get("SPACES_ZERO_GPU"))
@@ -131,12 +156,10 @@ def load_pipeline(model, path, transformer_path, memory_mode):
                 pipe = DirectAnimatorPipeline.from_pretrained(folder, dtype=dtype, use_safetensors=True,
                                                               **extra)
             pipe.set_progress_bar_config(disable=True)
-            if memory_mode == "model CPU offload" and cuda:
-                pipe.enable_model_cpu_offload()
-            elif memory_mode == "sequential CPU offload" and cuda:
-                pipe.enable_sequential_cpu_offload()
-            else:
-                pipe.to("cuda" if cuda else "cpu")
+            from directanimator.memory import apply_memory_mode
+
+            tier = _TIERS.get(memory_mode, "resident") if cuda else "resident"
+            apply_memory_mode(pipe, tier, "cuda" if cuda else "cpu", fp8=memory_mode.startswith("FP8"))
             if memory_mode == "VAE tiling + slicing":
                 pipe.vae.enable_tiling()
                 pipe.vae.enable_slicing()
@@ -179,7 +202,7 @@ def zip_folder(folder: str | os.PathLike, zip_path: str | os.PathLike) -> str:
 
 @ui_errors
 def generate(session, model, model_path, transformer_path, prompt, negative_prompt, steps, guidance, seed,
-             randomize, num_frames, resolution, pose_scale, face_scale, memory_mode,
+             randomize, num_frames, resolution, pose_scale, face_scale, memory_mode, cache="off",
              profile: gr.OAuthProfile | None = None, progress=gr.Progress()):
     """Animate the reference with the current cues; returns the mp4 (driving audio kept), the side-by-side mp4,
     the cue folder zip, the seed used and a summary line."""
@@ -210,7 +233,8 @@ def generate(session, model, model_path, transformer_path, prompt, negative_prom
 
     settings = dict(prompt=prompt or "", negative_prompt=negative_prompt or "", num_frames=num_frames,
                     height=height, width=width, num_inference_steps=int(steps), guidance_scale=float(guidance),
-                    cue_scale=(float(pose_scale), float(face_scale)), seed=seed)
+                    cue_scale=(float(pose_scale), float(face_scale)), seed=seed,
+                    cache=None if cache in (None, "off") else cache)
     callbacks = () if CROSS_PROCESS else (report, on_step)
     frames = to_uint8_frames(run_pipeline(key, c, settings, *callbacks))
     progress(1, desc="writing the videos")
