@@ -1,0 +1,255 @@
+"""One source video turned into clips: its shots, the shot filters, the trimmed and resampled clip of each shot
+that passes, its person check and reference frame, the files written and the source's report.
+
+A source is decoded twice, both times streamed (:class:`~trainers.prepare.decode.FrameStream`): first at
+:data:`~trainers.prepare.quality.ANALYSIS_SIDE` px to find the shots (``directanimator.shots.detect_shots``) and
+measure every frame, then at the output size, converting only the frames the kept clips and their reference
+candidates use and stopping after the last of them. At most one clip's frames are in memory at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from directanimator.errors import InputError
+from directanimator.files import atomic_path, atomic_write_json
+from directanimator.shots import detect_shots
+from directanimator.video import write_video
+from trainers.prepare.decode import FrameStream, probe_source
+from trainers.prepare.main_person import PersonLimits, check_people, find_people, pick_reference
+from trainers.prepare.quality import ANALYSIS_SIDE, FrameStats, QualityLimits, shot_problem
+from trainers.prepare.sources import Source
+
+__all__ = ["ClipSettings", "Backends", "REASONS", "prepare_source"]
+
+REASONS = ("too short", "too dark", "too blurry", "static", "no person", "several people")
+"""Why a shot is dropped, in the order the filters run."""
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """How clips are cut from the shots (everything that changes the written dataset).
+
+    Args:
+        min_seconds / max_seconds: a shot shorter than ``min_seconds`` is dropped, a longer one is trimmed to its
+            first ``max_seconds``.
+        fps: frame rate of the written clips (frames are picked, not interpolated); None keeps the source's.
+        long_side: the clips' long side in pixels at most (never upscaled; the aspect ratio is kept).
+        crf: x264 quality of the written clips.
+        caption: caption given to every clip ("" for none).
+        quality / people: the shot filters' and the person check's thresholds.
+    """
+
+    min_seconds: float = 5.0
+    max_seconds: float = 20.0
+    fps: float | None = 8.0
+    long_side: int = 512
+    crf: int = 18
+    caption: str = ""
+    quality: QualityLimits = field(default_factory=QualityLimits)
+    people: PersonLimits = field(default_factory=PersonLimits)
+
+    def to_dict(self) -> dict:
+        """The settings as plain JSON values (stored in the dataset's ``prepare.json``)."""
+        return asdict(self)
+
+
+class Backends:
+    """The person segmenter and face detector of one process, built on first use (MediaPipe's are offline)."""
+
+    def __init__(self, segmenter: str = "mediapipe", face_detector: str = "mediapipe"):
+        self.names = (segmenter, face_detector)
+        self._segmenter = self._faces = None
+
+    @property
+    def segmenter(self):
+        """The person segmenter."""
+        if self._segmenter is None:
+            from directanimator.cues.segment import get_segmenter
+
+            self._segmenter = get_segmenter(self.names[0])
+        return self._segmenter
+
+    @property
+    def faces(self):
+        """The face detector."""
+        if self._faces is None:
+            from directanimator.cues.faces import get_face_detector
+
+            self._faces = get_face_detector(self.names[1])
+        return self._faces
+
+
+@dataclass
+class _Plan:
+    """A shot that passed the shot filters: the source frames its clip uses and its reference candidates."""
+
+    shot: int
+    picks: list[int]
+    candidates: list[int]
+    frames: dict = field(default_factory=dict)
+
+    @property
+    def last(self) -> int:
+        return max(self.picks + self.candidates)
+
+
+def _picks(start: int, end: int, src_fps: float, fps: float | None) -> list[int]:
+    """Source frames of ``start..end-1`` shown at the output rate (as ``directanimator.video.resample_video``)."""
+    if fps is None:
+        return list(range(start, end))
+    count = max(1, math.ceil((end - start) * fps / src_fps - 1e-9))
+    return [min(end - 1, start + int(math.floor(k * src_fps / fps + 1e-6))) for k in range(count)]
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def report_path(out: Path, source: Source) -> Path:
+    """Where the report of ``source`` goes (written last: a source with a report is finished)."""
+    return out / "reports" / f"{source.key}.json"
+
+
+def _clear_leftovers(out: Path, source: Source) -> None:
+    """Remove the clips and references an interrupted earlier attempt at ``source`` left behind."""
+    for folder, suffix in (("clips", ".mp4"), ("refs", ".png")):
+        base = out / folder
+        if base.is_dir():
+            for p in base.glob(f"{source.key}_shot*{suffix}"):
+                p.unlink(missing_ok=True)
+
+
+def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: Backends) -> dict:
+    """Cut ``source`` into clips under ``out`` and write its report (``reports/<key>.json``, last); return it.
+
+    A file that cannot be read gives a report with ``"status": "unreadable"`` and its reason; the run goes on.
+    """
+    timing = dict.fromkeys(("decode", "shots", "quality", "people", "writing"), 0.0)
+    base = {"source": source.rel, "identity": source.identity, "key": source.key}
+    _clear_leftovers(out, source)
+    try:
+        info = probe_source(source.path)
+    except InputError as exc:
+        report = {**base, "status": "unreadable", "reason": str(exc).split(": ", 1)[-1]}
+        atomic_write_json(report_path(out, source), report)
+        return report
+
+    # pass 1: shots and frame statistics from small copies
+    stats = FrameStats()
+    first = FrameStream(source.path, ANALYSIS_SIDE)
+
+    def measured():
+        for frame in first:
+            clock = time.perf_counter()
+            stats.add(frame)
+            timing["quality"] += time.perf_counter() - clock
+            yield frame
+
+    clock = time.perf_counter()
+    shots = detect_shots(measured(), info.fps)
+    timing["decode"] += first.decode_seconds
+    timing["shots"] += time.perf_counter() - clock - first.decode_seconds - timing["quality"]
+    arrays, count = stats.arrays(), first.count
+
+    entries, plans = [], []
+    max_frames = max(1, int(math.floor(settings.max_seconds * info.fps + 1e-6)))
+    for n, shot in enumerate(shots):
+        # the frame on each side of a cut is left out: a cut found one frame late would leak into the clip
+        start = shot.start + (1 if n > 0 else 0)
+        end = shot.end - (1 if n < len(shots) - 1 else 0)
+        entry = {"shot": n, "frames": [shot.start, shot.end], "kept": False, "reason": None}
+        entries.append(entry)
+        problem = shot_problem(arrays, start, max(start, end), info.fps, settings.quality)
+        if problem:
+            entry["reason"] = problem
+            continue
+        stop = min(end, start + max_frames)
+        entry["window"] = [start, stop]
+        picks = _picks(start, stop, info.fps, settings.fps)
+        # reference candidates from another moment of the shot, when it goes on for half a second after the clip
+        candidates = []
+        if end - stop >= max(2, info.fps / 2):
+            candidates = sorted({int(i) for i in np.linspace(stop, end - 1, settings.people.samples).round()})
+        plans.append(_Plan(n, picks, candidates))
+
+    rows = []
+    if plans:
+        wanted = set()
+        for plan in plans:
+            wanted.update(plan.picks, plan.candidates)
+        second = FrameStream(source.path, settings.long_side, wanted=wanted.__contains__,
+                             stop=max(p.last for p in plans) + 1)
+        pending = list(plans)
+        for index, frame in enumerate(second):
+            if frame is None:
+                continue
+            plan = pending[0]
+            plan.frames[index] = frame
+            if index >= plan.last:
+                rows += _finish(plan, source, out, settings, backends, entries[plan.shot], info.fps, timing)
+                pending.pop(0)
+                if not pending:
+                    break
+        timing["decode"] += second.decode_seconds
+        for plan in pending:  # the file ended early (truncated): what was not decoded is too short now
+            entries[plan.shot]["reason"] = "too short"
+    report = {**base, "status": "done", "fps": info.fps, "frames": count, "seconds": count / info.fps,
+              "decode_error": first.error, "shots": entries, "rows": rows,
+              "timing": {k: round(v, 4) for k, v in timing.items()}}
+    atomic_write_json(report_path(out, source), report)
+    return report
+
+
+def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, backends: Backends, entry: dict,
+            src_fps: float, timing: dict) -> list[dict]:
+    """Person check, reference choice and writing of one planned clip; returns its metadata row (or none)."""
+    clock = time.perf_counter()
+    frames = np.stack([plan.frames[i] for i in plan.picks])
+    check = check_people(backends.segmenter, frames, settings.people)
+    problem = check.problem(settings.people)
+    if problem:
+        entry["reason"] = problem
+        timing["people"] += time.perf_counter() - clock
+        return []
+    if plan.candidates:
+        found = [(plan.frames[i], *find_people(backends.segmenter, plan.frames[i], settings.people)) for i in
+                 plan.candidates]
+        candidates = [(f, mask, facing, present and not second) for f, mask, _, facing, present, second in found]
+        positions = plan.candidates
+    else:
+        candidates = [(frames[i], check.masks[k], float(check.facing[k]), bool(check.present[k] and not check.second[k]))
+                      for k, i in enumerate(check.indices)]
+        positions = [plan.picks[i] for i in check.indices]
+    chosen = pick_reference(backends.faces, candidates)
+    if chosen is None and plan.candidates:  # nobody usable after the clip: one of the clip's own frames
+        candidates = [(frames[i], check.masks[k], float(check.facing[k]), bool(check.present[k]))
+                      for k, i in enumerate(check.indices)]
+        positions = [plan.picks[i] for i in check.indices]
+        chosen = pick_reference(backends.faces, candidates)
+    timing["people"] += time.perf_counter() - clock
+    if chosen is None:
+        entry["reason"] = "no person"
+        return []
+    clock = time.perf_counter()
+    name = f"{source.key}_shot{plan.shot:03d}"
+    clip, ref = f"clips/{name}.mp4", f"refs/{name}.png"
+    fps = settings.fps or src_fps
+    write_video(out / clip, frames, fps=fps, crf=settings.crf)
+    _save_png(out / ref, candidates[chosen[0]][0])
+    timing["writing"] += time.perf_counter() - clock
+    entry.update(kept=True, clip=clip, reference=ref, reference_frame=int(positions[chosen[0]]),
+                 reference_face=chosen[1], clip_frames=len(frames))
+    row = {"file_name": clip, "identity": source.identity, "reference": ref}
+    if settings.caption:
+        row["caption"] = settings.caption
+    return [row]
