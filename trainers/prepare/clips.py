@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from directanimator.errors import InputError
@@ -26,7 +27,12 @@ from trainers.prepare.main_person import PersonLimits, check_people, find_people
 from trainers.prepare.quality import ANALYSIS_SIDE, FrameStats, QualityLimits, shot_problem
 from trainers.prepare.sources import Source
 
-__all__ = ["ClipSettings", "Backends", "REASONS", "prepare_source"]
+__all__ = ["CHECK_SIDE", "ClipSettings", "Backends", "REASONS", "prepare_source"]
+
+CHECK_SIDE = 512
+"""The person check and the reference choice look at frames decoded with this long side at least (or the
+source's own size when smaller), whatever ``--long-side`` the clips are written at: passers-by in a street
+(vtest.avi) are 20 px tall at 256 px, where the segmenter misses half of them, and found at 384 px and up."""
 
 REASONS = ("too short", "too dark", "too blurry", "static", "no person", "several people")
 """Why a shot is dropped, in the order the filters run."""
@@ -108,6 +114,16 @@ def _picks(start: int, end: int, src_fps: float, fps: float | None) -> list[int]
     return [min(end - 1, start + int(math.floor(k * src_fps / fps + 1e-6))) for k in range(count)]
 
 
+def _fit(frames: np.ndarray, long_side: int) -> np.ndarray:
+    """``[T, H, W, 3]`` frames scaled down (area filter) to ``long_side`` on their long side, if they are larger."""
+    h, w = frames.shape[1:3]
+    if max(h, w) <= long_side:
+        return frames
+    s = long_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
 def _save_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
@@ -187,7 +203,7 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
         wanted = set()
         for plan in plans:
             wanted.update(plan.picks, plan.candidates)
-        second = FrameStream(source.path, settings.long_side, wanted=wanted.__contains__,
+        second = FrameStream(source.path, max(settings.long_side, CHECK_SIDE), wanted=wanted.__contains__,
                              stop=max(p.last for p in plans) + 1)
         pending = list(plans)
         for index, frame in enumerate(second):
@@ -222,8 +238,9 @@ def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, back
         timing["people"] += time.perf_counter() - clock
         return []
     if plan.candidates:
-        found = [(plan.frames[i], *find_people(backends.segmenter, plan.frames[i], settings.people)) for i in
-                 plan.candidates]
+        # the clip's own check said it shows one person: here the person only has to be found
+        found = [(plan.frames[i], *find_people(backends.segmenter, plan.frames[i], settings.people,
+                                               second_search=False)) for i in plan.candidates]
         candidates = [(f, mask, facing, present and not second) for f, mask, _, facing, present, second in found]
         positions = plan.candidates
     else:
@@ -244,8 +261,8 @@ def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, back
     name = f"{source.key}_shot{plan.shot:03d}"
     clip, ref = f"clips/{name}.mp4", f"refs/{name}.png"
     fps = settings.fps or src_fps
-    write_video(out / clip, frames, fps=fps, crf=settings.crf)
-    _save_png(out / ref, candidates[chosen[0]][0])
+    write_video(out / clip, _fit(frames, settings.long_side), fps=fps, crf=settings.crf)
+    _save_png(out / ref, _fit(candidates[chosen[0]][0][None], settings.long_side)[0])
     timing["writing"] += time.perf_counter() - clock
     entry.update(kept=True, clip=clip, reference=ref, reference_frame=int(positions[chosen[0]]),
                  reference_face=chosen[1], clip_frames=len(frames))

@@ -1,0 +1,172 @@
+"""``python -m trainers.prepare``: raw footage to a training dataset, on synthetic-world clips with known cuts and a
+known number of people, OpenCV's real vtest.avi (a street: several people) and the walk example (one person).
+
+The synthetic sources are drawn dancers composited on a 128x256 canvas (one or two of them), cut together with
+shots that must be dropped for a known reason; the test checks each shot's fate, the cuts, the written dataset
+(validation, then 2 training steps with the tiny models), resume after a stop and 2 workers against 1.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from directanimator.errors import InputError
+from directanimator.video import read_video, write_video
+from trainers.dataset import UNFINISHED_MARKER, load_dataset, validate_dataset
+from trainers.prepare.__main__ import main as prepare_main
+from trainers.synthetic.draw import background
+from trainers.synthetic.world import _as_identity, render_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+WALK = ROOT / "examples" / "driving_walk.mp4"  # real footage: one woman walking, 4.9 s at 10 fps
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")  # OpenCV's sample: a street with passers-by
+needs_vtest = pytest.mark.skipif(not VTEST.is_file(), reason="opencv-doc's vtest.avi is not installed")
+SIZE, FPS = 128, 8.0
+# a clip of 2 to 2.5 s at 8 fps, at most 256 px
+FAST = ["--min-seconds", "2", "--max-seconds", "2.5", "--fps", "8", "--long-side", "256", "--crf", "23", "--quiet"]
+
+
+def dancers(first, second=None, frames=32, motion=None):
+    """A 128x256 shot of synthetic-world dancer ``first`` (left) and optionally ``second`` (right), composited
+    over ``first``'s own background (mirrored to fill the width)."""
+    fa, ma, _ = render_clip(first, first if motion is None else motion, frames=frames, size=SIZE)
+    bg = background(_as_identity(first, 0), SIZE)
+    canvas = np.repeat(np.concatenate([bg, bg[:, ::-1]], 1)[None], frames, 0).astype(np.float32)
+    canvas[:, :, :SIZE] = fa * ma[..., None] + canvas[:, :, :SIZE] * (1 - ma[..., None])
+    if second is not None:
+        fb, mb, _ = render_clip(second, second, frames=frames, size=SIZE)
+        canvas[:, :, SIZE:] = fb * mb[..., None] + canvas[:, :, SIZE:] * (1 - mb[..., None])
+    return np.clip(canvas.round(), 0, 255).astype(np.uint8)
+
+
+def empty_room(frames=32, seed=0):
+    """A sharp, moving shot with nobody in it: coloured blocks panning 3 px a frame."""
+    blocks = np.random.default_rng(seed).integers(40, 220, (16, 48, 3)).astype(np.uint8)
+    strip = cv2.resize(blocks, (3 * 2 * SIZE, SIZE), interpolation=cv2.INTER_NEAREST)
+    return np.stack([strip[:, 3 * t:3 * t + 2 * SIZE] for t in range(frames)])
+
+
+# the mixed source: (shot frames, expected fate)
+MIXED = [
+    (lambda: dancers(0, frames=32), None),
+    (lambda: dancers(1, 2, frames=24), "several people"),
+    (lambda: dancers(3, frames=8), "too short"),
+    (lambda: dancers(4, frames=24) // 6, "too dark"),
+    (lambda: np.stack([cv2.GaussianBlur(f, (9, 9), 0) for f in dancers(5, frames=24)]), "too blurry"),
+    (lambda: np.repeat(dancers(10, frames=1), 24, 0), "static"),
+    (lambda: empty_room(24), "no person"),
+    (lambda: dancers(0, frames=32, motion=7), None),
+]
+
+
+def _audio_only(path: Path) -> None:
+    """An mp4 with an AAC track and no video stream."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    """RAW_DIR/<identity>/ with the mixed source, one more dancer, the walk, an excerpt of vtest.avi, a room
+    with nobody in it, and files that are no video (text, garbage with a video extension, audio only)."""
+    root = tmp_path_factory.mktemp("raw")
+    shots = [make() for make, _ in MIXED]
+    write_video(root / "ann" / "mixed.mp4", np.concatenate(shots), FPS, crf=18)
+    write_video(root / "bob" / "dance.mp4", dancers(8, frames=32), FPS, crf=18)
+    (root / "walker").mkdir()
+    shutil.copy(WALK, root / "walker" / "walk.mp4")
+    if VTEST.is_file():
+        street = read_video(VTEST, max_frames=40, max_side=384)
+        write_video(root / "street" / "vtest.mp4", street.frames, street.fps, crf=18)
+    write_video(root / "nobody" / "room.mp4", empty_room(32, seed=1), FPS, crf=18)
+    (root / "notes.txt").write_text("shot list\n")
+    (root / "broken").mkdir()
+    (root / "broken" / "bad.mp4").write_bytes(b"\x00not a video" * 100)
+    (root / "audio").mkdir()
+    _audio_only(root / "audio" / "voice.mp4")
+    return root, [len(s) for s in shots]
+
+
+@pytest.fixture(scope="module")
+def prepared(raw, tmp_path_factory):
+    root, _ = raw
+    out = tmp_path_factory.mktemp("prepared") / "ds"
+    assert prepare_main([str(root), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def _report(out: Path, name: str) -> dict:
+    found = [json.loads(p.read_text()) for p in (out / "reports").glob("*.json")]
+    return next(r for r in found if r["source"] == name)
+
+
+def test_shots_are_cut_within_one_frame_and_dropped_for_the_right_reason(raw, prepared):
+    _, lengths = raw
+    report = _report(prepared, "ann/mixed.mp4")
+    starts = [s["frames"][0] for s in report["shots"][1:]]
+    expected = list(np.cumsum(lengths)[:-1])
+    assert len(starts) == len(expected) and all(abs(a - b) <= 1 for a, b in zip(starts, expected)), starts
+    assert [s["reason"] for s in report["shots"]] == [fate for _, fate in MIXED]
+    assert [s["kept"] for s in report["shots"]] == [fate is None for _, fate in MIXED]
+    first = report["shots"][0]
+    # 2.5 s of the 32-frame shot are the clip; its reference comes from the rest of the shot, with a face
+    assert first["clip_frames"] == 20 and first["reference_frame"] >= first["window"][1]
+    assert first["reference_face"]
+    assert _report(prepared, "nobody/room.mp4")["shots"][0]["reason"] == "no person"
+    assert _report(prepared, "walker/walk.mp4")["shots"][0]["kept"]
+
+
+@needs_vtest
+def test_real_street_with_several_people_is_dropped(prepared):
+    shots = _report(prepared, "street/vtest.mp4")["shots"]
+    assert [s["reason"] for s in shots] == ["several people"]
+
+
+def test_dataset_card_reports_and_validation(prepared):
+    ds = validate_dataset(prepared)
+    assert [(c.identity, c.file_name.split("_shot")[1]) for c in ds.clips] == [
+        ("ann", "000.mp4"), ("ann", "007.mp4"), ("bob", "000.mp4"), ("walker", "000.mp4")]
+    assert all(c.reference_path.is_file() for c in ds.clips)
+    clip = read_video(ds.clips[0].path)
+    assert clip.frames.shape == (20, 128, 256, 3) and clip.fps == 8.0
+    assert read_video(ds.clips[3].path).frames.shape[1:3] == (256, 256)  # the walk, 512 px -> 256
+    summary = json.loads((prepared / "prepare_report.json").read_text())
+    assert {u["file"]: u["reason"] for u in summary["unreadable"]} == {
+        "audio/voice.mp4": "has no video stream", "broken/bad.mp4": summary["unreadable"][1]["reason"]}
+    assert "not a readable video" in summary["unreadable"][1]["reason"]
+    assert summary["skipped_files"] == [{"file": "notes.txt", "reason": "not a video file (.txt)"}]
+    expected = {"several people": 1, "too short": 1, "too dark": 1, "too blurry": 1, "static": 1, "no person": 2}
+    if VTEST.is_file():
+        expected["several people"] += 1
+    assert summary["dropped"] == expected and summary["clips"] == 4
+    card = (prepared / "README.md").read_text()
+    assert "| dropped: several people | %d |" % expected["several people"] in card
+    assert "`broken/bad.mp4`" in card and "`notes.txt`" in card and not (prepared / UNFINISHED_MARKER).exists()
+    assert summary["timing"]["shots"] < summary["timing"]["decode"]
+
+
+def test_prepared_dataset_trains_two_steps(prepared, tmp_path):
+    from test_trainers import _save_tiny_pipeline
+    from directanimator.tiny import tiny_transformer
+    from trainers.same_id import main as same_id_main
+
+    _save_tiny_pipeline(tmp_path / "pipe")
+    # a RoPE table of 128x128 px: the walk is square, the synthetic clips 2:1
+    tiny_transformer(sample_height=16, sample_width=16).save_pretrained(tmp_path / "pipe" / "transformer")
+    args = ["--hub-dataset", str(prepared), "--cache-dir", str(tmp_path / "cache"), "--num-frames", "9",
+            "--long-side", "128", "--cache-dtype", "float32", "--dataloader-num-workers", "0", "--report-to", "none",
+            "--max-steps", "2", "--checkpointing-steps", "2", "--pretrained", str(tmp_path / "pipe"),
+            "--output-dir", str(tmp_path / "run")]
+    assert same_id_main(args) == 0
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs] == [1, 2] and all(np.isfinite(r["loss/denoise"]) for r in logs)
