@@ -170,3 +170,126 @@ def test_prepared_dataset_trains_two_steps(prepared, tmp_path):
     assert same_id_main(args) == 0
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs] == [1, 2] and all(np.isfinite(r["loss/denoise"]) for r in logs)
+
+
+# --- resume, processes, identities from a CSV -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flat(tmp_path_factory):
+    """A flat RAW_DIR of three videos (two dancers alone, one shot of two dancers) with an identities CSV."""
+    root = tmp_path_factory.mktemp("flat")
+    write_video(root / "raw" / "a.mp4", dancers(1, frames=24), FPS, crf=18)
+    write_video(root / "raw" / "b.mp4", dancers(2, frames=24), FPS, crf=18)
+    write_video(root / "raw" / "c.mp4", dancers(3, 4, frames=24), FPS, crf=18)
+    (root / "people.csv").write_text("file,identity\na.mp4,pat\nb.mp4,sam\nc.mp4,pat\n")
+    return root
+
+
+def _contents(out: Path) -> dict:
+    """Every file of a prepared folder (reports without their timings)."""
+    files = {}
+    for p in sorted(out.rglob("*")):
+        if p.is_file():
+            rel = p.relative_to(out).as_posix()
+            if rel.endswith(".json"):
+                value = json.loads(p.read_text())
+                value.pop("timing", None)
+                files[rel] = value
+            else:
+                files[rel] = p.read_bytes()
+    return files
+
+
+def _run(flat, out, *extra):
+    return prepare_main([str(flat / "raw"), "--out", str(out), "--identities", str(flat / "people.csv"), *FAST,
+                         *extra])
+
+
+@pytest.fixture(scope="module")
+def flat_once(flat):
+    out = flat / "once"
+    assert _run(flat, out) == 0
+    return _contents(out)
+
+
+def test_identities_from_csv(flat, flat_once):
+    rows = [json.loads(line) for line in flat_once["metadata.jsonl"].decode().splitlines()]
+    assert [(r["identity"], r["file_name"].split("-")[0]) for r in rows] == [("pat", "clips/a"), ("sam", "clips/b")]
+    reasons = {r["source"]: [s["reason"] for s in r["shots"]] for k, r in flat_once.items() if k.startswith("reports/")}
+    assert reasons == {"a.mp4": [None], "b.mp4": [None], "c.mp4": ["several people"]}
+
+
+def test_resume_after_a_stop_gives_the_same_dataset(flat, flat_once, capsys):
+    out = flat / "stopped"
+    assert _run(flat, out, "--limit-sources", "1") == 0
+    assert "1 of 3 source videos prepared" in capsys.readouterr().out
+    assert (out / UNFINISHED_MARKER).is_file() and not (out / "metadata.jsonl").exists()
+    with pytest.raises(InputError, match="unfinished.*rerun the same trainers.prepare command"):
+        load_dataset(out)
+    (done,) = (out / "reports").iterdir()
+    stamp = done.stat().st_mtime_ns
+    assert _run(flat, out) == 0
+    assert done.stat().st_mtime_ns == stamp  # a finished source is not done again
+    assert _contents(out) == flat_once
+    # a rerun of a finished dataset changes nothing; other settings are refused
+    assert _run(flat, out) == 0 and _contents(out) == flat_once
+    assert _run(flat, out, "--fps", "10") == 2
+    assert "other settings (fps differ)" in capsys.readouterr().err
+
+
+def test_two_workers_give_what_one_process_gives(flat, flat_once):
+    out = flat / "two"
+    assert _run(flat, out, "--workers", "2") == 0
+    assert _contents(out) == flat_once
+
+
+def test_two_launched_processes_share_the_sources(flat, flat_once):
+    """As `accelerate launch` starts them: each process takes its share, the last one to finish merges."""
+    out = flat / "shared"
+    assert _run(flat, out, "--process-index", "1", "--num-processes", "2") == 0
+    assert (out / UNFINISHED_MARKER).is_file()
+    assert sorted(json.loads(p.read_text())["source"] for p in (out / "reports").iterdir()) == ["b.mp4"]
+    assert _run(flat, out, "--process-index", "0", "--num-processes", "2") == 0
+    assert _contents(out) == flat_once
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+
+
+def test_bad_inputs_are_one_line_errors(flat, tmp_path, capsys):
+    def error(*argv):
+        assert prepare_main([*map(str, argv), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+        return err
+
+    (tmp_path / "empty").mkdir()
+    assert "has no video file (it is empty)" in error(tmp_path / "empty", "--out", tmp_path / "o1")
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("x")
+    assert "has no video file (it holds 1 other file(s), e.g. a.txt)" in error(tmp_path / "texts", "--out", tmp_path / "o")
+    assert "RAW_DIR" in error(tmp_path / "missing", "--out", tmp_path / "o2")
+    raw = flat / "raw"
+    assert "is inside RAW_DIR" in error(raw, "--out", raw / "dataset")
+    assert not (raw / "dataset").exists()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "thesis.pdf").write_text("x")
+    assert "is not a dataset made by trainers.prepare" in error(raw, "--out", tmp_path / "taken")
+    assert "--min-seconds 9 is more than --max-seconds 3" in error(raw, "--out", tmp_path / "o3", "--min-seconds",
+                                                                   "9", "--max-seconds", "3")
+    assert "--fps must be a number in [1, 120]" in error(raw, "--out", tmp_path / "o4", "--fps", "0")
+    (tmp_path / "bad.csv").write_text("name,who\na.mp4,pat\n")
+    assert "columns file,identity" in error(raw, "--out", tmp_path / "o5", "--identities", tmp_path / "bad.csv")
+    (tmp_path / "short.csv").write_text("file,identity\na.mp4,pat\n")
+    assert "2 video(s)" in error(raw, "--out", tmp_path / "o6", "--identities", tmp_path / "short.csv")
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
+
+
+def test_no_clip_kept_is_an_error_and_the_folder_stays_unfinished(tmp_path, capsys):
+    write_video(tmp_path / "raw" / "nobody" / "room.mp4", empty_room(24), FPS, crf=18)
+    out = tmp_path / "ds"
+    assert prepare_main([str(tmp_path / "raw"), "--out", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "no clip was kept from the 1 source video(s) (shots dropped: 1 no person)" in err
+    assert (out / UNFINISHED_MARKER).is_file()

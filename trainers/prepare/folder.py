@@ -87,18 +87,15 @@ def read_report(out: Path, source: Source) -> dict | None:
 
 def _warnings(rows: list[dict], reports: list[dict]) -> list[str]:
     identities = Counter(r["identity"] for r in rows)
-    sources = {}
-    for report in reports:
-        if report.get("rows"):
-            sources.setdefault(report["identity"], set()).add(report["source"])
+    used = [r for r in reports if r.get("rows")]
     out = []
     if len(identities) < 2:
         out.append(f"only one identity has clips ({next(iter(identities))}): the Same2X stage and trainers.pseudo "
                    "pair each clip with OTHER identities; add videos of other people, one sub-folder each "
                    "(RAW_DIR/<identity>/)")
-    elif all(len(s) == 1 for s in sources.values()):
-        out.append("every identity comes from a single source video (videos directly in RAW_DIR are an identity "
-                   "each): if one person is in several of them, trainers.pseudo will pair them with themselves as "
+    elif all("/" not in r["source"] and r["identity"] == Path(r["source"]).stem for r in used):
+        out.append("every identity is a single video directly in RAW_DIR (each such file is an identity of its "
+                   "own): if one person is in several of them, trainers.pseudo will pair them with themselves as "
                    "'another identity' for Same2X; put each person's videos in RAW_DIR/<identity>/ or pass "
                    "--identities CSV")
     return out

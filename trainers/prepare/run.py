@@ -84,7 +84,10 @@ def _worker(argv: list[str], index: int, count: int) -> None:
     from trainers.prepare.__main__ import parse_args
     from directanimator.errors import run_cli
 
-    sys.exit(run_cli(lambda: process_share(parse_args(argv), index, count), done=None))
+    def work():
+        process_share(parse_args(argv), index, count)  # (its count is not an exit status)
+
+    sys.exit(run_cli(work, done=None))
 
 
 def prepare_dataset(args: argparse.Namespace, argv: list[str]) -> str:
