@@ -293,3 +293,20 @@ def test_no_clip_kept_is_an_error_and_the_folder_stays_unfinished(tmp_path, caps
     err = capsys.readouterr().err
     assert "no clip was kept from the 1 source video(s) (shots dropped: 1 no person)" in err
     assert (out / UNFINISHED_MARKER).is_file()
+
+
+def test_push_to_hub_dry_run_lists_the_files_and_offline_push_is_one_error(flat, flat_once, capsys, monkeypatch):
+    out = flat / "pushed"
+    assert _run(flat, out, "--push-to-hub", "someone/dance-clips", "--hub-dry-run") == 0
+    printed = capsys.readouterr().out
+    assert "would upload" in printed and "to the dataset repo someone/dance-clips" in printed
+    listed = [line.strip() for line in printed.splitlines() if line.startswith("  ")]
+    assert listed == sorted(k for k in flat_once)  # every file of the dataset, nothing hidden, no marker
+    assert "metadata.jsonl" in listed and "README.md" in listed and UNFINISHED_MARKER not in listed
+    (out / ".clips.mp4.123.tmp").write_bytes(b"half")  # a leftover of an interrupted write is never uploaded
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert _run(flat, out, "--push-to-hub", "someone/dance-clips") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: could not push") and "hf upload --repo-type dataset" in err and "\n" not in err
+    assert _run(flat, out, "--push-to-hub", "not a repo") == 2
+    assert "is not a Hub repo id" in capsys.readouterr().err

@@ -16,5 +16,6 @@ done again; the folder carries a ``PREPARING`` marker, which the trainers refuse
 
 Modules: ``sources`` (the raw folder and identities), ``decode`` (streamed decoding), ``quality`` (frame
 statistics, shot filters), ``main_person`` (person check, reference frame), ``clips`` (one source to clips and
-its report), ``folder`` (the dataset folder, the merge), ``run`` (shares across processes).
+its report), ``folder`` (the dataset folder, the merge), ``run`` (shares across processes), ``hub``
+(``--push-to-hub``).
 """

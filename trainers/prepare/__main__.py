@@ -42,6 +42,11 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--limit-sources", type=nonnegative_int, default=None,
                         help="finish at most this many source videos in this run, then stop (the folder stays "
                              "unfinished; rerun to continue)")
+    parser.add_argument("--push-to-hub", default=None, metavar="REPO",
+                        help="upload the finished dataset to this Hub dataset repo (org/name) with huggingface_hub")
+    parser.add_argument("--hub-dry-run", action="store_true",
+                        help="with --push-to-hub: list what would be uploaded, upload nothing")
+    parser.add_argument("--hub-private", action="store_true", help="with --push-to-hub: create the repo private")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from directanimator.errors import InputError
 from trainers.prepare.clips import Backends, ClipSettings, prepare_source
 from trainers.prepare.folder import merge_reports, open_output, read_report
+from trainers.prepare.hub import check_repo_id, push_dataset
 from trainers.prepare.main_person import PersonLimits
 from trainers.prepare.quality import QualityLimits
 from trainers.prepare.sources import find_sources, identities_from_csv
@@ -93,6 +94,8 @@ def _worker(argv: list[str], index: int, count: int) -> None:
 def prepare_dataset(args: argparse.Namespace, argv: list[str]) -> str:
     """The whole command: check, prepare this process's share (or start ``--workers`` processes for all of it),
     then merge when every source is finished. Returns the line to print."""
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)  # before any work
     out, sources, skipped, _, recorded = _plan(args)
     if args.workers > 1:
         ctx = multiprocessing.get_context("spawn")  # forking after mediapipe/torch started threads is unsafe
@@ -118,6 +121,9 @@ def prepare_dataset(args: argparse.Namespace, argv: list[str]) -> str:
     for warning in summary["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     dropped = ", ".join(f"{n} {r}" for r, n in summary["dropped"].items()) or "none"
-    return (f"{summary['clips']} clips of {summary['identities']} identities from {summary['sources']} source "
+    line = (f"{summary['clips']} clips of {summary['identities']} identities from {summary['sources']} source "
             f"videos in {out} (shots dropped: {dropped}; unreadable sources: {len(summary['unreadable'])}, other "
             f"files skipped: {len(summary['skipped_files'])})")
+    if args.push_to_hub:
+        line += "\n" + push_dataset(out, args.push_to_hub, dry_run=args.hub_dry_run, private=args.hub_private)
+    return line
