@@ -310,3 +310,67 @@ def test_push_to_hub_dry_run_lists_the_files_and_offline_push_is_one_error(flat,
     assert err.startswith("error: could not push") and "hf upload --repo-type dataset" in err and "\n" not in err
     assert _run(flat, out, "--push-to-hub", "not a repo") == 2
     assert "is not a Hub repo id" in capsys.readouterr().err
+
+
+# --- captions ---------------------------------------------------------------------------------------------------
+
+
+def _tiny_qwen2_vl(folder: Path) -> None:
+    """A Qwen2-VL of the real class with a tiny random config, a byte-level BPE tokenizer trained here with
+    Qwen2-VL's special tokens, and the real image processor, saved as a model folder."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Qwen2TokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+               "<|image_pad|>", "<|video_pad|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(["a person dancing in a room", "describe the person and what they are doing"],
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=special,
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = Qwen2TokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   unk_token=None, bos_token=None)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special}
+    config = Qwen2VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
+        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    torch.manual_seed(0)
+    Qwen2VLForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112).save_pretrained(folder)
+
+
+def test_captions_from_a_tiny_qwen2_vl(flat, tmp_path, capsys):
+    model = tmp_path / "qwen2-vl-tiny"
+    _tiny_qwen2_vl(model)
+    from trainers.prepare.captions import Captioner
+
+    captioner = Captioner(str(model), max_new_tokens=6)
+    two = captioner.caption([dancers(1, frames=4), dancers(2, frames=6)])  # one batch, left-padded
+    assert len(two) == 2 and all(isinstance(t, str) for t in two)
+    assert captioner.caption([dancers(1, frames=4)]) == two[:1]  # greedy: the same alone as in a batch
+
+    out = tmp_path / "captioned"
+    assert _run(flat, out, "--caption-model", str(model), "--caption-batch", "2") == 0
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r.get("caption") for r in rows)  # random weights: random, non-empty words
+    assert json.loads((out / "prepare.json").read_text())["settings"]["caption_model"] == str(model)
+
+    text_only = tmp_path / "t5"
+    from directanimator.tiny import tiny_text_encoder
+
+    tiny_text_encoder().save_pretrained(text_only)
+    assert _run(flat, tmp_path / "o1", "--caption-model", str(text_only)) == 2
+    assert "is a 't5' model; captions need one of the Qwen2-VL family" in capsys.readouterr().err
+    assert _run(flat, tmp_path / "o2", "--caption-model", str(tmp_path / "missing")) == 2
+    assert "--caption-model" in capsys.readouterr().err
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()

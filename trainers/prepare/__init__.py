@@ -1,7 +1,7 @@
 """From raw footage to a training dataset: ``python -m trainers.prepare RAW_DIR --out DATASET_DIR``.
 
     python -m trainers.prepare RAW_DIR --out DATASET_DIR [--min-seconds 5 --max-seconds 20 --fps 8
-        --long-side 512 --identities FILE.csv --workers N --caption TEXT]
+        --long-side 512 --identities FILE.csv --workers N --caption-model DIR_OR_REPO --push-to-hub REPO]
 
 Every video under ``RAW_DIR`` (``RAW_DIR/<identity>/*.mp4``, or any layout with ``--identities``) is decoded
 streamed with PyAV, split at its shot boundaries (``directanimator.shots.detect_shots``), and each shot is kept
@@ -16,6 +16,6 @@ done again; the folder carries a ``PREPARING`` marker, which the trainers refuse
 
 Modules: ``sources`` (the raw folder and identities), ``decode`` (streamed decoding), ``quality`` (frame
 statistics, shot filters), ``main_person`` (person check, reference frame), ``clips`` (one source to clips and
-its report), ``folder`` (the dataset folder, the merge), ``run`` (shares across processes), ``hub``
-(``--push-to-hub``).
+its report), ``folder`` (the dataset folder, the merge), ``run`` (shares across processes), ``captions``
+(``--caption-model``), ``hub`` (``--push-to-hub``).
 """

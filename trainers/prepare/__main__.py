@@ -7,6 +7,7 @@ import sys
 from directanimator.errors import run_cli
 from trainers.cli_checks import ArgumentParser, integer, nonnegative, nonnegative_int, number, positive, positive_int
 from trainers.prepare import __doc__ as DOC
+from trainers.prepare.captions import DEFAULT_PROMPT
 
 
 def build_parser() -> ArgumentParser:
@@ -24,6 +25,11 @@ def build_parser() -> ArgumentParser:
                         help="long side of the written clips in pixels at most (never upscaled)")
     parser.add_argument("--crf", type=integer(0, 51), default=18, help="x264 quality of the clips")
     parser.add_argument("--caption", default="", help="caption given to every clip (default: none)")
+    parser.add_argument("--caption-model", default=None, metavar="DIR_OR_REPO",
+                        help="caption every clip with this Qwen2-VL-family model (transformers; e.g. "
+                             "Qwen/Qwen2-VL-7B-Instruct), on the GPU when there is one")
+    parser.add_argument("--caption-prompt", default=DEFAULT_PROMPT, help="the question the caption model answers")
+    parser.add_argument("--caption-batch", type=integer(1, 256), default=8, help="clips captioned per batch")
     parser.add_argument("--min-brightness", type=number(0, 255), default=40.0,
                         help="shots with a darker median gray level are dropped as too dark")
     parser.add_argument("--min-sharpness", type=nonnegative, default=60.0,

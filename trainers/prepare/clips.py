@@ -22,6 +22,7 @@ from directanimator.errors import InputError
 from directanimator.files import atomic_path, atomic_write_json
 from directanimator.shots import detect_shots
 from directanimator.video import write_video
+from trainers.prepare.captions import DEFAULT_PROMPT
 from trainers.prepare.decode import FrameStream, probe_source
 from trainers.prepare.main_person import PersonLimits, check_people, find_people, pick_reference
 from trainers.prepare.quality import ANALYSIS_SIDE, FrameStats, QualityLimits, shot_problem
@@ -49,6 +50,8 @@ class ClipSettings:
         long_side: the clips' long side in pixels at most (never upscaled; the aspect ratio is kept).
         crf: x264 quality of the written clips.
         caption: caption given to every clip ("" for none).
+        caption_model: a Qwen2-VL-family model folder or repo id that captions every clip ("" for none; its
+            caption replaces ``caption``), ``caption_prompt`` the question it is asked.
         quality / people: the shot filters' and the person check's thresholds.
     """
 
@@ -58,6 +61,8 @@ class ClipSettings:
     long_side: int = 512
     crf: int = 18
     caption: str = ""
+    caption_model: str = ""
+    caption_prompt: str = DEFAULT_PROMPT
     quality: QualityLimits = field(default_factory=QualityLimits)
     people: PersonLimits = field(default_factory=PersonLimits)
 
@@ -67,11 +72,23 @@ class ClipSettings:
 
 
 class Backends:
-    """The person segmenter and face detector of one process, built on first use (MediaPipe's are offline)."""
+    """The person segmenter, face detector and captioner of one process, built on first use (MediaPipe's are
+    offline; the captioner only with a ``caption_model``)."""
 
-    def __init__(self, segmenter: str = "mediapipe", face_detector: str = "mediapipe"):
+    def __init__(self, segmenter: str = "mediapipe", face_detector: str = "mediapipe", caption_model: str = "",
+                 caption_prompt: str = DEFAULT_PROMPT, caption_batch: int = 8):
         self.names = (segmenter, face_detector)
-        self._segmenter = self._faces = None
+        self.caption_model, self.caption_prompt, self.caption_batch = caption_model, caption_prompt, caption_batch
+        self._segmenter = self._faces = self._captioner = None
+
+    @property
+    def captioner(self):
+        """The :class:`~trainers.prepare.captions.Captioner`, or None without a caption model."""
+        if self._captioner is None and self.caption_model:
+            from trainers.prepare.captions import Captioner
+
+            self._captioner = Captioner(self.caption_model, prompt=self.caption_prompt)
+        return self._captioner
 
     @property
     def segmenter(self):
@@ -198,7 +215,7 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
             candidates = sorted({int(i) for i in np.linspace(stop, end - 1, settings.people.samples).round()})
         plans.append(_Plan(n, picks, candidates))
 
-    rows = []
+    rows, to_caption = [], []
     if plans:
         wanted = set()
         for plan in plans:
@@ -212,13 +229,23 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
             plan = pending[0]
             plan.frames[index] = frame
             if index >= plan.last:
-                rows += _finish(plan, source, out, settings, backends, entries[plan.shot], info.fps, timing)
+                rows += _finish(plan, source, out, settings, backends, entries[plan.shot], info.fps, timing,
+                                to_caption)
                 pending.pop(0)
                 if not pending:
                     break
         timing["decode"] += second.decode_seconds
         for plan in pending:  # the file ended early (truncated): what was not decoded is too short now
             entries[plan.shot]["reason"] = "too short"
+    if to_caption:
+        clock = time.perf_counter()
+        step = max(1, backends.caption_batch)
+        for k in range(0, len(to_caption), step):
+            batch = to_caption[k:k + step]
+            for (row, _), text in zip(batch, backends.captioner.caption([f for _, f in batch])):
+                if text:
+                    row["caption"] = text
+        timing["captions"] = timing.get("captions", 0.0) + time.perf_counter() - clock
     report = {**base, "status": "done", "fps": info.fps, "frames": count, "seconds": count / info.fps,
               "decode_error": first.error, "shots": entries, "rows": rows,
               "timing": {k: round(v, 4) for k, v in timing.items()}}
@@ -227,8 +254,9 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
 
 
 def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, backends: Backends, entry: dict,
-            src_fps: float, timing: dict) -> list[dict]:
-    """Person check, reference choice and writing of one planned clip; returns its metadata row (or none)."""
+            src_fps: float, timing: dict, to_caption: list) -> list[dict]:
+    """Person check, reference choice and writing of one planned clip; returns its metadata row (or none), and
+    adds ``(row, a few of its frames)`` to ``to_caption`` when clips are captioned."""
     clock = time.perf_counter()
     frames = np.stack([plan.frames[i] for i in plan.picks])
     check = check_people(backends.segmenter, frames, settings.people)
@@ -269,4 +297,9 @@ def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, back
     row = {"file_name": clip, "identity": source.identity, "reference": ref}
     if settings.caption:
         row["caption"] = settings.caption
+    if settings.caption_model:
+        from trainers.prepare.captions import FRAME_SIDE
+
+        picks = np.linspace(0, len(frames) - 1, min(4, len(frames))).round().astype(int)
+        to_caption.append((row, _fit(frames[picks], FRAME_SIDE)))
     return [row]

@@ -29,7 +29,8 @@ def settings_from_args(args: argparse.Namespace) -> ClipSettings:
     """The :class:`ClipSettings` of the parsed command line."""
     return ClipSettings(
         min_seconds=args.min_seconds, max_seconds=args.max_seconds, fps=args.fps, long_side=args.long_side,
-        crf=args.crf, caption=args.caption,
+        crf=args.crf, caption=args.caption, caption_model=args.caption_model or "",
+        caption_prompt=args.caption_prompt,
         quality=QualityLimits(min_seconds=args.min_seconds, min_brightness=args.min_brightness,
                               min_sharpness=args.min_sharpness, min_motion=args.min_motion),
         people=PersonLimits(samples=args.person_samples))
@@ -65,7 +66,10 @@ def process_share(args: argparse.Namespace, index: int, count: int) -> int:
     it finished in this run (``--limit-sources`` stops it early)."""
     out, sources, _, settings, _ = _plan(args)
     mine = [s for s in sources[index::count] if read_report(out, s) is None]
-    backends = Backends(args.segmenter, args.face_detector)
+    backends = Backends(args.segmenter, args.face_detector, settings.caption_model, settings.caption_prompt,
+                        args.caption_batch)
+    if settings.caption_model and mine:
+        backends.captioner  # noqa: B018  (loaded before any work: a bad model is one error, not one per source)
     done, kept = 0, 0
     desc = f"prepare {index + 1}/{count}" if count > 1 else "prepare"
     with tqdm(total=len(mine), desc=desc, unit="video", position=index, disable=args.quiet) as bar:
@@ -96,6 +100,10 @@ def prepare_dataset(args: argparse.Namespace, argv: list[str]) -> str:
     then merge when every source is finished. Returns the line to print."""
     if args.push_to_hub:
         check_repo_id(args.push_to_hub)  # before any work
+    if args.caption_model:
+        from trainers.prepare.captions import check_caption_model
+
+        check_caption_model(args.caption_model)
     out, sources, skipped, _, recorded = _plan(args)
     if args.workers > 1:
         ctx = multiprocessing.get_context("spawn")  # forking after mediapipe/torch started threads is unsafe
