@@ -110,6 +110,7 @@ def _report(out: Path, name: str) -> dict:
     return next(r for r in found if r["source"] == name)
 
 
+@pytest.mark.slow
 def test_shots_are_cut_within_one_frame_and_dropped_for_the_right_reason(raw, prepared):
     _, lengths = raw
     report = _report(prepared, "ann/mixed.mp4")
@@ -155,6 +156,7 @@ def test_dataset_card_reports_and_validation(prepared):
     assert summary["timing"]["shots"] < summary["timing"]["decode"]
 
 
+@pytest.mark.slow
 def test_prepared_dataset_trains_two_steps(prepared, tmp_path):
     from test_trainers import _save_tiny_pipeline
     from directanimator.tiny import tiny_transformer
@@ -238,6 +240,7 @@ def test_resume_after_a_stop_gives_the_same_dataset(flat, flat_once, capsys):
     assert "other settings (fps differ)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_workers_give_what_one_process_gives(flat, flat_once):
     out = flat / "two"
     assert _run(flat, out, "--workers", "2") == 0
@@ -295,8 +298,8 @@ def test_no_clip_kept_is_an_error_and_the_folder_stays_unfinished(tmp_path, caps
     assert (out / UNFINISHED_MARKER).is_file()
 
 
-def test_push_to_hub_dry_run_lists_the_files_and_offline_push_is_one_error(flat, flat_once, capsys, monkeypatch):
-    out = flat / "pushed"
+def test_push_to_hub_dry_run_lists_the_files_and_offline_push_is_one_error(flat, flat_once, capsys):
+    out = flat / "once"  # finished: the rerun only merges again, then pushes
     assert _run(flat, out, "--push-to-hub", "someone/dance-clips", "--hub-dry-run") == 0
     printed = capsys.readouterr().out
     assert "would upload" in printed and "to the dataset repo someone/dance-clips" in printed
@@ -304,12 +307,13 @@ def test_push_to_hub_dry_run_lists_the_files_and_offline_push_is_one_error(flat,
     assert listed == sorted(k for k in flat_once)  # every file of the dataset, nothing hidden, no marker
     assert "metadata.jsonl" in listed and "README.md" in listed and UNFINISHED_MARKER not in listed
     (out / ".clips.mp4.123.tmp").write_bytes(b"half")  # a leftover of an interrupted write is never uploaded
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the tests run with HF_HUB_OFFLINE=1 (conftest): a real push fails before any network, as one error line
     assert _run(flat, out, "--push-to-hub", "someone/dance-clips") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: could not push") and "hf upload --repo-type dataset" in err and "\n" not in err
     assert _run(flat, out, "--push-to-hub", "not a repo") == 2
     assert "is not a Hub repo id" in capsys.readouterr().err
+    (out / ".clips.mp4.123.tmp").unlink()
 
 
 # --- captions ---------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("pseudo-shards")
     _save_tiny_pipeline(root / "pipe")
-    # 3 train identities x 1 motion, 2 candidates each: 6 candidates
+    # 3 train identities x 1 motion, one candidate each
     generate_dataset(root / "ds", identities=4, motions=2, frames=9, size=64, pseudo_per_clip=1,
                      test_identities=1, test_motions=1, show_progress=False)
     return root
@@ -33,7 +33,7 @@ def world(tmp_path_factory):
 
 def _args(world, out):
     return ["--hub-dataset", str(world / "ds"), "--same-id-checkpoint", str(world / "pipe" / "transformer"),
-            "--pretrained", str(world / "pipe"), "--per-clip", "2", "--num-inference-steps", "2",
+            "--pretrained", str(world / "pipe"), "--per-clip", "1", "--num-inference-steps", "2",
             "--num-frames", "9", "--long-side", "64", "--min-mask-iou", "0", "--output-dir", str(out)]
 
 
@@ -55,9 +55,10 @@ def one_process(world):
     return _result(out)
 
 
+@pytest.mark.slow
 def test_two_launched_processes_equal_one(world, one_process):
-    assert len(one_process["report"]) == 6
-    assert sorted(r["seed"] for r in one_process["report"].values()) == list(range(6))
+    assert len(one_process["report"]) == 3
+    assert sorted(r["seed"] for r in one_process["report"].values()) == [0, 1, 2]
     out = world / "two"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
@@ -67,20 +68,21 @@ def test_two_launched_processes_equal_one(world, one_process):
     assert proc.returncode == 0, proc.stderr[-3000:]
     shards = sorted(p.name for p in (out / "pseudo_shards").iterdir())
     assert shards == ["00000-of-00002.json", "00001-of-00002.json"]
-    assert all(len(json.loads((out / "pseudo_shards" / s).read_text())) == 3 for s in shards)
+    assert [len(json.loads((out / "pseudo_shards" / s).read_text())) for s in shards] == [2, 1]
     assert _result(out) == one_process
     # progress: candidates done by all processes / total, and the acceptance rate so far
-    assert re.search(r"all processes: [3-6]/6 done, \d accepted \(\d+%\)", proc.stderr), proc.stderr[-2000:]
+    assert re.search(r"all processes: [2-3]/3 done, \d accepted \(\d+%\)", proc.stderr), proc.stderr[-2000:]
     load_dataset(out, require_pseudo=True)
 
 
+@pytest.mark.slow
 def test_a_run_cut_short_is_finished_on_another_process_count(world, one_process, capsys):
     out = world / "resumed"
     assert pseudo_main(_args(world, out) + ["--process-index", "1", "--num-processes", "3"]) == 0
     assert "are left to the other processes" in capsys.readouterr().err
     assert not (out / "metadata.jsonl").exists()
     first = {p.name: p.stat().st_mtime_ns for p in (out / "pseudo").glob("*__*.mp4")}
-    assert len(first) == 2
-    assert pseudo_main(_args(world, out)) == 0  # one process does the 4 that are missing
+    assert len(first) == 1
+    assert pseudo_main(_args(world, out)) == 0  # one process does the 2 that are missing
     assert {p: (out / "pseudo" / p).stat().st_mtime_ns for p in first} == first
     assert _result(out) == one_process
