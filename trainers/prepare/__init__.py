@@ -6,9 +6,10 @@
 Every video under ``RAW_DIR`` (``RAW_DIR/<identity>/*.mp4``, or any layout with ``--identities``) is decoded
 streamed with PyAV, split at its shot boundaries (``directanimator.shots.detect_shots``), and each shot is kept
 as one clip when it passes the filters, in this order: too short, too dark, too blurry, static (picture
-statistics of every frame), no person, several people (the offline segmenter on a few frames of the clip). A kept
-shot is trimmed to ``--max-seconds``, resampled to ``--fps``, and given a reference frame: the sharpest frame with
-the person's face, from after the clip in the same shot when the shot goes on. The output is a dataset in the
+statistics of every frame), no person, several people (the offline segmenter on a few frames of the clip). A shot
+longer than ``--max-seconds`` gives as many consecutive clips of ``--max-seconds`` as fit, each filtered on its own.
+A kept clip is resampled to ``--fps`` and given a reference frame: the sharpest frame with the person's face, from
+another moment of the same shot when it has one. The output is a dataset in the
 trainers' format (``trainers/dataset.py``) with a card counting everything kept and dropped and why.
 
 Resumable and split across processes (``--workers``, ``accelerate launch``): a source with its report is not

@@ -111,12 +111,20 @@ class Backends:
 
 @dataclass
 class _Plan:
-    """A shot that passed the shot filters: the source frames its clip uses and its reference candidates."""
+    """A clip that passed the shot filters: the source frames it uses and its reference candidates.
 
-    shot: int
+    Args:
+        entry: its place in the source report's list of clips.
+    """
+
+    entry: int
     picks: list[int]
     candidates: list[int]
     frames: dict = field(default_factory=dict)
+    wanted: set = field(default_factory=set)
+
+    def __post_init__(self):
+        self.wanted = set(self.picks) | set(self.candidates)
 
     @property
     def last(self) -> int:
@@ -199,21 +207,26 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
     for n, shot in enumerate(shots):
         # the frame on each side of a cut is left out: a cut found one frame late would leak into the clip
         start = shot.start + (1 if n > 0 else 0)
-        end = shot.end - (1 if n < len(shots) - 1 else 0)
-        entry = {"shot": n, "frames": [shot.start, shot.end], "kept": False, "reason": None}
-        entries.append(entry)
-        problem = shot_problem(arrays, start, max(start, end), info.fps, settings.quality)
-        if problem:
-            entry["reason"] = problem
-            continue
-        stop = min(end, start + max_frames)
-        entry["window"] = [start, stop]
-        picks = _picks(start, stop, info.fps, settings.fps)
-        # reference candidates from another moment of the shot, when it goes on for half a second after the clip
-        candidates = []
-        if end - stop >= max(2, info.fps / 2):
-            candidates = sorted({int(i) for i in np.linspace(stop, end - 1, settings.people.samples).round()})
-        plans.append(_Plan(n, picks, candidates))
+        end = max(start, shot.end - (1 if n < len(shots) - 1 else 0))
+        # a shot longer than --max-seconds gives as many whole clips of --max-seconds as fit, one after the other
+        pieces = [(start, end)] if end - start <= max_frames else [
+            (start + k * max_frames, start + (k + 1) * max_frames) for k in range((end - start) // max_frames)]
+        for k, (a, b) in enumerate(pieces):
+            entry = {"shot": n, "piece": k, "frames": [shot.start, shot.end], "kept": False, "reason": None}
+            entries.append(entry)
+            problem = shot_problem(arrays, a, b, info.fps, settings.quality)
+            if problem:
+                entry["reason"] = problem
+                continue
+            entry["window"] = [a, b]
+            # reference candidates from another moment of the shot: the frames after the last whole clip when
+            # there is half a second of them, else the next clip's (the previous one's for the last)
+            rest = (pieces[-1][1], end) if end - pieces[-1][1] >= max(2, info.fps / 2) else None
+            if rest is None and len(pieces) > 1:
+                rest = pieces[k + 1] if k + 1 < len(pieces) else pieces[k - 1]
+            candidates = [] if rest is None else sorted(
+                {int(i) for i in np.linspace(rest[0], rest[1] - 1, settings.people.samples).round()})
+            plans.append(_Plan(len(entries) - 1, _picks(a, b, info.fps, settings.fps), candidates))
 
     rows, to_caption = [], []
     if plans:
@@ -222,21 +235,24 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
             wanted.update(plan.picks, plan.candidates)
         second = FrameStream(source.path, max(settings.long_side, CHECK_SIDE), wanted=wanted.__contains__,
                              stop=max(p.last for p in plans) + 1)
-        pending = list(plans)
+        pending = sorted(plans, key=lambda p: p.last)  # finished in the order their last frame comes
         for index, frame in enumerate(second):
             if frame is None:
                 continue
-            plan = pending[0]
-            plan.frames[index] = frame
-            if index >= plan.last:
-                rows += _finish(plan, source, out, settings, backends, entries[plan.shot], info.fps, timing,
+            for plan in pending:  # a frame can be one clip's and another's reference candidate
+                if index in plan.wanted:
+                    plan.frames[index] = frame
+            while pending and index >= pending[0].last:
+                plan = pending.pop(0)
+                rows += _finish(plan, source, out, settings, backends, entries[plan.entry], info.fps, timing,
                                 to_caption)
-                pending.pop(0)
-                if not pending:
-                    break
+                plan.frames.clear()
+            if not pending:
+                break
         timing["decode"] += second.decode_seconds
         for plan in pending:  # the file ended early (truncated): what was not decoded is too short now
-            entries[plan.shot]["reason"] = "too short"
+            entries[plan.entry]["reason"] = "too short"
+        rows.sort(key=lambda row: row["file_name"])  # in the order of the clips in the source
     if to_caption:
         clock = time.perf_counter()
         step = max(1, backends.caption_batch)
@@ -286,7 +302,7 @@ def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, back
         entry["reason"] = "no person"
         return []
     clock = time.perf_counter()
-    name = f"{source.key}_shot{plan.shot:03d}"
+    name = f"{source.key}_shot{entry['shot']:03d}" + (f"_{entry['piece']:02d}" if entry["piece"] else "")
     clip, ref = f"clips/{name}.mp4", f"refs/{name}.png"
     fps = settings.fps or src_fps
     write_video(out / clip, _fit(frames, settings.long_side), fps=fps, crf=settings.crf)

@@ -107,7 +107,9 @@ def _card_sections(summary: dict) -> str:
              f"({summary['source_seconds'] / 60:.1f} min of footage); settings in `{SETTINGS_FILE}`, every shot's "
              f"fate in `reports/` and `{SUMMARY_FILE}`.", "",
              "## Kept and dropped", "", "| | count |", "|---|---|",
-             f"| shots found | {summary['shots']} |", f"| clips kept | {summary['clips']} |"]
+             f"| shots found | {summary['shots']} |",
+             f"| candidate clips (a shot longer than --max-seconds gives several) | {summary['candidates']} |",
+             f"| clips kept | {summary['clips']} |"]
     lines += [f"| dropped: {reason} | {summary['dropped'].get(reason, 0)} |" for reason in REASONS]
     lines += [f"| unreadable source files | {len(summary['unreadable'])} |",
               f"| other files skipped | {len(summary['skipped_files'])} |"]
@@ -141,7 +143,8 @@ def merge_reports(out: Path, sources: list[Source], skipped: list[dict], setting
         timing.update(r.get("timing", {}))
     summary = {
         "sources": len(sources), "source_seconds": sum(r.get("seconds", 0.0) for r in reports),
-        "shots": sum(len(r.get("shots", [])) for r in reports), "clips": len(rows),
+        "shots": sum(len({e["shot"] for e in r.get("shots", [])}) for r in reports),
+        "candidates": sum(len(r.get("shots", [])) for r in reports), "clips": len(rows),
         "identities": len({r["identity"] for r in rows}), "dropped": dict(sorted(dropped.items())),
         "unreadable": [{"file": r["source"], "reason": r["reason"]} for r in reports if r["status"] == "unreadable"],
         "skipped_files": skipped, "timing": {k: round(v, 3) for k, v in sorted(timing.items())},
