@@ -391,3 +391,51 @@ def test_captions_from_a_tiny_qwen2_vl(flat, tmp_path, capsys):
     assert _run(flat, tmp_path / "o2", "--caption-model", str(tmp_path / "missing")) == 2
     assert "--caption-model" in capsys.readouterr().err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+# --- identities from faces --------------------------------------------------------------------------------------
+
+
+def _mean_colour_arcface(path: Path) -> None:
+    """An ONNX model with ArcFace's interface ([1, 3, 112, 112] in [-1, 1] -> an embedding): the face crop's mean
+    colour, which tells the synthetic-world people apart (skin, hair and eyes have their own colours)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input.1"], ["683"], axes=[2, 3], keepdims=0)], "mean_colour",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_identities_from_clustered_faces(tmp_path, capsys):
+    arcface = tmp_path / "w600k_r50.onnx"
+    _mean_colour_arcface(arcface)
+    raw = tmp_path / "raw"
+    write_video(raw / "one.mp4", dancers(1, frames=24), FPS, crf=18)
+    write_video(raw / "two.mp4", dancers(2, frames=24), FPS, crf=18)
+    write_video(raw / "one_again.mp4", dancers(1, frames=24, motion=5), FPS, crf=18)
+    out = tmp_path / "ds"
+    # mean colours of the crops, measured: dancer 1 with itself 0.9996, with dancer 2 0.975-0.98
+    assert prepare_main([str(raw), "--out", str(out), *FAST, "--identity-from", "cluster", "--arcface", str(arcface),
+                         "--cluster-threshold", "0.995"]) == 0
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    who = {r["file_name"].split("/")[1].split("-")[0]: r["identity"] for r in rows}
+    assert who == {"one": "person_0000", "one_again": "person_0000", "two": "person_0001"}, who
+    assert "every identity is a single video" not in capsys.readouterr().err
+    assert prepare_main([str(raw), "--out", str(tmp_path / "o"), "--identity-from", "cluster"]) == 2
+    assert "needs --arcface" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_face_clusters_are_connected_components_whatever_the_order():
+    from trainers.prepare.identities import cluster_identities
+
+    a, a2, b = [1.0, 0.0], [0.9, 0.1], [0.0, 1.0]
+    chain = [0.7, 0.7]  # like a and like b at 0.7: links both, as connected components do
+    assert cluster_identities([a, b, a2, None], 0.9) == ["person_0000", "person_0001", "person_0000", "person_0002"]
+    assert cluster_identities([b, a2, a], 0.9) == ["person_0000", "person_0001", "person_0001"]
+    assert cluster_identities([a, b, chain], 0.7) == ["person_0000"] * 3
+    assert cluster_identities([], 0.5) == []

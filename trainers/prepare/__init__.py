@@ -18,5 +18,5 @@ done again; the folder carries a ``PREPARING`` marker, which the trainers refuse
 Modules: ``sources`` (the raw folder and identities), ``decode`` (streamed decoding), ``quality`` (frame
 statistics, shot filters), ``main_person`` (person check, reference frame), ``clips`` (one source to clips and
 its report), ``folder`` (the dataset folder, the merge), ``run`` (shares across processes), ``captions``
-(``--caption-model``), ``hub`` (``--push-to-hub``).
+(``--caption-model``), ``identities`` (``--identity-from cluster``), ``hub`` (``--push-to-hub``).
 """

@@ -18,6 +18,13 @@ def build_parser() -> ArgumentParser:
                                                      "run of the same command to continue)")
     parser.add_argument("--identities", default=None, metavar="CSV",
                         help="CSV with the columns file,identity (file relative to RAW_DIR) instead of the folders")
+    parser.add_argument("--identity-from", choices=("folders", "cluster"), default="folders",
+                        help="folders: RAW_DIR/<identity>/ (default); cluster: group the clips by the ArcFace "
+                             "embedding of their reference face (needs --arcface)")
+    parser.add_argument("--arcface", default=None, metavar="ONNX",
+                        help="ArcFace model for --identity-from cluster (InsightFace's w600k_r50.onnx, buffalo_l)")
+    parser.add_argument("--cluster-threshold", type=number(-1, 1), default=0.5,
+                        help="cosine similarity of two faces at which their clips are one identity")
     parser.add_argument("--min-seconds", type=positive, default=5.0, help="shortest clip kept (seconds)")
     parser.add_argument("--max-seconds", type=positive, default=20.0, help="longer shots are trimmed to this")
     parser.add_argument("--fps", type=number(1, 120), default=8.0, help="frame rate of the written clips")

@@ -76,10 +76,20 @@ class Backends:
     offline; the captioner only with a ``caption_model``)."""
 
     def __init__(self, segmenter: str = "mediapipe", face_detector: str = "mediapipe", caption_model: str = "",
-                 caption_prompt: str = DEFAULT_PROMPT, caption_batch: int = 8):
+                 caption_prompt: str = DEFAULT_PROMPT, caption_batch: int = 8, arcface: str = ""):
         self.names = (segmenter, face_detector)
         self.caption_model, self.caption_prompt, self.caption_batch = caption_model, caption_prompt, caption_batch
-        self._segmenter = self._faces = self._captioner = None
+        self.arcface = arcface
+        self._segmenter = self._faces = self._captioner = self._embedder = None
+
+    @property
+    def embedder(self):
+        """The :class:`~trainers.prepare.identities.FaceEmbedder`, or None without ArcFace weights."""
+        if self._embedder is None and self.arcface:
+            from trainers.prepare.identities import FaceEmbedder
+
+            self._embedder = FaceEmbedder(self.arcface)
+        return self._embedder
 
     @property
     def captioner(self):
@@ -309,7 +319,12 @@ def _finish(plan: _Plan, source: Source, out: Path, settings: ClipSettings, back
     _save_png(out / ref, _fit(candidates[chosen[0]][0][None], settings.long_side)[0])
     timing["writing"] += time.perf_counter() - clock
     entry.update(kept=True, clip=clip, reference=ref, reference_frame=int(positions[chosen[0]]),
-                 reference_face=chosen[1], clip_frames=len(frames))
+                 reference_face=chosen[1] is not None, clip_frames=len(frames))
+    if backends.embedder is not None:  # for --identity-from cluster: the reference face's embedding
+        clock = time.perf_counter()
+        vector = None if chosen[1] is None else backends.embedder.embed(candidates[chosen[0]][0], chosen[1])
+        entry["face_embedding"] = None if vector is None else [round(float(v), 5) for v in vector]
+        timing["people"] += time.perf_counter() - clock
     row = {"file_name": clip, "identity": source.identity, "reference": ref}
     if settings.caption:
         row["caption"] = settings.caption

@@ -85,7 +85,7 @@ def read_report(out: Path, source: Source) -> dict | None:
     return report if isinstance(report, dict) and report.get("source") == source.rel else None
 
 
-def _warnings(rows: list[dict], reports: list[dict]) -> list[str]:
+def _warnings(rows: list[dict], reports: list[dict], settings: dict) -> list[str]:
     identities = Counter(r["identity"] for r in rows)
     used = [r for r in reports if r.get("rows")]
     out = []
@@ -93,7 +93,8 @@ def _warnings(rows: list[dict], reports: list[dict]) -> list[str]:
         out.append(f"only one identity has clips ({next(iter(identities))}): the Same2X stage and trainers.pseudo "
                    "pair each clip with OTHER identities; add videos of other people, one sub-folder each "
                    "(RAW_DIR/<identity>/)")
-    elif all("/" not in r["source"] and r["identity"] == Path(r["source"]).stem for r in used):
+    elif settings.get("identity_from", "folders") == "folders" and all(
+            "/" not in r["source"] and r["identity"] == Path(r["source"]).stem for r in used):
         out.append("every identity is a single video directly in RAW_DIR (each such file is an identity of its "
                    "own): if one person is in several of them, trainers.pseudo will pair them with themselves as "
                    "'another identity' for Same2X; put each person's videos in RAW_DIR/<identity>/ or pass "
@@ -136,7 +137,14 @@ def merge_reports(out: Path, sources: list[Source], skipped: list[dict], setting
     reports = [read_report(out, s) for s in sources]
     if any(r is None for r in reports):
         return None
-    rows = [row for r in reports for row in r.get("rows", [])]
+    rows = [dict(row) for r in reports for row in r.get("rows", [])]
+    if settings.get("identity_from") == "cluster":  # one identity per group of alike reference faces
+        from trainers.prepare.identities import cluster_identities
+
+        faces = {e["clip"]: e.get("face_embedding") for r in reports for e in r.get("shots", []) if e.get("kept")}
+        names = cluster_identities([faces.get(row["file_name"]) for row in rows], settings["cluster_threshold"])
+        for row, name in zip(rows, names):
+            row["identity"] = name
     dropped = Counter(e["reason"] for r in reports for e in r.get("shots", []) if not e["kept"])
     timing = Counter()
     for r in reports:
@@ -148,7 +156,7 @@ def merge_reports(out: Path, sources: list[Source], skipped: list[dict], setting
         "identities": len({r["identity"] for r in rows}), "dropped": dict(sorted(dropped.items())),
         "unreadable": [{"file": r["source"], "reason": r["reason"]} for r in reports if r["status"] == "unreadable"],
         "skipped_files": skipped, "timing": {k: round(v, 3) for k, v in sorted(timing.items())},
-        "settings": settings, "warnings": _warnings(rows, reports) if rows else [],
+        "settings": settings, "warnings": _warnings(rows, reports, settings) if rows else [],
     }
     if not rows:
         why = ", ".join(f"{n} {reason}" for reason, n in dropped.most_common()) or "no shot found"

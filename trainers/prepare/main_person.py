@@ -114,9 +114,10 @@ def pick_reference(face_detector, candidates: list[tuple[np.ndarray, np.ndarray,
     the person is present and their face is found, facing the camera when known, then the sharpest.
 
     Returns:
-        ``(position in candidates, whether a face was found)``, or ``None`` when no candidate shows the person.
+        ``(position in candidates, face box (x0, y0, x1, y1) or None)``, or ``None`` when no candidate shows the
+        person.
     """
-    best, best_key = None, None
+    best, best_key, best_box = None, None, None
     for n, (frame, mask, facing, present) in enumerate(candidates):
         if not present:
             continue
@@ -126,5 +127,5 @@ def pick_reference(face_detector, candidates: list[tuple[np.ndarray, np.ndarray,
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         key = (face and front, face, sharpness(gray))
         if best_key is None or key > best_key:
-            best, best_key = n, key
-    return None if best is None else (best, bool(best_key[1]))
+            best, best_key, best_box = n, key, (track.boxes[0].tolist() if face else None)
+    return None if best is None else (best, best_box)

@@ -48,7 +48,10 @@ def _plan(args):
     sources, skipped = find_sources(raw.resolve(), identities)
     settings = settings_from_args(args)
     # the backends change what is kept: they are settings of the dataset too
-    recorded = {**settings.to_dict(), "segmenter": args.segmenter, "face_detector": args.face_detector}
+    recorded = {**settings.to_dict(), "segmenter": args.segmenter, "face_detector": args.face_detector,
+                "identity_from": "csv" if args.identities else args.identity_from}
+    if args.identity_from == "cluster":
+        recorded.update(arcface=str(Path(args.arcface).expanduser().resolve()), cluster_threshold=args.cluster_threshold)
     out = open_output(Path(args.out), raw, recorded)
     return out, sources, skipped, settings, recorded
 
@@ -67,7 +70,7 @@ def process_share(args: argparse.Namespace, index: int, count: int) -> int:
     out, sources, _, settings, _ = _plan(args)
     mine = [s for s in sources[index::count] if read_report(out, s) is None]
     backends = Backends(args.segmenter, args.face_detector, settings.caption_model, settings.caption_prompt,
-                        args.caption_batch)
+                        args.caption_batch, args.arcface if args.identity_from == "cluster" else "")
     if settings.caption_model and mine:
         backends.captioner  # noqa: B018  (loaded before any work: a bad model is one error, not one per source)
     done, kept = 0, 0
@@ -104,6 +107,15 @@ def prepare_dataset(args: argparse.Namespace, argv: list[str]) -> str:
         from trainers.prepare.captions import check_caption_model
 
         check_caption_model(args.caption_model)
+    if args.identity_from == "cluster":
+        if args.identities:
+            raise InputError("--identities CSV and --identity-from cluster both say who is who; choose one")
+        if not args.arcface:
+            raise InputError("--identity-from cluster needs --arcface ONNX (InsightFace's w600k_r50.onnx from the "
+                             "buffalo_l pack) to compare faces")
+        from trainers.prepare.identities import FaceEmbedder
+
+        FaceEmbedder(args.arcface)  # a missing or broken model is refused before anything is written
     out, sources, skipped, _, recorded = _plan(args)
     if args.workers > 1:
         ctx = multiprocessing.get_context("spawn")  # forking after mediapipe/torch started threads is unsafe
