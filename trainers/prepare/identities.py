@@ -38,7 +38,10 @@ class FaceEmbedder:
     """
 
     def __init__(self, path: str | os.PathLike):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort  # lazy: optional dependency, as for the insightface face detector
+        except ImportError as exc:
+            raise InputError("--identity-from cluster needs onnxruntime: pip install onnxruntime") from exc
 
         path = Path(path).expanduser()
         if path.is_dir():
@@ -47,7 +50,9 @@ class FaceEmbedder:
             raise InputError(f"--arcface {path} is missing; give InsightFace's w600k_r50.onnx (buffalo_l pack) or the "
                              "folder that holds it")
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            available = ort.get_available_providers()
+            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+            self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for broken files
             raise InputError(f"--arcface {path} cannot be loaded ({type(exc).__name__}); re-download it") from None
         spec = self.session.get_inputs()[0]
