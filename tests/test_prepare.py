@@ -260,10 +260,13 @@ def test_two_workers_give_what_one_process_gives(flat, flat_once):
     assert _contents(out) == flat_once
 
 
-def test_two_launched_processes_share_the_sources(flat, flat_once):
+def test_two_launched_processes_share_the_sources(flat, flat_once, monkeypatch):
     """As `accelerate launch` starts them: each process takes its share, the last one to finish merges."""
     out = flat / "shared"
-    assert _run(flat, out, "--process-index", "1", "--num-processes", "2") == 0
+    with monkeypatch.context() as env:  # what accelerate launch (or torchrun) tells the second process
+        env.setenv("RANK", "1")
+        env.setenv("WORLD_SIZE", "2")
+        assert _run(flat, out) == 0
     assert (out / UNFINISHED_MARKER).is_file()
     assert sorted(json.loads(p.read_text())["source"] for p in (out / "reports").iterdir()) == ["b.mp4"]
     assert _run(flat, out, "--process-index", "0", "--num-processes", "2") == 0

@@ -10,7 +10,6 @@ patch grid asks for, as Qwen2-VL's own processor does.
 
 from __future__ import annotations
 
-import os
 
 import cv2
 import numpy as np

@@ -10,7 +10,6 @@ candidates use and stopping after the last of them. At most one clip's frames ar
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
