@@ -136,6 +136,10 @@ class _Plan:
         self.wanted = set(self.picks) | set(self.candidates)
 
     @property
+    def first(self) -> int:
+        return min(self.picks + self.candidates)
+
+    @property
     def last(self) -> int:
         return max(self.picks + self.candidates)
 
@@ -179,6 +183,12 @@ def _clear_leftovers(out: Path, source: Source) -> None:
                 p.unlink(missing_ok=True)
 
 
+def _unreadable(out: Path, source: Source, base: dict, exc: InputError) -> dict:
+    report = {**base, "status": "unreadable", "reason": str(exc).split(": ", 1)[-1]}
+    atomic_write_json(report_path(out, source), report)
+    return report
+
+
 def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: Backends) -> dict:
     """Cut ``source`` into clips under ``out`` and write its report (``reports/<key>.json``, last); return it.
 
@@ -190,9 +200,7 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
     try:
         info = probe_source(source.path)
     except InputError as exc:
-        report = {**base, "status": "unreadable", "reason": str(exc).split(": ", 1)[-1]}
-        atomic_write_json(report_path(out, source), report)
-        return report
+        return _unreadable(out, source, base, exc)
 
     # pass 1: shots and frame statistics from small copies
     stats = FrameStats()
@@ -206,7 +214,10 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
             yield frame
 
     clock = time.perf_counter()
-    shots = detect_shots(measured(), info.fps)
+    try:
+        shots = detect_shots(measured(), info.fps)
+    except InputError as exc:  # nothing decodable after the first frame, or frames of a shape it cannot take
+        return _unreadable(out, source, base, exc)
     timing["decode"] += first.decode_seconds
     timing["shots"] += time.perf_counter() - clock - first.decode_seconds - timing["quality"]
     arrays, count = stats.arrays(), first.count
@@ -228,11 +239,11 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
                 entry["reason"] = problem
                 continue
             entry["window"] = [a, b]
-            # reference candidates from another moment of the shot: the frames after the last whole clip when
-            # there is half a second of them, else the next clip's (the previous one's for the last)
-            rest = (pieces[-1][1], end) if end - pieces[-1][1] >= max(2, info.fps / 2) else None
-            if rest is None and len(pieces) > 1:
-                rest = pieces[k + 1] if k + 1 < len(pieces) else pieces[k - 1]
+            # reference candidates from another moment of the shot: the next clip's frames, and for the last clip
+            # the rest of the shot when there is half a second of it, else the previous clip's (so at most two
+            # clips' frames are held at a time, however long the shot)
+            tail = (b, end) if end - b >= max(2, info.fps / 2) else None
+            rest = pieces[k + 1] if k + 1 < len(pieces) else tail or (pieces[k - 1] if k else None)
             candidates = [] if rest is None else sorted(
                 {int(i) for i in np.linspace(rest[0], rest[1] - 1, settings.people.samples).round()})
             plans.append(_Plan(len(entries) - 1, _picks(a, b, info.fps, settings.fps), candidates))
@@ -244,11 +255,14 @@ def prepare_source(source: Source, out: Path, settings: ClipSettings, backends: 
             wanted.update(plan.picks, plan.candidates)
         second = FrameStream(source.path, max(settings.long_side, CHECK_SIDE), wanted=wanted.__contains__,
                              stop=max(p.last for p in plans) + 1)
-        pending = sorted(plans, key=lambda p: p.last)  # finished in the order their last frame comes
+        # finished in the order their last frame comes (their first frames come in that order too)
+        pending = sorted(plans, key=lambda p: (p.last, p.first))
         for index, frame in enumerate(second):
             if frame is None:
                 continue
             for plan in pending:  # a frame can be one clip's and another's reference candidate
+                if plan.first > index:
+                    break
                 if index in plan.wanted:
                     plan.frames[index] = frame
             while pending and index >= pending[0].last:
