@@ -103,6 +103,8 @@ def is_accepted(scores: dict, args: argparse.Namespace) -> bool:
 def process_share(args: argparse.Namespace) -> tuple[int, int]:
     """``(process index, process count)``: ``--process-index/--num-processes``, else ``RANK`` / ``WORLD_SIZE`` as
     ``accelerate launch`` (or torchrun) sets them, else ``(0, 1)``."""
+    if args.process_index and not args.num_processes:
+        raise InputError("--process-index needs --num-processes (how many processes share the candidates)")
     if args.num_processes:
         index, count = args.process_index, args.num_processes
     else:

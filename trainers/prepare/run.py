@@ -129,6 +129,8 @@ def prepare_dataset(args: argparse.Namespace, argv: list[str]) -> str:
             raise InputError(f"worker(s) {', '.join(map(str, failed))} stopped (see the error above); the finished "
                              f"sources are kept in {out}: rerun the same command to continue")
     else:
+        if args.process_index and not args.num_processes:
+            raise InputError("--process-index needs --num-processes (how many processes share the sources)")
         index, count = (args.process_index, args.num_processes) if args.num_processes else _share()
         if not 0 <= index < count:
             raise InputError(f"--process-index {index} must be in 0..{count - 1} (--num-processes {count})")
