@@ -37,6 +37,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 SPLITS = ("train", "test")
 _KNOWN_KEYS = {"file_name", "identity", "caption", "reference", "split", "pseudo_driving"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+UNFINISHED_MARKER = "PREPARING"
+"""A file that ``python -m trainers.prepare`` keeps in a dataset folder while it is being made: a folder holding
+it is refused until the run that made it is finished (rerun the same command)."""
 
 
 @dataclass
@@ -280,6 +283,11 @@ def validate_dataset(
     name = source or str(root)
     problems: list[str] = []
     meta = root / "metadata.jsonl"
+    if (root / UNFINISHED_MARKER).exists():
+        raise InputError(
+            f"dataset {name!r} is unfinished: `python -m trainers.prepare` is still making it or was interrupted "
+            f"({UNFINISHED_MARKER} is there); rerun the same trainers.prepare command to finish it"
+        )
     if not meta.is_file():
         raise InputError(
             f"dataset {name!r} has no metadata.jsonl; see the dataset format in the README (trainers/dataset.py)"

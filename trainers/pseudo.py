@@ -20,6 +20,13 @@ video in ``pseudo/``, a ``metadata.jsonl`` whose train rows gain the ACCEPTED ``
 dataset card, and ``pseudo_report.json`` with every candidate's scores. Resumable: candidates already in the report
 are not generated again, and the filters are re-applied from the stored scores on every run (so thresholds can be
 changed without regenerating).
+
+Many processes (``accelerate launch --num_processes N -m trainers.pseudo ...``, one GPU each; or
+``--process-index/--num-processes`` by hand): the candidate list is the same in every process (it depends on the
+seed only), process ``i`` of ``k`` generates candidates ``i, i + k, ...`` with the same per-candidate seeds as one
+process would, and writes their scores to its own shard ``pseudo_shards/<i>-of-<k>.json`` after each candidate.
+The process that finds every candidate scored (in the report and the shards together, whatever the process count
+of earlier runs) merges them into ``pseudo_report.json`` and writes the dataset: the same as one process's.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from trainers.cli_checks import (
     fraction,
     integer,
     nonnegative,
+    nonnegative_int,
     number,
     positive_int,
     random_seed,
@@ -65,6 +73,45 @@ from trainers.dataset import (
 )
 
 REPORT = "pseudo_report.json"
+SHARDS = "pseudo_shards"
+
+
+def _read_scores(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is unreadable ({exc}); delete it to generate its candidates again, or choose "
+                         "another --output-dir") from None
+
+
+def read_candidates(out: Path) -> dict:
+    """Every candidate scored so far: ``pseudo_report.json`` and all shards of ``pseudo_shards/`` together."""
+    scores = _read_scores(out / REPORT)
+    shards = out / SHARDS
+    if shards.is_dir():
+        for path in sorted(shards.glob("*.json")):
+            scores.update(_read_scores(path))
+    return scores
+
+
+def is_accepted(scores: dict, args: argparse.Namespace) -> bool:
+    """Whether a candidate passes the filters of ``args`` (from its stored scores)."""
+    return bool(scores["mask_iou"] >= args.min_mask_iou
+                and (not args.appearance_check or scores["similarity_new_identity"] >= scores["similarity_driver"]))
+
+
+def process_share(args: argparse.Namespace) -> tuple[int, int]:
+    """``(process index, process count)``: ``--process-index/--num-processes``, else ``RANK`` / ``WORLD_SIZE`` as
+    ``accelerate launch`` (or torchrun) sets them, else ``(0, 1)``."""
+    if args.process_index and not args.num_processes:
+        raise InputError("--process-index needs --num-processes (how many processes share the candidates)")
+    if args.num_processes:
+        index, count = args.process_index, args.num_processes
+    else:
+        index, count = int(os.environ.get("RANK", 0) or 0), max(1, int(os.environ.get("WORLD_SIZE", 1) or 1))
+    if not 0 <= index < count:
+        raise InputError(f"--process-index {index} must be in 0..{count - 1} (--num-processes {count})")
+    return index, count
 
 
 def mask_iou(generated: np.ndarray, driving: np.ndarray, threshold: float = 0.5) -> float:
@@ -134,11 +181,10 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
     if out.resolve() == dataset.root.resolve():
         raise InputError("--output-dir must be a new folder, not the source dataset")
     report_path = out / REPORT
-    try:
-        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{report_path} is unreadable ({exc}); delete it to generate the candidates again, or "
-                         "choose another --output-dir") from None
+    index, count = process_share(args)
+    report = read_candidates(out)  # before loading any model: a damaged file is refused first
+    shard_path = out / SHARDS / f"{index:05d}-of-{count:05d}.json"
+    shard = _read_scores(shard_path)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -158,10 +204,24 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
         plan.extend((clip, others[int(k)]) for k in picks)
 
 
-    for n, (clip, other) in enumerate(tqdm(plan, desc="pseudo", disable=progress is not None)):
+    # the same plan in every process; this one takes every count-th candidate (the seeds are the plan's numbers)
+    mine = [(n, clip, other) for n, (clip, other) in enumerate(plan) if n % count == index]
+    rels = [f"pseudo/{Path(clip.file_name).stem}__{other}.mp4" for clip, other in plan]
+    bar = tqdm(total=len(mine), initial=sum(rels[n] in report for n, _, _ in mine), disable=progress is not None,
+               desc="pseudo" if count == 1 else f"pseudo {index + 1}/{count}", unit="candidate")
+
+    def show():
+        scored = {**read_candidates(out), **report} if count > 1 else report  # the other shards' too
+        accepted = sum(is_accepted(scored[r], args) for r in rels if r in scored)
+        done = sum(r in scored for r in rels)
+        bar.set_postfix_str(f"all processes: {done}/{len(rels)} done, {accepted} accepted "
+                            f"({accepted / max(done, 1):.0%})")
+
+    show()
+    for k, (n, clip, other) in enumerate(mine):
         if progress is not None:
-            progress(n / max(1, len(plan)), f"{clip.file_name} as {other}")
-        rel = f"pseudo/{Path(clip.file_name).stem}__{other}.mp4"
+            progress(k / max(1, len(mine)), f"{clip.file_name} as {other}")
+        rel = rels[n]
         if rel in report:
             continue
         own_reference = read_image(str(clip.reference_path)) if clip.reference_path else read_video(
@@ -184,17 +244,28 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
         sim_driver = _similarity(gen_hist, appearance_histogram(cues.reference[None], cues.reference_mask[None]))
         # every candidate is kept on disk so another threshold can be applied later without regenerating
         with writing(f"{out / rel}", out, partial=out / rel,
-                     kept=f"the {len(report)} candidates in {REPORT} are kept: rerun to continue"):
+                     kept=f"the {len(report)} candidates scored so far are kept: rerun to continue"):
             write_video(str(out / rel), frames, fps=cues.fps or 8)
-            report[rel] = {"clip": clip.file_name, "identity": other, "mask_iou": iou,
-                           "similarity_new_identity": sim_new, "similarity_driver": sim_driver}
-            report_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(report_path, report)
+            shard[rel] = {"clip": clip.file_name, "identity": other, "seed": args.seed + n, "mask_iou": iou,
+                          "similarity_new_identity": sim_new, "similarity_driver": sim_driver}
+            report[rel] = shard[rel]
+            shard_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(shard_path, shard)
+        show()
+        bar.update(1)
+    bar.close()
+
+    # the last process to finish merges: every candidate of the plan scored, by any process of any run
+    report = read_candidates(out)
+    left = sum(r not in report for r in rels)
+    if left:
+        print(f"pseudo: this process's {len(mine)} candidates are done; {left} of {len(rels)} are left to the other "
+              f"processes (the last one to finish writes {out})", file=sys.stderr)
+        return out
 
     # the filters are applied here, from the stored scores, so a rerun with other thresholds re-filters at once
     for r in report.values():
-        r["accepted"] = bool(r["mask_iou"] >= args.min_mask_iou
-                             and (not args.appearance_check or r["similarity_new_identity"] >= r["similarity_driver"]))
+        r["accepted"] = is_accepted(r, args)
     # a full disk here leaves the report (written whole, by rename) and every candidate video for a rerun
     with writing(f"the dataset {out}", out, kept=f"the candidates in {REPORT} are kept: rerun to finish"):
         atomic_write_json(report_path, report)
@@ -254,6 +325,11 @@ def main(argv=None) -> int:
     parser.add_argument("--face-enlarge", type=number(1, 4), default=CUE_DEFAULTS.face_enlarge)
     parser.add_argument("--grid", type=integer(0, 256), default=CUE_DEFAULTS.grid)
     parser.add_argument("--seed", type=random_seed, default=0)
+    parser.add_argument("--process-index", type=nonnegative_int, default=0,
+                        help="this process's share of the candidates (with --num-processes; default: RANK as "
+                             "accelerate launch sets it)")
+    parser.add_argument("--num-processes", type=positive_int, default=None,
+                        help="how many processes share the candidates (default: WORLD_SIZE from accelerate launch)")
     return run_cli(lambda: make_pseudo_dataset(parser.parse_args(argv)))
 
 
