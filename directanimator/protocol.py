@@ -80,7 +80,7 @@ def protocol_pairs(dataset) -> list[dict]:
     if not pairs:
         raise InputError(f"none of the {len(test)} test clips of {dataset.source or dataset.root} has a pseudo "
                          "driving video of another identity (\"pseudo_driving\"); make them with "
-                         "`python -m trainers.pseudo` for the test rows too")
+                         "`python -m trainers.pseudo --splits train,test`")
     return pairs
 
 

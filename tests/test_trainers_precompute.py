@@ -128,6 +128,35 @@ def test_pseudo_videos_are_generated_filtered_and_written_as_a_dataset(synthetic
     assert not any("__" in p.file_name for c in ds.clips for p in c.pseudo_driving)
 
 
+def test_pseudo_videos_for_the_test_split_leave_the_train_candidates_as_they_were(synthetic, tmp_path, capsys):
+    """--splits train,test: the test rows get pseudo driving videos of other identities (the cross-ID evaluation
+    protocol's driving), and every train candidate keeps its identity and seed."""
+    from directanimator.protocol import protocol_pairs
+    from trainers.pseudo import main as pseudo_main
+
+    common = ["--hub-dataset", str(synthetic / "ds"), "--same-id-checkpoint", str(synthetic / "pipe" / "transformer"),
+              "--pretrained", str(synthetic / "pipe"), "--per-clip", "1", "--num-inference-steps", "1",
+              "--num-frames", "9", "--long-side", "64", "--min-mask-iou", "0", "--no-appearance-check"]
+    assert pseudo_main(common + ["--output-dir", str(tmp_path / "train")]) == 0
+    assert pseudo_main(common + ["--output-dir", str(tmp_path / "both"), "--splits", "train,test"]) == 0
+    train = json.loads((tmp_path / "train" / "pseudo_report.json").read_text())
+    both = json.loads((tmp_path / "both" / "pseudo_report.json").read_text())
+    test_clips = {c.file_name: c.identity for c in load_dataset(synthetic / "ds").split("test")}
+    assert {k: (r["identity"], r["seed"]) for k, r in both.items() if r["clip"] not in test_clips} \
+        == {k: (r["identity"], r["seed"]) for k, r in train.items()}
+    ours = {k: r for k, r in both.items() if r["clip"] in test_clips}
+    assert len(ours) == len(test_clips) and all(r["identity"] != test_clips[r["clip"]] for r in ours.values())
+    pairs = protocol_pairs(load_dataset(tmp_path / "both"))
+    assert {p["driving"].split("/pseudo/")[-1] for p in pairs if "__" in p["driving"]} \
+        == {k.split("/")[-1] for k in ours}
+
+    capsys.readouterr()
+    assert pseudo_main(common + ["--output-dir", str(tmp_path / "bad"), "--splits", "validation"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --splits is a comma list of train, test, got 'validation'"]
+    assert not (tmp_path / "bad").exists()
+
+
 def test_location_masks_follow_the_vaes_grid():
     """A VAE with 3 blocks compresses 4x: the cached masks must sit on its latent grid, not on CogVideoX's 8x one."""
     from diffusers import AutoencoderKLCogVideoX

@@ -16,7 +16,8 @@ Automatic filters (the paper leaves automatic filtering to future work):
   B's reference than to A's (``--appearance-check``): catches renders that copied the driver's appearance.
 
 Output: a new dataset folder with the original files (hard links where possible, else copies), every candidate
-video in ``pseudo/``, a ``metadata.jsonl`` whose train rows gain the ACCEPTED ``pseudo_driving`` entries, the
+video in ``pseudo/``, a ``metadata.jsonl`` whose train rows (and test rows, with ``--splits train,test``: the
+driving videos of the paper's cross-ID evaluation protocol) gain the ACCEPTED ``pseudo_driving`` entries, the
 dataset card, and ``pseudo_report.json`` with every candidate's scores. Resumable: candidates already in the report
 are not generated again, and the filters are re-applied from the stored scores on every run (so thresholds can be
 changed without regenerating).
@@ -66,6 +67,7 @@ from trainers.cli_checks import (
 )
 from trainers.components import load_components
 from trainers.dataset import (
+    SPLITS,
     clip_to_row,
     load_dataset,
     write_dataset_card,
@@ -166,13 +168,26 @@ def _identity_references(clips) -> dict[str, object]:
     return refs
 
 
+def _splits(value: str) -> tuple[str, ...]:
+    """The ``--splits`` comma list, checked (``train``, ``test`` or both)."""
+    names = tuple(dict.fromkeys(v.strip() for v in str(value).split(",") if v.strip()))
+    bad = [n for n in names if n not in SPLITS]
+    if not names or bad:
+        raise InputError(f"--splits is a comma list of {', '.join(SPLITS)}, got {value!r}")
+    return names
+
+
 def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
     """Generate, filter and write the pseudo cross-ID dataset; return its folder. See the module docstring."""
     dataset = load_dataset(args.hub_dataset, revision=args.hub_revision)
+    splits = _splits(args.splits)
     train = dataset.split("train")
     identities = sorted({c.identity for c in train})
     if len(identities) < 2:
         raise InputError("pseudo cross-ID videos need at least two identities in the train split")
+    for name in splits:
+        if not dataset.split(name):
+            raise InputError(f"--splits {args.splits}: the dataset has no {name} clips")
     transformer_path, recorded = resolve_same_id_checkpoint(args.same_id_checkpoint)
     pretrained = args.pretrained or recorded
     if not pretrained:
@@ -193,16 +208,21 @@ def make_pseudo_dataset(args: argparse.Namespace, progress=None) -> Path:
                                   transformer=comp.transformer.eval(), scheduler=comp.scheduler).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
 
-
     segmenter, detector = get_segmenter(args.segmenter), get_face_detector(args.face_detector)
-    refs = _identity_references(train)
+    # The train split's candidates come first, from the same random stream, so asking for the test split too
+    # leaves every train candidate (and its seed) as it was; a test clip's other identities are those of train and
+    # test (a test split of one held-out identity still gets pseudo videos of the train identities).
+    refs = _identity_references(train + dataset.split("test") if "test" in splits else train)
     rng = np.random.default_rng(args.seed)
     plan = []
-    for clip in train:
-        others = [i for i in identities if i != clip.identity]
-        picks = rng.permutation(len(others))[: args.per_clip]
-        plan.extend((clip, others[int(k)]) for k in picks)
-
+    for name in ("train", "test"):
+        if name not in splits:
+            continue
+        pool = identities if name == "train" else sorted(refs)
+        for clip in dataset.split(name):
+            others = [i for i in pool if i != clip.identity]
+            picks = rng.permutation(len(others))[: args.per_clip]
+            plan.extend((clip, others[int(k)]) for k in picks)
 
     # the same plan in every process; this one takes every count-th candidate (the seeds are the plan's numbers)
     mine = [(n, clip, other) for n, (clip, other) in enumerate(plan) if n % count == index]
@@ -310,7 +330,11 @@ def main(argv=None) -> int:
     parser.add_argument("--same-id-checkpoint", required=True, help="stage-1 output folder or checkpoint")
     parser.add_argument("--pretrained", default=None, help="pipeline folder (default: the one stage 1 used)")
     parser.add_argument("--output-dir", required=True, help="the new dataset folder")
-    parser.add_argument("--per-clip", type=positive_int, default=2, help="other identities tried per train clip")
+    parser.add_argument("--per-clip", type=positive_int, default=2, help="other identities tried per clip")
+    parser.add_argument("--splits", default="train",
+                        help="the splits whose clips get pseudo driving videos, comma list: train (stage 2's data; "
+                             "the default) and/or test (the paper's cross-ID evaluation: python -m "
+                             "directanimator.evaluate protocol)")
     parser.add_argument("--min-mask-iou", type=fraction, default=0.5, help="motion filter threshold in [0, 1]")
     parser.add_argument("--appearance-check", action=argparse.BooleanOptionalAction, default=True,
                         help="keep only renders that look more like the new identity than the driver")
