@@ -164,6 +164,10 @@ def load_pipeline(model, path, transformer_path, memory_mode):
                 pipe.vae.enable_tiling()
                 pipe.vae.enable_slicing()
             _PIPELINES[key] = pipe
+            # on a ZeroGPU Space: the blocks compiled ahead of time, in a GPU task that finds the pipeline in
+            # _PIPELINES (a no-op elsewhere; a failure leaves them eager)
+            from ui.zerogpu import compile_blocks
+            compile_blocks(key, pipe)
         return key
 
 
