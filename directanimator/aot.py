@@ -16,7 +16,8 @@ model the compiled code with that block's own weights. ``ui.zerogpu`` does the c
 - ``export_block(block, args)``: ``torch.export.export`` with the token dimension dynamic.
 - ``call_signature(args)``: what a compiled block is specialised on (shapes but the token count, dtypes, devices,
   which cues are present, the argument structure); ``CompiledBlockForward`` only calls the compiled code when a
-  call has the captured signature and runs the block eagerly otherwise, and a compiled call that raises switches
+  call has the captured signature and no diffusers hook sits inside the block (Pyramid Attention Broadcast's on
+  the attention; the step caches on the block itself work with it), and runs the block eagerly otherwise, and a compiled call that raises switches
   every block of the model back to eager with one log line.
 """
 
@@ -140,6 +141,13 @@ def _tokens_in_range(args: tuple) -> bool:
     return MIN_TOKENS <= args[0].shape[1] <= MAX_TOKENS
 
 
+def _inner_hooks(block: torch.nn.Module) -> bool:
+    """Whether a diffusers hook sits on a module inside ``block`` (Pyramid Attention Broadcast hooks the attention):
+    the compiled code never calls those modules, so such a call runs eagerly. A hook on the block itself (First
+    Block Cache, TaylorSeer) calls the block's forward and works with the compiled one."""
+    return any(getattr(getattr(m, "_diffusers_hook", None), "hooks", None) for m in block.modules() if m is not block)
+
+
 class CompiledState:
     """Shared by the blocks of one model: the captured signature, and whether the compiled code has failed."""
 
@@ -152,8 +160,8 @@ class CompiledState:
 
 class CompiledBlockForward:
     """A block's ``forward`` that runs ``compiled`` (the AOTInductor program with this block's weights) on calls
-    with the captured signature, and the block's own eager forward on any other call, with gradients enabled, or
-    once a compiled call has raised (logged once per model)."""
+    with the captured signature, and the block's own eager forward on any other call, with gradients enabled, with
+    a diffusers hook inside the block, or once a compiled call has raised (logged once per model)."""
 
     def __init__(self, block: torch.nn.Module, compiled: Callable, state: CompiledState):
         self.block = block
@@ -165,7 +173,7 @@ class CompiledBlockForward:
 
     def __call__(self, *args, **kwargs):
         state = self.state
-        if state.failed is None and not torch.is_grad_enabled():
+        if state.failed is None and not torch.is_grad_enabled() and not _inner_hooks(self.block):
             call = block_call_args(self.block, args, kwargs)
             if _tokens_in_range(call) and call_signature(call) == state.signature:
                 try:

@@ -196,3 +196,20 @@ def test_example_settings_are_the_models_defaults():
     cues, settings = zerogpu.example_settings(TINY_MODEL)
     assert settings["num_frames"] == DEFAULT_FRAMES[TINY_MODEL] == cues.num_frames
     assert settings["num_inference_steps"] == 1 and cues.height == settings["height"]
+
+
+@pytest.mark.parametrize("cache, compiled", [("first-block", True), ("pab", False)])
+def test_step_caches_with_compiled_blocks(pipe, exported, cache, compiled):
+    """A cache hook on the block (First Block Cache) wraps the compiled forward; one inside it (Pyramid Attention
+    Broadcast on the attention) would be bypassed by compiled code, so those calls run eagerly."""
+    program, args = exported
+    module = program.module()
+    eager = _run(pipe, cache=cache, num_inference_steps=4)
+    state = apply_compiled_blocks(pipe.transformer, lambda b: lambda *a: functional_call(module, b.state_dict(), a),
+                                  call_signature(args))
+    try:
+        out = _run(pipe, cache=cache, num_inference_steps=4)
+    finally:
+        remove_compiled_blocks(pipe.transformer)
+    np.testing.assert_allclose(out, eager, atol=1e-5)
+    assert (state.compiled_calls > 0) == compiled and (state.eager_calls > 0) != compiled
