@@ -21,7 +21,7 @@ def test_cli_writes_cue_folder_and_preview(tmp_path, capsys):
                  "--grid", "8"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["cues.json", "cues.safetensors", "preview.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["cues.json", "cues.safetensors", "frames", "preview.mp4"]
     cues = DrivingCues.load(out)
     assert cues.num_frames == 4 and (cues.height, cues.width) == (192, 192)
     assert cues.settings["lowpass"] == 0.7 and cues.settings["grid"] == 8

@@ -1,6 +1,6 @@
 """Extract the driving cues of a clip: ``python -m directanimator.cues REFERENCE DRIVING --out DIR``.
 
-Writes the cue folder (``cues.safetensors`` + ``cues.json``, loadable with ``DrivingCues.load``) and
+Writes the cue folder (``frames/`` + ``cues.safetensors`` + ``cues.json``, loadable with ``DrivingCues.load``) and
 ``preview.mp4`` (driving | pose cue | face cue | location over the reference) into DIR, all at once at the end.
 """
 
