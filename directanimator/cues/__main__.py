@@ -33,7 +33,7 @@ STREAM_FROM = 300
 """Driving clips with more frames than this are extracted by streaming (12 s at 25 fps: ~2.6 GB in memory)."""
 
 STAGES = ("read", "shots", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location",
-          "preview")
+          "store", "preview")  # "store": the streaming extraction's writing and reading of the folder's streams
 
 
 def build_parser() -> argparse.ArgumentParser:

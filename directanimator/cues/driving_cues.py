@@ -69,7 +69,10 @@ _ARRAYS = {  # name -> in-memory dtype
 class DrivingCues:
     """The driving cue triplet of one (reference, driving video) pair, plus what produced it.
 
-    All frames and masks are at the working size ``H x W`` (the reference's aspect).
+    All frames and masks are at the working size ``H x W`` (the reference's aspect). Loaded from a cue folder, the
+    per-frame arrays (``driving`` to ``face_location``) are lazily decoded
+    :class:`~directanimator.cues.storage.FrameArray` objects (index them, or ``frames(start, stop)``, to read a
+    window; ``np.asarray`` reads all).
 
     Args:
         reference: reference image ``[H, W, 3]`` uint8.
