@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["CHUNK", "FRAMES_DIR", "FrameArray", "FrameWriter", "iter_chunks", "read_frames"]
+__all__ = ["CHUNK", "FRAMES_DIR", "FrameArray", "FrameWriter", "iter_chunks"]
 
 CHUNK = 32
 """Frames per chunk file: a window of the pipeline (49 frames) touches 2-3 chunks; a writer buffers one."""
@@ -276,9 +276,3 @@ def iter_chunks(array, size: int = CHUNK):
     for start in range(0, len(array), size):
         yield start, np.asarray(array[start:start + size])
 
-
-def read_frames(array, start: int, stop: int) -> np.ndarray:
-    """Frames ``start`` to ``stop`` of an ndarray or a :class:`FrameArray` (which then decodes those only)."""
-    if isinstance(array, FrameArray):
-        return array.frames(start, stop)
-    return np.asarray(array[start:stop])
