@@ -81,7 +81,12 @@ def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def _as_array(value, name: str, ndim: tuple[int, ...]) -> np.ndarray:
-    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if isinstance(value, torch.Tensor):
+        a = value.detach().cpu().numpy()
+    elif hasattr(value, "frames") and hasattr(value, "shape"):
+        a = value  # a lazily decoded cue array (cues.storage.FrameArray): windows read only their frames
+    else:
+        a = np.asarray(value)
     if a.ndim not in ndim:
         raise InputError(f"{name} must have {' or '.join(str(n) for n in ndim)} dimensions, got shape {a.shape}")
     return a
@@ -518,27 +523,32 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         tc = self.vae_scale_factor_temporal
         p_t = self.transformer.config.patch_size_t
         num_frames, padded_frames = plan.num_frames, plan.padded_frames
-        padded = {}
-        for name, a in arrays.items():
-            if a.shape[0] < padded_frames:
-                a = np.concatenate([a[:num_frames]] + [a[num_frames - 1: num_frames]] * (padded_frames - num_frames))
-            padded[name] = a[:padded_frames]
+
+        def window_frames(a, first, stop):  # frames first..stop; a clip short of padded_frames repeats frame T-1
+            if a.shape[0] >= padded_frames:
+                return np.asarray(a[first:stop])
+            part = np.asarray(a[first:min(stop, num_frames)])
+            if stop > num_frames:
+                last = np.asarray(a[num_frames - 1:num_frames])
+                part = np.concatenate([part] + [last] * (stop - max(first, num_frames)))
+            return part
 
         window_inputs = []
         for w, (start, weights) in enumerate(plan.windows):
             length = weights.shape[0]
             first = 0 if start == 0 else start * tc  # latent j >= 1 ends at frame 4j; a window starts there
-            frames = slice(first, first + (length - 1) * tc + 1)
+            stop = first + (length - 1) * tc + 1
+            padded = {name: window_frames(a, first, stop) for name, a in arrays.items()}
             inputs = {}
             for name, key, latent_key in (("pose_cue", "body_location", "pose_latents"),
                                           ("face_cue", "face_location", "face_latents")):
                 if name in padded:
-                    video = self._cue_tensor(padded[name][frames], plan.height, plan.width, "video")
+                    video = self._cue_tensor(padded[name], plan.height, plan.width, "video")
                     lat = encode_video(self.vae, video, device=device).to(dtype)
                     inputs[latent_key] = pad_latent_frames(lat, p_t)[0]
                 mask_key = "body_mask" if key == "body_location" else "face_mask"
                 if key in padded:
-                    mask = self._cue_tensor(padded[key][frames], plan.height, plan.width, "mask")
+                    mask = self._cue_tensor(padded[key], plan.height, plan.width, "mask")
                     grid = masks_to_latent_grid(mask, self.vae_scale_factor_spatial, tc, device=device, dtype=dtype)
                     inputs[mask_key] = pad_latent_frames(grid[None], p_t)[0]
             window_inputs.append(inputs)

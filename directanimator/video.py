@@ -499,6 +499,53 @@ def read_video(
     return Video(np.stack(frames), float(fps or FALLBACK_FPS), path, has_audio)
 
 
+def iter_video(path, max_side: int | None = DEFAULT_MAX_SIDE, start: int = 0, stop: int | None = None):
+    """Decode a video file one frame at a time, as :func:`read_video` does (scaled while decoding, non-square
+    pixels and rotation applied), without holding the clip: for clips too long for memory.
+
+    Args:
+        path: the video file.
+        max_side: bound on the long side after decoding (``None``: full size).
+        start, stop: yield frames ``start`` (0-based, in decoding order) up to ``stop`` (exclusive; ``None``: all).
+
+    Yields:
+        ``[H, W, 3]`` uint8 RGB frames.
+
+    Raises:
+        InputError: as :func:`read_video` for a missing, unsupported or corrupt file (the checks of the whole clip,
+            its stated length and memory, are the caller's; a decoding error after the first frame ends the clip).
+    """
+    _check_max_side(max_side)
+    path = _check_path(path, VIDEO_EXTENSIONS, "video")
+    what = _name(path)
+    with _open_container(path, what) as container:
+        _require_video_stream(container, what)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        out_size, k_rot, index = None, 0, 0
+        try:
+            for frame in container.decode(stream):
+                if stop is not None and index >= stop:
+                    break
+                if out_size is None:
+                    w = frame.width
+                    sar = stream.codec_context.sample_aspect_ratio
+                    if sar and float(sar) > 0 and abs(float(sar) - 1.0) > 1e-3:
+                        w = max(1, round(w * float(sar)))
+                    k_rot = round(float(frame.rotation or 0) / 90.0) % 4
+                    _check_geometry(w, frame.height, what)
+                    out_size = _scaled_size(w, frame.height, max_side)
+                if index >= start:
+                    rgb = _to_rgb(frame, *out_size)
+                    yield np.ascontiguousarray(np.rot90(rgb, k_rot)) if k_rot else rgb
+                index += 1
+        except av.FFmpegError as e:
+            if index == 0:
+                raise InputError(f"{what}: no frame could be decoded (corrupt or truncated: {e.strerror or e}); "
+                                 "re-export it as mp4 (H.264).") from None
+            warnings.warn(f"{what}: decoding stopped after {index} frames ({e}); the rest is unreadable.")
+
+
 def _video_from_array(frames, fps, max_side, max_frames, source, has_audio) -> Video:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

@@ -298,7 +298,8 @@ def test_nothing_handed_out_names_a_server_folder(extracted, tmp_path):
                                                    "none", api_name="/generate")
     with zipfile.ZipFile(zipped) as z:
         files = {name: z.read(name) for name in z.namelist()}
-    assert sorted(files) == ["cues.json", "cues.safetensors"]
+    assert sorted(f for f in files if not f.startswith("frames/")) == ["cues.json", "cues.safetensors"]
+    assert any(f.startswith("frames/driving/") for f in files)  # the per-frame video streams
     settings = json.loads(files["cues.json"])["settings"]
     assert settings["driving_path"] and "/" not in settings["driving_path"]  # the file name only
     handed_out = [*files.values(), Path(video_path(result)).read_bytes(), Path(video_path(side)).read_bytes(),

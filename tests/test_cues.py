@@ -30,13 +30,19 @@ def cues(walk_frames):
     return extract_cues(str(ASTRONAUT), walk_frames, size=SIZE, fps=10.0)
 
 
-def _assert_same(a: DrivingCues, b: DrivingCues):
-    """``b`` is ``a`` saved and loaded: equal arrays and settings, the input paths cut to their file names."""
+def _assert_same(a: DrivingCues, b: DrivingCues, exact: bool = False):
+    """``b`` is ``a`` saved and loaded: equal arrays (the near-lossless RGB streams, driving frames and face cue,
+    within the error their folder recorded, at most 3 gray levels, unless ``exact``) and settings, the input paths
+    cut to their file names."""
     for name in ("reference", "reference_mask", "driving", "driving_masks", "pose_cue", "face_cue", "body_location",
                  "face_location", "dropped", "no_face"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.shape == y.shape, name
-        np.testing.assert_array_equal(x, y, err_msg=name)
+        if name in ("driving", "face_cue") and not exact:
+            error = np.abs(np.asarray(x, np.int16) - np.asarray(y, np.int16)).max()
+            assert error <= y.max_abs_error <= 3, name
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=name)
     np.testing.assert_array_equal(a.face_boxes, b.face_boxes)  # NaN == NaN for assert_array_equal
     assert a.transform == b.transform and a.fps == b.fps
     names = {k: Path(a.settings[k]).name for k in ("reference_path", "driving_path") if a.settings.get(k)}
@@ -135,9 +141,11 @@ def test_bad_settings():
 def test_save_load_round_trip_exactly(cues, tmp_path):
     out = tmp_path / "cues"
     assert cues.save(out) == str(out)
-    assert sorted(p.name for p in out.iterdir()) == ["cues.json", "cues.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["cues.json", "cues.safetensors", "frames"]
     loaded = DrivingCues.load(out)
     _assert_same(cues, loaded)
+    cues.save(out, lossless=True)
+    _assert_same(cues, DrivingCues.load(out), exact=True)
     # saving again replaces the folder as a whole; no temp folders left
     rebuilt = rebuild_cues(cues, lowpass=0.9)
     rebuilt.save(out)

@@ -21,7 +21,7 @@ def test_cli_writes_cue_folder_and_preview(tmp_path, capsys):
                  "--grid", "8"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["cues.json", "cues.safetensors", "preview.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["cues.json", "cues.safetensors", "frames", "preview.mp4"]
     cues = DrivingCues.load(out)
     assert cues.num_frames == 4 and (cues.height, cues.width) == (192, 192)
     assert cues.settings["lowpass"] == 0.7 and cues.settings["grid"] == 8
@@ -103,3 +103,14 @@ def test_cli_runs_as_module(argv):
     result = subprocess.run([sys.executable, "-m", "directanimator.cues", *argv], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "--face-enlarge" in result.stdout
+
+
+def test_cli_streams_with_stream_flag(tmp_path, capsys):
+    out = tmp_path / "cues"
+    code = main([str(ASTRONAUT), str(WALK), "--out", str(out), "--size", "64", "--stream", "--no-preview"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    cues = DrivingCues.load(out)
+    assert cues.settings["streamed"] and cues.num_frames == 49 and "store" in captured.out
+    assert main([str(ASTRONAUT), str(WALK), "--out", str(tmp_path / "x"), "--stream", "--fps", "5"]) == 2
+    assert "--stream does not resample" in capsys.readouterr().err and not (tmp_path / "x").exists()

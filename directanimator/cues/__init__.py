@@ -17,6 +17,10 @@ How they are made is one frozen :class:`CueSettings` (``settings.py``); ``varian
 cue inputs for its ablation modes. ``DrivingCues`` and its folder format live in ``driving_cues.py``, extraction in
 ``extract.py``.
 
+``extract_cues_to_folder(reference, driving_path, out)`` (``stream.py``) does the same for clips too long for
+memory: chunk by chunk, straight into a cue folder, whose per-frame arrays are compact video streams decoded lazily
+(``storage.py``); the cue CLI uses it for clips over 300 frames.
+
 ``rebuild_cues(cues, ...)`` recomputes the three cues from the stored frames, masks and face boxes with changed
 settings or user edits, without segmenting again (the app's live controls use it).
 """
@@ -25,7 +29,8 @@ from .driving_cues import DrivingCues, quantize_mask
 from .extract import extract_cues, rebuild_cues
 from .location import SimilarityTransform
 from .settings import CueSettings
+from .stream import extract_cues_to_folder
 from .variants import cue_inputs
 
-__all__ = ["CueSettings", "DrivingCues", "SimilarityTransform", "cue_inputs", "extract_cues", "quantize_mask",
-           "rebuild_cues"]
+__all__ = ["CueSettings", "DrivingCues", "SimilarityTransform", "cue_inputs", "extract_cues", "extract_cues_to_folder",
+           "quantize_mask", "rebuild_cues"]

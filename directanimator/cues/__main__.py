@@ -1,7 +1,9 @@
 """Extract the driving cues of a clip: ``python -m directanimator.cues REFERENCE DRIVING --out DIR``.
 
-Writes the cue folder (``cues.safetensors`` + ``cues.json``, loadable with ``DrivingCues.load``) and
+Writes the cue folder (``frames/`` + ``cues.safetensors`` + ``cues.json``, loadable with ``DrivingCues.load``) and
 ``preview.mp4`` (driving | pose cue | face cue | location over the reference) into DIR, all at once at the end.
+Clips longer than ``STREAM_FROM`` frames (or any with ``--stream``) go through the streaming extraction
+(``stream.py``: bounded memory), unless ``--fps`` / ``--frames`` resample them.
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from ..errors import InputError, run_cli
 from ..files import atomic_folder
 from ..quiet import set_verbose
 from ..shots import add_shot_argument, shot_summary
+from ..video import probe_video
 from .driving_cues import is_cue_folder
 from .extract import extract_cues
 from .people import parse_person_spec, people_summary
 from .preview import render_preview
 from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
+from .stream import extract_cues_to_folder
+
+STREAM_FROM = 300
+"""Driving clips with more frames than this are extracted by streaming (12 s at 25 fps: ~2.6 GB in memory)."""
 
 STAGES = ("read", "shots", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location",
-          "preview")
+          "store", "preview")  # "store": the streaming extraction's writing and reading of the folder's streams
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=None, help="resample the driving clip to this frame rate")
     parser.add_argument("--frames", type=int, default=None, help="resample the driving clip to this many frames")
     add_shot_argument(parser)
+    parser.add_argument("--stream", action="store_true",
+                        help=f"extract chunk by chunk in bounded memory (the default for clips over {STREAM_FROM} "
+                        "frames; not with --fps / --frames)")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice); the pose low-pass always runs on 1 thread, "
@@ -102,20 +112,33 @@ def _run(args) -> int:
     def progress(fraction, desc=""):
         advance(fraction * extract_share, desc)
 
+    resampled = args.fps is not None or args.frames is not None
+    if args.stream and resampled:
+        raise InputError("--stream does not resample: leave out --fps / --frames")
+    stream = args.stream or (not resampled and probe_video(args.driving).num_frames > STREAM_FROM)
+
+    def preview(cues, folder):
+        if not args.no_preview:
+            start = time.perf_counter()
+            render_preview(cues, Path(folder) / "preview.mp4", progress=lambda f, d="": advance(0.9 + 0.1 * f, d))
+            cues.settings["timings_ms"]["preview"] = round((time.perf_counter() - start) * 1000.0, 2)
+
     try:
-        cues = extract_cues(
-            args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
-            face_detector=args.face_backend, size=args.size, fps=args.fps,
-            num_frames=args.frames, shot=args.shot, person=person, reference_person=reference_person,
-            progress=progress,
-        )
-        with atomic_folder(out, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
-            if not args.no_preview:
-                start = time.perf_counter()
-                render_preview(cues, tmp / "preview.mp4",
-                               progress=lambda f, d="": advance(0.9 + 0.1 * f, d))
-                cues.settings["timings_ms"]["preview"] = round((time.perf_counter() - start) * 1000.0, 2)
-            cues.write_into(tmp)  # after the preview, so that cues.json records its time too
+        if stream:
+            cues = extract_cues_to_folder(
+                args.reference, args.driving, out, cue_settings_from_args(args), segmenter=segmenter,
+                face_detector=args.face_backend, size=args.size, shot=args.shot, person=person,
+                reference_person=reference_person, progress=progress, before_close=preview)
+        else:
+            cues = extract_cues(
+                args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
+                face_detector=args.face_backend, size=args.size, fps=args.fps,
+                num_frames=args.frames, shot=args.shot, person=person, reference_person=reference_person,
+                progress=progress,
+            )
+            with atomic_folder(out, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
+                preview(cues, tmp)
+                cues.write_into(tmp)  # after the preview, so that cues.json records its time too
         advance(1.0, "done")
     except BaseException:
         bar.leave = False  # erase the bar so that the error line stands alone

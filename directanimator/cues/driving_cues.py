@@ -1,8 +1,11 @@
 """``DrivingCues``: the driving cue triplet of one (reference, driving video) pair, and its folder format.
 
-A cue folder holds ``cues.safetensors`` (every array; masks as uint8 on a 1/255 grid), ``cues.json`` (alignment
-transform, fps, settings with the inputs by file name, warnings, timings) and, when the driving video has sound,
-``audio.m4a`` (its audio over the clip). It is written whole or not at all (``directanimator.files``).
+A cue folder (format version 2) holds ``frames/`` (every per-frame array as chunked video streams, decoded lazily
+on load: ``storage.py``), ``cues.safetensors`` (the reference image and mask, face boxes and the per-frame flags),
+``cues.json`` (alignment transform, fps, settings with the inputs by file name, warnings, timings, how each array is
+stored and what its storage lost) and, when the driving video has sound, ``audio.m4a`` (its audio over the clip). It
+is written whole or not at all (``directanimator.files``). Folders of version 1 (every array raw in
+``cues.safetensors``, about 2.5 MB per frame at 512 px against ~0.1 MB now) still load.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..files import atomic_folder
 from ..video import write_audio
 from .location import SimilarityTransform
 from .settings import CueSettings
+from .storage import FrameArray, FrameWriter, iter_chunks
 
 __all__ = ["AUDIO_FILE", "CUES_FILE", "META_FILE", "DrivingCues", "is_cue_folder", "quantize_mask"]
 
@@ -28,7 +32,7 @@ CUES_FILE = "cues.safetensors"
 META_FILE = "cues.json"
 AUDIO_FILE = "audio.m4a"  # the driving video's sound over the cue clip, when it has any
 FORMAT = "directanimator-cues"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 PATH_SETTINGS = ("reference_path", "driving_path")
 """Settings naming input files. ``save`` writes their file names only, so a cue folder that is shared (the app's cue
@@ -36,6 +40,15 @@ zip) does not show where the files were; folders saved before keep the full path
 
 _MASKS = ("reference_mask", "driving_masks", "body_location", "face_location")
 """Mask arrays: kept on a 1/255 grid in memory (``quantize_mask``) and stored as uint8, 4x smaller on disk."""
+
+_PER_FRAME = {  # stored as chunked video streams (storage.py): name -> channels
+    "driving": 3,
+    "driving_masks": 1,
+    "pose_cue": 1,
+    "face_cue": 3,
+    "body_location": 1,
+    "face_location": 1,
+}
 
 _ARRAYS = {  # name -> in-memory dtype
     "reference": np.uint8,
@@ -56,7 +69,10 @@ _ARRAYS = {  # name -> in-memory dtype
 class DrivingCues:
     """The driving cue triplet of one (reference, driving video) pair, plus what produced it.
 
-    All frames and masks are at the working size ``H x W`` (the reference's aspect).
+    All frames and masks are at the working size ``H x W`` (the reference's aspect). Loaded from a cue folder, the
+    per-frame arrays (``driving`` to ``face_location``) are lazily decoded
+    :class:`~directanimator.cues.storage.FrameArray` objects (index them, or ``frames(start, stop)``, to read a
+    window; ``np.asarray`` reads all).
 
     Args:
         reference: reference image ``[H, W, 3]`` uint8.
@@ -132,12 +148,13 @@ class DrivingCues:
     # ------------------------------------------------------------------------------------------------------------
     # folder I/O
 
-    def save(self, path) -> str:
+    def save(self, path, lossless: bool = False) -> str:
         """Write the cues to folder ``path`` (created or replaced as a whole; nothing half-written).
 
-        The folder holds ``cues.safetensors`` (every array) and ``cues.json`` (transform, fps, settings). Masks
-        are stored with 8-bit precision; cues from ``extract_cues`` / ``rebuild_cues`` already are on that grid,
-        so they load back exactly.
+        Per-frame arrays go to compact chunked video streams (``storage.py``): masks and the pose cue losslessly,
+        the driving frames and face cue near-losslessly (max abs error 2, or exactly with ``lossless``); masks are
+        stored with 8-bit precision, and cues from ``extract_cues`` / ``rebuild_cues`` already are on that grid,
+        so they load back exactly. ``cues.json`` records each array's codec, size and measured error.
         An existing folder is only replaced when it is a cue folder or empty.
 
         Returns:
@@ -147,37 +164,30 @@ class DrivingCues:
         if not is_cue_folder(path, empty_ok=True):
             raise InputError(f"{path} exists and is not a cue folder; choose another folder or remove it")
         with atomic_folder(path, replaceable=lambda p: is_cue_folder(p, empty_ok=True)) as tmp:
-            self.write_into(tmp)
+            self.write_into(tmp, lossless=lossless)
         return str(path)
 
-    def write_into(self, folder) -> None:
-        """Write ``cues.safetensors`` and ``cues.json`` into an existing folder (no atomicity; see ``save``)."""
+    def write_into(self, folder, lossless: bool = False) -> None:
+        """Write the folder's files (``frames/``, ``cues.safetensors``, ``cues.json``) into an existing folder (no
+        atomicity; see ``save``). Lazily loaded arrays are copied a chunk at a time."""
         folder = Path(folder)
-        tensors = {}
-        for name, dtype in _ARRAYS.items():
-            value = np.ascontiguousarray(getattr(self, name), dtype=dtype)
-            if name in _MASKS:
-                value = np.round(np.clip(value, 0.0, 1.0) * 255.0).astype(np.uint8)
-            tensors[name] = value.astype(np.uint8) if dtype is np.bool_ else value
-        save_file(tensors, str(folder / CUES_FILE))
-        meta = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "num_frames": self.num_frames,
-            "height": self.height,
-            "width": self.width,
-            "fps": float(self.fps),
-            "transform": self.transform.to_dict(),
-            "mask_encoding": "uint8/255",
-            "settings": _shareable(self.settings),
-        }
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
+        storage = {}
+        for name, channels in _PER_FRAME.items():
+            writer = FrameWriter(folder, name, _ARRAYS[name], channels, lossless=lossless)
+            for _, block in iter_chunks(getattr(self, name)):
+                writer.append(block)
+            storage[name] = writer.close()
+        write_small(folder, self, storage)
         if self.audio_source is not None:  # the folder keeps the sound, since it names its inputs by file name only
             write_audio(folder / AUDIO_FILE, self.audio_source, self.num_frames / float(self.fps))
 
     @classmethod
-    def load(cls, path) -> "DrivingCues":
-        """Read a cue folder written by :meth:`save`.
+    def load(cls, path, cache: int = 2) -> "DrivingCues":
+        """Read a cue folder written by :meth:`save` (or a version-1 folder, every array raw).
+
+        The per-frame arrays of a version-2 folder are :class:`~directanimator.cues.storage.FrameArray` objects:
+        indexing or ``frames(start, stop)`` decodes only the chunks it touches (``cache`` chunks are kept per
+        array), ``np.asarray`` all of it.
 
         Raises:
             InputError: the folder does not exist, is not a cue folder, or is incomplete/corrupt.
@@ -200,11 +210,21 @@ class DrivingCues:
             arrays = load_file(str(arrays_path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise InputError(f"{arrays_path} is corrupt ({exc}); re-extract the cues") from None
-        missing = [name for name in _ARRAYS if name not in arrays]
+        streams = meta.get("storage", {}).get("arrays", {}) if meta.get("version", 1) >= 2 else {}
+        if not isinstance(streams, dict):
+            raise InputError(f"{meta_path} is corrupt (storage); re-extract the cues")
+        missing = [name for name in _ARRAYS if name not in arrays and name not in streams]
         if missing:
-            raise InputError(f"{arrays_path} is incomplete (missing {', '.join(missing)}); re-extract the cues")
+            raise InputError(f"{path} is incomplete (missing {', '.join(missing)}); re-extract the cues")
         values = {}
         for name, dtype in _ARRAYS.items():
+            if name not in arrays:
+                try:
+                    values[name] = FrameArray(path, name, streams[name], cache=cache)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise InputError(f"{meta_path} is incomplete (storage of {name}: {exc}); re-extract the cues") \
+                        from None
+                continue
             value = arrays[name]
             if name in _MASKS and value.dtype == np.uint8:
                 value = value.astype(np.float32) / np.float32(255.0)  # the same operation as quantize_mask
@@ -219,6 +239,38 @@ class DrivingCues:
             raise InputError(f"{meta_path} is incomplete ({exc}); re-extract the cues") from None
         _check_shapes(cues, str(path))
         return cues
+
+
+def write_small(folder, cues, storage: dict) -> None:
+    """Write ``cues.safetensors`` (the arrays that are not per-frame video streams) and ``cues.json`` of ``cues``
+    into ``folder``, whose ``frames/`` ``storage`` describes (``FrameWriter.close`` records by name). ``cues``
+    needs the attributes of :class:`DrivingCues` but its per-frame video arrays are not read (the streaming
+    extraction writes those itself)."""
+    folder = Path(folder)
+    tensors = {}
+    for name, dtype in _ARRAYS.items():
+        if name in _PER_FRAME:
+            continue
+        value = np.ascontiguousarray(getattr(cues, name), dtype=dtype)
+        if name in _MASKS:
+            value = np.round(np.clip(value, 0.0, 1.0) * 255.0).astype(np.uint8)
+        tensors[name] = value.astype(np.uint8) if dtype is np.bool_ else value
+    save_file(tensors, str(folder / CUES_FILE))
+    num = int(len(cues.dropped))
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "num_frames": num,
+        "height": int(cues.reference.shape[0]),
+        "width": int(cues.reference.shape[1]),
+        "fps": float(cues.fps),
+        "transform": cues.transform.to_dict(),
+        "mask_encoding": "uint8/255",
+        "storage": {"arrays": storage,
+                    "bytes_per_frame": round(sum(r["bytes"] for r in storage.values()) / max(num, 1), 1)},
+        "settings": _shareable(cues.settings),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
 
 
 def quantize_mask(mask: np.ndarray) -> np.ndarray:

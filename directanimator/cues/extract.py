@@ -202,6 +202,20 @@ def extract_cues(
     timings["faces"] = _ms(start)
 
     warnings += [w for w in (chosen.warning, ref_warning) if w]
+    warnings += frame_warnings(dropped, turned_away, boxes)
+    settings = cue_record(seg_model, segmenter, face_model, face_detector, cue, size, reference, video.source,
+                          video.has_audio, shots, ref_face, chosen.record, ref_record, warnings, timings)
+    if progress:
+        progress(0.9, "building the cues")
+    cues = _build(ref, ref_mask, frames, masks, boxes, dropped, video.fps, settings, transform=None)
+    if progress:
+        progress(1.0, "done")
+    return cues
+
+
+def frame_warnings(dropped, turned_away, boxes) -> list[str]:
+    """The warnings about the driving frames: dropped ones, ones seen from behind, no face anywhere."""
+    warnings = []
     if dropped.any():
         warnings.append(f"{int(dropped.sum())} of {len(dropped)} driving frames have no usable person mask; their "
                         "pose cue is zero")
@@ -211,28 +225,28 @@ def extract_cues(
     if not np.isfinite(boxes).all(axis=1).any():
         warnings.append("no face found in the driving video; the face cue is empty (expressions will not be "
                         "transferred)")
-    settings = {
+    return warnings
+
+
+def cue_record(seg_model, segmenter, face_model, face_detector, cue, size, reference, source, has_audio, shots,
+               ref_face, person, ref_person, warnings, timings) -> dict:
+    """``DrivingCues.settings`` of an extraction: how the cues were made and from what (see its docstring)."""
+    return {
         "segmenter": getattr(seg_model, "name", str(segmenter)),
         "face_detector": getattr(face_model, "name", str(face_detector)),
         **cue.to_dict(),
         "size": size,
         "reference_path": str(reference) if isinstance(reference, (str, os.PathLike)) else None,
-        "driving_path": video.source,
-        "driving_has_audio": bool(video.has_audio),
+        "driving_path": source,
+        "driving_has_audio": bool(has_audio),
         "transform_manual": False,
         "shots": shots.to_dict(),
         "reference_face_box": [round(float(v), 3) for v in ref_face] if np.isfinite(ref_face).all() else None,
-        "person": chosen.record,
-        "reference_person": ref_record,
+        "person": person,
+        "reference_person": ref_person,
         "warnings": warnings,
         "timings_ms": timings,
     }
-    if progress:
-        progress(0.9, "building the cues")
-    cues = _build(ref, ref_mask, frames, masks, boxes, dropped, video.fps, settings, transform=None)
-    if progress:
-        progress(1.0, "done")
-    return cues
 
 
 MIN_FACING = 0.2

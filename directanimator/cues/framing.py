@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from .location import SimilarityTransform, estimate_alignment, mask_box
+from .location import SimilarityTransform, estimate_alignment, mask_box, per_frame
 
 __all__ = ["CUT_FRACTION", "EDGE_BAND", "TOP_FRAMES", "Alignment", "align_person", "content_box", "cue_alignment",
            "edge_cuts"]
@@ -142,7 +142,7 @@ def align_person(
                          "alignment set to paper: eqs. 9-10")
     if mode != "auto":
         raise InputError(f"alignment must be auto or paper, got {mode!r}")
-    masks = np.asarray(masks)
+    masks = per_frame(masks)  # read frame by frame: a long clip's lazily stored masks are never held whole
     valid = np.ones(len(masks), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     # the same checks and messages as eqs. 9-10
     paper = estimate_alignment(ref_mask, masks, valid=valid, scale=scale)
@@ -171,14 +171,14 @@ def align_person(
                          f"{cut}: scale and position from the face boxes")
     missing = "no reference face box" if not ref_face_ok else "no face in the driving frames"
     if "top" not in ref_cuts and "top" not in driving_cuts:
-        top = _top_alignment(ref_mask, masks[frames], scale)
+        top = _top_alignment(ref_mask, masks, frames, scale)
         if top is not None:
             return Alignment(top, "top", f"{cut}; {missing}: scale and position from the top of the body")
     return Alignment(paper, "paper", f"{cut}, but {missing} and no whole top of the body: the paper's eqs. 9-10")
 
 
 def cue_alignment(settings: dict, ref_mask, frames, masks, face_boxes, dropped,
-                  scale: float | None = None) -> Alignment:
+                  scale: float | None = None, driving_area=None) -> Alignment:
     """:func:`align_person` for cues: the mode (``alignment``; absent = ``"paper"``, as ``CueSettings.from_dict``
     reads it) and the reference face box (``reference_face_box``) from the cues' ``settings``, the picture area
     from the driving frames (:func:`content_box`).
@@ -191,12 +191,14 @@ def cue_alignment(settings: dict, ref_mask, frames, masks, face_boxes, dropped,
         face_boxes: driving face boxes ``[T, 4]`` (NaN rows: none).
         dropped: ``[T]`` bool, frames not to use.
         scale: a manual scale (see :func:`align_person`).
+        driving_area: the picture area of the driving frames when known (:func:`content_box`; the streaming
+            extraction gathers it chunk by chunk), else it is found from ``frames``.
 
     Raises:
         InputError: as :func:`align_person`.
     """
     mode = settings.get("alignment", "paper")
-    area = content_box(frames) if mode == "auto" else None
+    area = (content_box(frames) if driving_area is None else driving_area) if mode == "auto" else None
     found = align_person(ref_mask, masks, ~np.asarray(dropped, dtype=bool), mode=mode,
                          ref_face=settings.get("reference_face_box"), face_boxes=face_boxes, driving_area=area,
                          scale=scale)
@@ -261,11 +263,12 @@ def _match_scale(ref_w: np.ndarray, w: np.ndarray) -> float | None:
     return float(fine[int(np.argmin(costs(fine)))])
 
 
-def _top_alignment(ref_mask, masks, scale: float | None) -> SimilarityTransform | None:
+def _top_alignment(ref_mask, masks, frames, scale: float | None) -> SimilarityTransform | None:
     """Scale from the row widths from the head down (the median of the best matches of ``TOP_FRAMES`` frames),
-    anchored at the top of the head: the top rows' x centroid and the top row. None when no frame matches."""
+    anchored at the top of the head: the top rows' x centroid and the top row; over the masks of the frame indices
+    ``frames``. None when no frame matches."""
     ref_w, ref_top, ref_cx = _profile(ref_mask)
-    profiles = [_profile(m) for m in masks]
+    profiles = [_profile(masks[t]) for t in frames]
     if scale is None:
         # at most TOP_FRAMES frames spread over the clip (the search is ~10 ms a frame at 512 px)
         pick = np.unique(np.linspace(0, len(profiles) - 1, min(TOP_FRAMES, len(profiles))).round().astype(int))

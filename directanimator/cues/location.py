@@ -63,6 +63,12 @@ class SimilarityTransform:
         return cls(1.0, 0.0, 0.0)
 
 
+def per_frame(masks):
+    """``masks`` as an array to read frame by frame: a lazily decoded cue array (``cues.storage.FrameArray``, which
+    decodes a frame's chunk when it is indexed) stays as it is, anything else becomes an ndarray."""
+    return masks if hasattr(masks, "frames") and hasattr(masks, "shape") else np.asarray(masks)
+
+
 def mask_box(mask: np.ndarray, threshold: float = 0.5) -> tuple[float, float, float, float] | None:
     """Tight box ``(x_min, x_max, y_min, y_max)`` of ``mask > threshold`` in pixel indices; None when empty."""
     on = np.asarray(mask) > threshold
@@ -109,7 +115,7 @@ def estimate_alignment(
     ref_box = mask_box(ref_mask)
     if ref_box is None:
         raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
-    masks = np.asarray(masks)
+    masks = per_frame(masks)
     valid = np.ones(len(masks), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     ratios, centres = [], []
     h_ref = ref_box[3] - ref_box[2] + 1.0

@@ -294,47 +294,38 @@ class MediaPipeSegmenter:
         masks = np.zeros((t_len, h, w), np.float32)
         scores = np.zeros(t_len, np.float32)
         facing = np.full(t_len, np.nan, np.float32)
-        full, crop, crop_static = self._pose(False), self._pose(False), self._static_pose()
-        mode, box, lost_for = "full", None, 0
+        track = _Track(self)
         try:
             for t in range(t_len):
-                frame = frames[t]
-                out = None
-                if mode == "crop":
-                    out = self._segment_crop(crop, frame, box)
-                    if out is None:
-                        mode = "full"
-                if mode == "full":
-                    out = self._run_full(full, frame)
-                    if out is not None and (out[1][3] - out[1][1]) < self.small_person * h:
-                        # A small person: switch to the crop that follows them (fresh tracker for the new view).
-                        crop.reset()
-                        out = self._segment_crop(crop, frame, out[1]) or out
-                        mode = "crop"
-                    if out is None and lost_for % self.reacquire_every == 0:
-                        out = self._acquire(frame, crop_static)
-                        if out is not None:
-                            crop.reset()
-                            mode = "crop"
-                if out is None:
-                    lost_for += 1
-                    mode, box = "full", None
-                else:
-                    lost_for = 0
-                    masks[t], new_box, scores[t], facing[t] = out
-                    if not masks[t].max() > 0.5:  # lost in resampling back to the frame
-                        scores[t] = 0.0
-                    # Damp crop motion so the crop does not chase mask noise.
-                    box = new_box if box is None else tuple(0.5 * a + 0.5 * b for a, b in zip(box, new_box))
-                    if mode == "crop" and (new_box[3] - new_box[1]) > 1.3 * self.small_person * h:
-                        full.reset()
-                        mode = "full"
+                masks[t], scores[t], facing[t] = track.step(frames[t])
                 _report(progress, (t + 1) / t_len, "segmenting (mediapipe)")
         finally:
-            full.close()
-            crop.close()
+            track.close()
         # Masks are in [0, 1] already: MediaPipe's are clipped in _run and bilinear resampling keeps the range.
         return Segmentation(masks=masks, scores=scores, facing=facing)
+
+    def segment_stream(self, chunks):
+        """Segment a clip that arrives in chunks (uint8 ``[t, H, W, 3]`` arrays, in order), one
+        :class:`Segmentation` per chunk, with one tracker state through the whole clip: the result is the same as
+        ``segment_video`` on the whole clip in this process, without holding it (the streaming extraction,
+        ``directanimator.cues.stream``)."""
+        # The lock is held per chunk, not across the yields: the caller may segment other images in between
+        # (the static graph is shared; the tracker's two video graphs are this stream's own).
+        with self._lock:
+            track = _Track(self)
+        try:
+            for chunk in chunks:
+                chunk = _check_frames(chunk, 4, "frames")
+                t_len, h, w = chunk.shape[:3]
+                masks = np.zeros((t_len, h, w), np.float32)
+                scores = np.zeros(t_len, np.float32)
+                facing = np.full(t_len, np.nan, np.float32)
+                with self._lock:
+                    for t in range(t_len):
+                        masks[t], scores[t], facing[t] = track.step(chunk[t])
+                yield Segmentation(masks=masks, scores=scores, facing=facing)
+        finally:
+            track.close()
 
     def segment_image(self, image: np.ndarray) -> Segmentation:
         """Segment the person in one uint8 ``[H, W, 3]`` RGB image (static mode); returns ``T == 1``."""
@@ -370,6 +361,55 @@ def warm_up_workers(workers: int | None = None, **params) -> None:
     if workers < 2:
         return
     warm_workers(MediaPipeSegmenter, MediaPipeSegmenter._params(_ParamsOnly(**params)), workers)
+
+
+class _Track:
+    """One clip's tracking state in ``MediaPipeSegmenter``'s video mode: the full-frame and crop graphs, the mode
+    (``"full"`` or ``"crop"`` around a small person), the damped crop box, and how long the person has been lost.
+    ``step(frame)`` segments the next frame: ``(mask [H, W], score, facing)``."""
+
+    def __init__(self, seg: "MediaPipeSegmenter"):
+        self.seg = seg
+        self.full, self.crop, self.crop_static = seg._pose(False), seg._pose(False), seg._static_pose()
+        self.mode, self.box, self.lost_for = "full", None, 0
+
+    def step(self, frame):
+        seg, h = self.seg, frame.shape[0]
+        out = None
+        if self.mode == "crop":
+            out = seg._segment_crop(self.crop, frame, self.box)
+            if out is None:
+                self.mode = "full"
+        if self.mode == "full":
+            out = seg._run_full(self.full, frame)
+            if out is not None and (out[1][3] - out[1][1]) < seg.small_person * h:
+                # A small person: switch to the crop that follows them (fresh tracker for the new view).
+                self.crop.reset()
+                out = seg._segment_crop(self.crop, frame, out[1]) or out
+                self.mode = "crop"
+            if out is None and self.lost_for % seg.reacquire_every == 0:
+                out = seg._acquire(frame, self.crop_static)
+                if out is not None:
+                    self.crop.reset()
+                    self.mode = "crop"
+        if out is None:
+            self.lost_for += 1
+            self.mode, self.box = "full", None
+            return np.zeros(frame.shape[:2], np.float32), 0.0, np.nan
+        self.lost_for = 0
+        mask, new_box, score, facing = out
+        if not mask.max() > 0.5:  # lost in resampling back to the frame
+            score = 0.0
+        # Damp crop motion so the crop does not chase mask noise.
+        self.box = new_box if self.box is None else tuple(0.5 * a + 0.5 * b for a, b in zip(self.box, new_box))
+        if self.mode == "crop" and (new_box[3] - new_box[1]) > 1.3 * seg.small_person * h:
+            self.full.reset()
+            self.mode = "full"
+        return mask, score, facing
+
+    def close(self) -> None:
+        self.full.close()
+        self.crop.close()
 
 
 class _ParamsOnly:
