@@ -165,3 +165,18 @@ def test_claims_dry_run_prints_tiers_and_time_and_writes_nothing(tmp_path):
     first_b = next(i for i, l in enumerate(lines) if "tier B" in l and l.startswith("  run"))
     assert all("tier A" in l for l in lines[:first_b] if l.startswith("  run"))  # tier A first, every seed
     assert "estimated wall time" in res.stdout and not out.exists()
+
+
+def test_the_preregistered_counting_rule():
+    from trainers.experiments.claims_report import counts
+
+    full = {0: {"moving_l1": 0.150, "mask_iou": 0.70}, 1: {"moving_l1": 0.152, "mask_iou": 0.71},
+            2: {"moving_l1": 0.151, "mask_iou": 0.69}}
+    worse = {s: {"moving_l1": m["moving_l1"] + 0.004, "mask_iou": m["mask_iou"] - 0.05} for s, m in full.items()}
+    assert counts(worse, full, "moving_l1", [0, 1, 2]) == "worse" and counts(worse, full, "mask_iou", [0, 1, 2]) == "worse"
+    assert counts(full, worse, "moving_l1", [0, 1, 2]) == "better"
+    small = {s: {"moving_l1": m["moving_l1"] + 0.001} for s, m in full.items()}  # one sign, below the minimum effect
+    assert counts(small, full, "moving_l1", [0, 1, 2]) == "no difference"
+    mixed = {0: {"moving_l1": 0.160}, 1: {"moving_l1": 0.160}, 2: {"moving_l1": 0.140}}  # signs disagree
+    assert counts(mixed, full, "moving_l1", [0, 1, 2]) == "no difference"
+    assert counts({0: worse[0]}, full, "moving_l1", [0, 1, 2]) == "incomplete"
