@@ -395,11 +395,12 @@ def _fmt(seconds: float) -> str:
 
 
 def run_jobs(jobs: list[Job], max_jobs: int, log=print, budget_s: float | None = None,
-             wall_file: Path | None = None) -> dict[str, str]:
+             wall_file: Path | None = None, results_log: Path | None = None) -> dict[str, str]:
     """Run the jobs (skipping finished ones) with at most ``max_jobs`` at once; return {name: status}.
 
     ``budget_s``: once the wall time of all invocations (kept in ``wall_file``) passes it, the tier being worked
-    on is finished and later tiers are not started (status "not run"), as the pre-registration fixes."""
+    on is finished and later tiers are not started (status "not run"), as the pre-registration fixes.
+    ``results_log``: each finished evaluation's mean metrics are appended there as one JSON line."""
     status = {j.name: "done" for j in jobs if j.done.exists()}
     todo = [j for j in jobs if j.name not in status]
     for j in jobs:
@@ -437,6 +438,11 @@ def run_jobs(jobs: list[Job], max_jobs: int, log=print, budget_s: float | None =
             done_cost += j.cost
             if ok and j.warm is not None:
                 j.warm.touch()
+            if ok and results_log is not None and j.name.startswith("eval-") and j.name != "eval-pairs":
+                # results appended as they finish (results.md is rewritten at the end of the invocation)
+                with open(results_log, "a") as fh:
+                    fh.write(json.dumps({"job": j.name, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                         "mean": json.loads(j.done.read_text()).get("mean")}) + "\n")
             elapsed = time.time() - start
             eta = elapsed / max(done_cost, 1e-9) * (total_cost - done_cost)
             log(f"[{time.strftime('%H:%M:%S')}] {'done  ' if ok else 'FAILED'} {j.name} in {_fmt(time.time() - j.started)}"
@@ -528,7 +534,7 @@ def main(argv=None) -> int:
                   f"--jobs {args.jobs}", flush=True)
             status = run_jobs(jobs, args.jobs, log=lambda m: print(m, flush=True),
                               budget_s=None if args.budget_hours is None else args.budget_hours * 3600,
-                              wall_file=out / "wall.json")
+                              wall_file=out / "wall.json", results_log=out / "results.jsonl")
             failed = [k for k, v in status.items() if v == "failed"]
             not_run = [k for k, v in status.items() if v == "not run"]
             if not_run:
