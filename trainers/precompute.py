@@ -38,6 +38,7 @@ from directanimator.cues import extract_cues
 from directanimator.cues.faces import get_face_detector
 from directanimator.cues.segment import get_segmenter
 from directanimator.cues.settings import CueSettings
+from directanimator.cues.skeleton_video import SKELETON_VIDEO_MODES, read_skeleton_cue, skeleton_video_path
 from directanimator.cues.variants import face_frames, pose_frames
 from directanimator.errors import InputError
 from directanimator.files import atomic_path, atomic_write_text
@@ -78,7 +79,9 @@ class PrecomputeSettings:
         storage_dtype: dtype of cached tensors ("bfloat16" halves the cache, "float32" exact).
         pose_mode: "gray" (the paper's pose cue: grayscale foreground, low-passed), "rgb" (the Table 3 S3
             ablation: the raw colour foreground, ``directanimator.cues.pose.rgb_pose_cue``; ``lowpass`` unused) or
-            "skeleton" (the S5 ablation's pose input: the thinned body mask, ``skeleton_pose_cue``).
+            "skeleton" (the S5 ablation's pose input: the thinned body mask, ``skeleton_pose_cue``) or
+            "openpose" / "openpose_noisy" (the skeleton video beside each driving video,
+            ``directanimator.cues.skeleton_video``; its bytes enter the cache key).
             Part of the cache key only when not "gray", so existing caches stay valid.
         face_mode: "centred" (the paper's face cue: the face crop enlarged and centred) or "in_place" (the S2
             ablation: the same region left where it is, ``directanimator.cues.face_cue.in_place_face_cue``).
@@ -123,9 +126,14 @@ class PrecomputeSettings:
         return CueSettings(lowpass=self.lowpass, face_enlarge=self.face_enlarge, grid=self.grid,
                            pose_cue=self.pose_mode, face_cue=self.face_mode, alignment=self.alignment)
 
-    def pose_frames(self, cues) -> np.ndarray:
-        """The pose cue video these settings train on (the extracted one, or an ablation's)."""
-        return pose_frames(cues, self.cue_settings)
+    def pose_frames(self, cues, driving_path=None) -> np.ndarray:
+        """The pose cue video these settings train on (the extracted one, or an ablation's; the skeleton-video
+        modes read the skeleton video beside ``driving_path``, fitted like the driving frames)."""
+        skeleton = None
+        if self.pose_mode in SKELETON_VIDEO_MODES:
+            skeleton = read_skeleton_cue(driving_path, self.pose_mode, cues.height, cues.width,
+                                         num_frames=self.num_frames, fps=self.fps)
+        return pose_frames(cues, self.cue_settings, skeleton)
 
     def face_frames(self, cues) -> np.ndarray:
         """The face cue video these settings train on (the extracted, centred one, or the in-place ablation)."""
@@ -364,12 +372,19 @@ class Precomputer:
         s = self.settings.key_dict()
         for k in ("misalign_scale", "misalign_shift"):  # only pseudo entries depend on these
             s.pop(k)
-        return entry_key("sample", self._digest(clip.path), self._digest(clip.reference_path), clip.caption, s,
-                         self.models)
+        parts = ("sample", self._digest(clip.path), self._digest(clip.reference_path), clip.caption, s, self.models)
+        if self.settings.pose_mode in SKELETON_VIDEO_MODES:  # the skeleton video is an input too
+            sk = skeleton_video_path(clip.path, self.settings.pose_mode)
+            parts += (self._digest(sk) if sk.is_file() else "missing",)  # computing it then says what is missing
+        return entry_key(*parts)
 
     def pseudo_key(self, clip, pseudo) -> str:
         """Cache key of a pseudo driving entry (depends on the clip's key, too: same reference, same grid)."""
-        return entry_key("pseudo", self.sample_key(clip), self._digest(pseudo.path), self.settings.key_dict())
+        parts = ("pseudo", self.sample_key(clip), self._digest(pseudo.path), self.settings.key_dict())
+        if self.settings.pose_mode in SKELETON_VIDEO_MODES:
+            sk = skeleton_video_path(pseudo.path, self.settings.pose_mode)
+            parts += (self._digest(sk) if sk.is_file() else "missing",)
+        return entry_key(*parts)
 
     def path_for(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.safetensors"
@@ -383,7 +398,7 @@ class Precomputer:
         tensors = {
             "latents": encode_video(vae, cues.driving),
             "image_latents": encode_reference(vae, cues.reference),
-            "pose_latents": encode_video(vae, self.settings.pose_frames(cues)),
+            "pose_latents": encode_video(vae, self.settings.pose_frames(cues, clip.path)),
             "face_latents": encode_video(vae, self.settings.face_frames(cues)),
             "body_mask": masks_to_latent_grid(cues.body_location, vae),
             "face_mask": masks_to_latent_grid(cues.face_location, vae),
@@ -405,7 +420,7 @@ class Precomputer:
         cues = _extract(reference, pseudo.path, self.settings, self.backends())
         scale, shift = random_misalignment(key, cues.height, cues.width, self.settings.misalign_scale,
                                            self.settings.misalign_shift)
-        pose = misalign_frames(self.settings.pose_frames(cues), scale, shift)
+        pose = misalign_frames(self.settings.pose_frames(cues, pseudo.path), scale, shift)
         tensors = {"pose_latents": encode_video(self.vae, pose),
                    "face_latents": encode_video(self.vae, self.settings.face_frames(cues))}
         tensors = {k: _storage(v, self.settings) for k, v in tensors.items()}

@@ -19,7 +19,7 @@ from directanimator.errors import InputError
 __all__ = ["ALIGNMENT_MODES", "CUE_SETTINGS_FIELDS", "CueSettings", "DROPPABLE_CUES", "FACE_CUE_MODES",
            "POSE_CUE_MODES", "add_ablation_arguments", "add_cue_arguments", "cue_settings_from_args"]
 
-POSE_CUE_MODES = ("gray", "rgb", "skeleton")
+POSE_CUE_MODES = ("gray", "rgb", "skeleton", "openpose", "openpose_noisy")
 FACE_CUE_MODES = ("centred", "in_place")
 DROPPABLE_CUES = ("face", "location")
 ALIGNMENT_MODES = ("auto", "paper")
@@ -34,7 +34,9 @@ class CueSettings:
         face_enlarge: face crop side = ``face_enlarge`` x the face box's longer side, in [1, 4].
         grid: location-cue softening grid, cells along the longer side (0 = hard masks, the S7 ablation), 0..256.
         pose_cue: ``"gray"`` (the paper's: grayscale foreground, low-passed), ``"rgb"`` (S3: the raw colour
-            foreground; ``lowpass`` unused) or ``"skeleton"`` (S5's pose input: the thinned body mask).
+            foreground; ``lowpass`` unused), ``"skeleton"`` (S5's pose input: the thinned body mask) or
+            ``"openpose"`` / ``"openpose_noisy"`` (an OpenPose-style skeleton video stored beside the driving
+            video, clean / with estimator failures: ``directanimator.cues.skeleton_video``).
         face_cue: ``"centred"`` (the paper's: the face crop enlarged and centred) or ``"in_place"`` (S2: the same
             region left where it is).
         drop: cues left out of the model's input, a sorted tuple of ``"face"`` / ``"location"``.
@@ -139,7 +141,9 @@ def add_ablation_arguments(group) -> None:
     group.add_argument("--pose-cue", default="gray", choices=list(POSE_CUE_MODES),
                        help="pose cue: gray (the paper's: low-passed grayscale foreground), rgb (Table 3 S3: the raw "
                             "colour foreground) or skeleton (S5-like: the body mask thinned to lines; the paper's S5 "
-                            "drops the other cues too: add --drop-cues face,location)")
+                            "drops the other cues too: add --drop-cues face,location), openpose / openpose_noisy (an "
+                            "OpenPose skeleton video beside each driving video, clean / with estimator failures; "
+                            "`python -m trainers.synthetic --skeletons` writes them)")
     group.add_argument("--face-cue", default="centred", choices=["centred", "in-place"],
                        help="face cue: centred (the paper's: enlarged and centred) or in-place (S2: the same region "
                             "left where it is)")

@@ -22,6 +22,7 @@ import torch
 
 from directanimator.files import atomic_write_json
 from directanimator.cues import DrivingCues, extract_cues, rebuild_cues
+from directanimator.cues.skeleton_video import SKELETON_VIDEO_MODES, read_skeleton_cue
 from directanimator.cues.variants import cue_inputs as variant_inputs
 from directanimator.errors import InputError, run_cli
 from directanimator.metrics import Evaluator
@@ -35,7 +36,8 @@ from trainers.dataset import validate_dataset
 _NAME = re.compile(r"id_(\d+)_mo_(\d+)")
 
 # how each cue ablation changes the cue inputs (the same switches its training used)
-ABLATIONS = ("none", "no_face", "no_location", "rgb_pose", "no_lowpass", "hard_mask", "face_in_place", "skeleton")
+ABLATIONS = ("none", "no_face", "no_location", "rgb_pose", "no_lowpass", "hard_mask", "face_in_place", "skeleton",
+             "openpose", "openpose_noisy")
 
 
 def test_pairs(world: str | os.PathLike) -> list[dict]:
@@ -93,10 +95,12 @@ ABLATION_CHANGES = {
     "none": {}, "no_face": {"drop": ("face",)}, "no_location": {"drop": ("location",)}, "rgb_pose": {"pose_cue": "rgb"},
     "no_lowpass": {"lowpass": 0.0}, "hard_mask": {"grid": 0}, "face_in_place": {"face_cue": "in_place"},
     "skeleton": {"pose_cue": "skeleton", "drop": ("face", "location")},  # the skeleton instead of the whole triplet
+    # an OpenPose skeleton video read beside the driving video instead of the pixel pose cue; face and location kept
+    "openpose": {"pose_cue": "openpose"}, "openpose_noisy": {"pose_cue": "openpose_noisy"},
 }
 
 
-def cue_inputs(cues, ablation: str) -> dict:
+def cue_inputs(cues, ablation: str, skeleton: np.ndarray | None = None) -> dict:
     """The pipeline's cue arguments for one ablation (absent cues are left out, as ``--drop-cues`` does in training),
     built by ``directanimator.cues.variants`` as the trainers' precompute builds them.
 
@@ -110,11 +114,13 @@ def cue_inputs(cues, ablation: str) -> dict:
     settings = extracted.replace(**ABLATION_CHANGES[ablation])
     if (settings.lowpass, settings.grid) != (extracted.lowpass, extracted.grid):
         cues = rebuild_cues(cues, lowpass=settings.lowpass, grid=settings.grid)
-    return variant_inputs(cues, settings)
+    return variant_inputs(cues, settings, skeleton)
 
 
 #: What the reproduction reports per pair (``directanimator.metrics`` keys, scored by its ``Evaluator``).
 PAIR_METRICS = ("ssim", "psnr", "l1", "moving_l1")
+#: Scored against the world's ground-truth person masks (``world_metrics``), when the world has them.
+WORLD_METRICS = ("background_l1", "mask_iou", "pulse")
 
 
 def _metrics(evaluator: Evaluator, generated: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict:
@@ -123,8 +129,61 @@ def _metrics(evaluator: Evaluator, generated: np.ndarray, truth: np.ndarray, ref
     return {k: float(scored.get(k, float("nan"))) for k in PAIR_METRICS}
 
 
+def pulse_ratios(generated: np.ndarray, truth: np.ndarray, period: int = 4) -> np.ndarray:
+    """Mean absolute frame-to-frame change of ``generated`` at each position of the ``period``-frame group,
+    divided by the ground truth's at the same position ([period] floats; 1 = as steady as the truth). The VAE's
+    4x temporal compression shows as a pulse: large ratios at some positions, small at others."""
+    g = np.abs(np.diff(generated.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    t = np.abs(np.diff(truth.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    pos = np.arange(len(g)) % period
+    return np.array([g[pos == k].mean() / max(t[pos == k].mean(), 1e-6) if (pos == k).any() else np.nan
+                     for k in range(period)])
+
+
+def world_metrics(generated: np.ndarray, truth: np.ndarray, truth_masks: np.ndarray, segmenter) -> dict:
+    """The metrics the synthetic world's exact masks allow, for one generated video.
+
+    Args:
+        generated, truth: [T, H, W, 3] uint8. truth_masks: [T, H, W] ground-truth person coverage in [0, 1].
+        segmenter: the cue extraction's segmenter (``directanimator.cues.segment.get_segmenter``): it finds the
+            generated person, whose mask is compared with the true one.
+    Returns:
+        ``background_l1``: mean |generated - truth| / 255 over the pixels outside the true person (dilated by 2 px);
+        ``mask_iou``: the mean over frames of the IoU of the segmented generated person with the true mask;
+        ``pulse``: the largest ``pulse_ratios``.
+    """
+    import cv2
+
+    from trainers.pseudo import mask_iou
+
+    person = truth_masks > 0.5
+    kernel = np.ones((5, 5), np.uint8)
+    near = np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in person])
+    bg = ~near
+    diff = np.abs(generated.astype(np.float32) - truth.astype(np.float32)).mean(-1) / 255.0
+    background = float(diff[bg].mean()) if bg.any() else float("nan")
+    found = segmenter.segment_video(generated).masks
+    return {"background_l1": background, "mask_iou": mask_iou(np.asarray(found, np.float32), truth_masks),
+            "pulse": float(np.nanmax(pulse_ratios(generated, truth)))}
+
+
+def truth_masks(world, ground_truth: str, num_frames: int, height: int, width: int) -> np.ndarray | None:
+    """The ground-truth person masks of a world video (its ``.npz`` sidecar), first ``num_frames``, resized to the
+    working size; None when the world has no sidecar."""
+    import cv2
+
+    side = (Path(world) / ground_truth).with_suffix(".npz")
+    if not side.is_file():
+        return None
+    with np.load(side) as z:
+        masks = z["masks"][:num_frames].astype(np.float32) / 255.0
+    if masks.shape[1:] != (height, width):
+        masks = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_AREA) for m in masks])
+    return masks
+
+
 def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | None, out_json: str,
-                   ablation: str = "none", steps: int = 10, seed: int = 0) -> dict:
+                   ablation: str = "none", steps: int = 10, seed: int = 0, world_extras: bool = False) -> dict:
     """Generate every test pair with one trained transformer and write the metrics (mean and per pair) as JSON.
 
     Args:
@@ -136,6 +195,8 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         ablation: which cue inputs the model was trained with (``ABLATIONS``).
         steps: inference steps.
         seed: base seed of the generation noise (pair i uses seed + i).
+        world_extras: also score ``WORLD_METRICS`` against the world's ground-truth masks (segments every
+            generated frame: slower).
     """
     torch.set_num_threads(1)
     listing = Path(pairs_dir) / "pairs.json"
@@ -152,21 +213,34 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         pipe = DirectAnimatorPipeline.from_pretrained(base, transformer=model)
         pipe.set_progress_bar_config(disable=True)
     evaluator = Evaluator(device="cpu", metrics=PAIR_METRICS)
+    segmenter = None
     per_pair = {}
     for i, pair in enumerate(pairs):
         cues = DrivingCues.load(str(Path(pairs_dir) / pair["name"]))
+        skeleton = None
+        if ABLATION_CHANGES[ablation].get("pose_cue") in SKELETON_VIDEO_MODES:
+            skeleton = read_skeleton_cue(Path(world) / pair["driving"], ABLATION_CHANGES[ablation]["pose_cue"],
+                                         cues.height, cues.width, num_frames=cues.num_frames)
         truth = read_video(str(Path(world) / pair["ground_truth"])).frames[: cues.num_frames]
         if pipe is None:
             generated = np.repeat(cues.reference[None], len(truth), axis=0)
         else:
             generator = torch.Generator().manual_seed(seed + i)
-            out = pipe(image=cues.reference, **cue_inputs(cues, ablation), num_frames=cues.num_frames,
+            out = pipe(image=cues.reference, **cue_inputs(cues, ablation, skeleton), num_frames=cues.num_frames,
                        num_inference_steps=steps, guidance_scale=1.0, generator=generator, output_type="np")
             frames = np.asarray(out.frames[0])
             generated = frames if frames.dtype == np.uint8 else (frames * 255).round().clip(0, 255).astype(np.uint8)
         n = min(len(truth), len(generated))
         per_pair[pair["name"]] = _metrics(evaluator, generated[:n], truth[:n], cues.reference)
-    mean = {k: float(np.nanmean([m[k] for m in per_pair.values()])) for k in PAIR_METRICS}
+        masks = truth_masks(world, pair["ground_truth"], n, *generated.shape[1:3]) if world_extras else None
+        if masks is not None:
+            if segmenter is None:
+                from directanimator.cues.segment import get_segmenter
+
+                segmenter = get_segmenter("mediapipe")
+            per_pair[pair["name"]].update(world_metrics(generated[:n], truth[:n], masks, segmenter))
+    keys = [k for k in PAIR_METRICS + WORLD_METRICS if all(k in m for m in per_pair.values())]
+    mean = {k: float(np.nanmean([m[k] for m in per_pair.values()])) for k in keys}
     result = {"mean": mean, "pairs": per_pair, "ablation": ablation, "steps": steps, "transformer": transformer}
     atomic_write_json(out_json, result, indent=1)
     return result
@@ -190,6 +264,8 @@ def main(argv=None) -> int:
     q.add_argument("--ablation", default="none", choices=ABLATIONS)
     q.add_argument("--steps", type=positive_int, default=10)
     q.add_argument("--seed", type=random_seed, default=0)
+    q.add_argument("--world-metrics", action="store_true",
+                   help="also background L1, mask IoU (segmenter vs the world's true masks) and the 4-frame pulse")
 
     def work():
         args = p.parse_args(argv)
@@ -198,7 +274,7 @@ def main(argv=None) -> int:
         else:
             evaluate_model(args.pairs_dir, args.world, args.base,
                            None if args.transformer == "none" else args.transformer, args.out_json,
-                           args.ablation, args.steps, args.seed)
+                           args.ablation, args.steps, args.seed, world_extras=args.world_metrics)
 
     return run_cli(work, done=None)
 

@@ -291,6 +291,10 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
                       "models render blurry frames, so the metrics mostly measure the shared blur and the ablations "
                       "cannot separate much; read the verdicts with that in mind.", ""]
 
+    if preset.get("claims"):  # world 2: the pre-registered verdicts first
+        from trainers.experiments.claims_report import claims_section
+
+        lines += claims_section(out, preset, seeds, chosen, labels)
     lines += ["## Same2X vs. cross-ID training without it (Table 3 S8, Figure 1)", "",
               head + " paper SSIM | paper PSNR | verdict |", sep + "---|---|---|"]
     for n in ("full", "no_s2x", "stage1_only"):

@@ -34,14 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
+from directanimator.cues.skeleton_video import skeleton_video_path
 from directanimator.files import atomic_folder
 from directanimator.errors import InputError, run_cli
 from trainers.synthetic.draw import draw_clip
 from trainers.synthetic.people import (
-    JOINTS, Identity, Motion, face_visible, make_identity, make_motion, project_joints, rest_track, sample_motion)
+    JOINTS, Identity, Motion, MotionTrack, face_visible, make_identity, make_motion, project_joints, rest_track,
+    sample_motion)
 
-__all__ = ["render_clip", "render_reference", "clip_annotations", "generate_dataset", "make_identity",
-           "make_motion", "ANNOTATIONS", "main"]
+__all__ = ["render_clip", "render_reference", "reference_placement", "scaled_face", "clip_annotations",
+           "skeleton_video_path", "generate_dataset", "make_identity", "make_motion", "ANNOTATIONS", "main"]
 
 ANNOTATIONS = """\
 Each video `X.mp4` has a sidecar `X.npz` (numpy, no pickles) with per-frame ground truth:
@@ -96,19 +98,53 @@ def render_clip(identity, motion, frames: int = 25, size: int = 96, seed: int = 
     return draw_clip(idn, sample_motion(mo, int(frames), int(size)), int(size), upsample)
 
 
-def render_reference(identity, motion, frames: int = 25, size: int = 96, seed: int = 0, upsample: int = 2):
+def render_reference(identity, motion, frames: int = 25, size: int = 96, seed: int = 0, upsample: int = 2,
+                     jitter: float = 0.0):
     """A reference photo: the identity standing still and facing the camera, neutral face, in its own background,
-    at the mean position and scale of ``motion`` sampled at ``frames`` (so aligning a clip to it is mild).
+    at the mean position and scale of ``motion`` sampled at ``frames`` (so aligning a clip to it is mild), or
+    moved and rescaled from there by ``jitter`` (``reference_placement``).
 
-    Args: as for ``render_clip``.
+    Args: as for ``render_clip``; jitter: 0 = the motion's mean placement, J > 0 = see ``reference_placement``
+        (seeded by ``seed``, the identity and the motion).
     Returns:
         (image [size, size, 3] uint8, mask [size, size] float32, face_box [4] float32).
     """
     _check_render_args(frames, size)
     idn, mo = _as_identity(identity, seed), _as_motion(motion, seed)
     track = rest_track(sample_motion(mo, int(frames), int(size)))
+    if jitter:
+        track = reference_placement(track, int(size), float(jitter),
+                                    np.random.default_rng([int(seed) & 0xFFFFFFFF, 11, idn.idx, mo.idx]))
     img, mask, box = draw_clip(idn, track, int(size), upsample)
     return img[0], mask[0], box[0]
+
+
+def reference_placement(track: MotionTrack, size: int, jitter: float, rng: np.random.Generator) -> MotionTrack:
+    """A reference pose moved away from the driving clip's placement, so the location cue has work to do.
+
+    The pixel scale is multiplied by a factor drawn log-uniformly in [1 - J, 1 + J / 3] and the pelvis shifted by up
+    to ±0.4 J of the frame in x and ±J / 6 in y, then pulled back so the figure (about 0.6 body units above the
+    pelvis, 0.5 below) stays inside the frame.
+    """
+    if not 0 <= jitter < 1:
+        raise InputError(f"reference jitter must be in [0, 1), got {jitter!r}")
+    factor = float(np.exp(rng.uniform(np.log(1 - jitter), np.log(1 + jitter / 3))))
+    dx, dy = rng.uniform(-0.4 * jitter, 0.4 * jitter), rng.uniform(-jitter / 6, jitter / 6)
+    px = track.px_per_unit * np.float32(factor)
+    x = np.clip(track.root_x + np.float32(dx * size), 0.3 * px, size - 0.3 * px)
+    y = np.clip(track.root_y + np.float32(dy * size), 0.62 * px, size - 0.52 * px)
+    f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
+    return MotionTrack(track.angles, f32(x), f32(y), f32(px), track.yaw, track.mouth_open, track.smile,
+                       track.eye_open)
+
+
+def scaled_face(identity: Identity, face_scale: float) -> Identity:
+    """The identity with its head (and so its face) ``face_scale`` times larger; 1 returns it unchanged."""
+    if face_scale == 1:
+        return identity
+    from dataclasses import replace
+
+    return replace(identity, head_h=identity.head_h * face_scale, head_w=identity.head_w * face_scale)
 
 
 def clip_annotations(identity, motion, frames: int = 25, size: int = 96, seed: int = 0) -> dict:
@@ -144,25 +180,37 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     Image.fromarray(image).save(path, format="PNG")
 
 
-def _write_clip(root: Path, rel: str, idn: Identity, mo: Motion, frames: int, size: int, fps: float, crf: int):
+#: the skeleton videos written beside every video with ``skeletons=True``: suffix -> failure rates (None = clean)
+SKELETON_SUFFIXES = (".openpose.mp4", ".openpose_noisy.mp4")
+
+
+def _write_clip(root: Path, rel: str, idn: Identity, mo: Motion, frames: int, size: int, fps: float, crf: int,
+                skeletons: bool = False, seed: int = 0):
     from directanimator.video import write_video
 
-    video, masks, boxes = draw_clip(idn, sample_motion(mo, frames, size), size)
+    track = sample_motion(mo, frames, size)
+    video, masks, boxes = draw_clip(idn, track, size)
     ann = clip_annotations(idn, mo, frames, size)
     write_video(root / rel, video, fps, crf=crf)
+    if skeletons:
+        from trainers.synthetic.openpose import NOISY, openpose_video
+
+        for mode, rates in (("openpose", None), ("openpose_noisy", NOISY)):
+            write_video(skeleton_video_path(root / rel, mode), openpose_video(idn, track, size, rates, seed, rel)[0],
+                        fps, crf=crf)
     _save_npz((root / rel).with_suffix(".npz"), masks=np.round(masks * 255).astype(np.uint8), face_boxes=boxes,
               joints=ann["joints"], joint_names=np.array(JOINTS), root=ann["root"], yaw=ann["yaw"],
               mouth_open=ann["mouth_open"], smile=ann["smile"], eye_open=ann["eye_open"],
               identity=np.array(idn.name), motion=np.array(mo.name))
 
 
-def _preview(people, dances, ids, mos, frames, size, rows=4, columns=6) -> np.ndarray:
+def _preview(people, dances, ids, mos, frames, size, rows=4, columns=6, seed=0, jitter=0.0) -> np.ndarray:
     """A contact sheet: per row a reference and evenly spaced frames of one train clip."""
     picks = np.linspace(0, frames - 1, columns).round().astype(int)
     out = []
     for r, i in enumerate(ids[:rows]):
         m = mos[r % len(mos)]
-        ref = render_reference(people[i], dances[m], frames, size)[0]
+        ref = render_reference(people[i], dances[m], frames, size, seed=seed, jitter=jitter)[0]
         video = render_clip(people[i], dances[m], frames, size)[0]
         out.append(np.concatenate([ref] + [video[k] for k in picks], 1))
     return np.concatenate(out, 0)
@@ -223,7 +271,8 @@ def _deal_motions(ids: list, mos: list, per_identity: int, seed: int) -> dict:
 def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: int = 25, size: int = 96,
                      seed: int = 0, pseudo_per_clip: int = 2, test_identities: int = 2, test_motions: int = 2,
                      fps: float = 8.0, crf: int = 10, overwrite: bool = False, progress=None,
-                     show_progress: bool = True, motions_per_identity: int | None = None) -> Path:
+                     show_progress: bool = True, motions_per_identity: int | None = None, face_scale: float = 1.0,
+                     reference_jitter: float = 0.0, skeletons: bool = False) -> Path:
     """Write the synthetic world as a DirectAnimator dataset folder (atomically: a temp folder, then a rename).
 
     Args:
@@ -245,11 +294,21 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
             identity performs train motions k*K .. k*K+K-1 (cyclically), so each train motion is performed by about
             ``train identities * K / train motions`` identities. Test clips always pair every held-out identity
             with every held-out motion.
+        face_scale: every head drawn this much larger (1: as before; 1.6 at 128 px: heads about 24 px tall, mouth
+            and eye state visible).
+        reference_jitter: 0 = each reference photo at its clip's mean placement; J in (0, 1) = moved and rescaled
+            from there (``reference_placement``), seeded per clip.
+        skeletons: also write an OpenPose-style skeleton video beside every video (``X.openpose.mp4`` clean,
+            ``X.openpose_noisy.mp4`` with the pre-registered estimator failures, ``trainers.synthetic.openpose``).
     Returns:
         the dataset folder.
     """
     _check_dataset_args(identities, motions, frames, size, pseudo_per_clip, test_identities, test_motions, fps, crf,
                         seed, motions_per_identity)
+    if not isinstance(face_scale, (int, float)) or not 0.5 <= face_scale <= 2.5:
+        raise InputError(f"face_scale must be in 0.5..2.5, got {face_scale!r}")
+    if not isinstance(reference_jitter, (int, float)) or not 0 <= reference_jitter < 1:
+        raise InputError(f"reference_jitter must be in [0, 1), got {reference_jitter!r}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError(f"output {str(out)!r} already exists and is not empty; pass --overwrite or choose another "
@@ -258,7 +317,7 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
 
     from trainers.dataset import write_dataset_card, write_metadata
 
-    people = [make_identity(seed, i) for i in range(identities)]
+    people = [scaled_face(make_identity(seed, i), face_scale) for i in range(identities)]
     dances = [make_motion(seed, m) for m in range(motions)]
     split_ids = {"train": list(range(identities - test_identities)),
                  "test": list(range(identities - test_identities, identities))}
@@ -298,14 +357,14 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
         bar = tqdm(total=total, desc="synthetic world", unit="file", disable=not show_progress)
         done = 0
         for rel, (i, m) in videos.items():
-            _write_clip(tmp, rel, people[i], dances[m], frames, size, fps, crf)
+            _write_clip(tmp, rel, people[i], dances[m], frames, size, fps, crf, skeletons, seed)
             done += 1
             bar.update(1)
             if progress is not None:
                 progress(done / total, f"rendering {rel}")
         for row in rows:
             i, m = next(key for key, rel in clip_rel.items() if rel == row["file_name"])
-            img, mask, box = render_reference(people[i], dances[m], frames, size)
+            img, mask, box = render_reference(people[i], dances[m], frames, size, seed=seed, jitter=reference_jitter)
             _write_png(tmp / row["reference"], img)
             _save_npz((tmp / row["reference"]).with_suffix(".npz"), mask=np.round(mask * 255).astype(np.uint8),
                       face_box=box)
@@ -315,10 +374,14 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
                 progress(done / total, f"rendering {row['reference']}")
         bar.close()
         write_metadata(tmp, rows)
-        _write_png(tmp / "preview.png", _preview(people, dances, split_ids["train"], split_mos["train"], frames, size))
+        _write_png(tmp / "preview.png", _preview(people, dances, split_ids["train"], split_mos["train"], frames, size,
+                                                 seed=seed, jitter=reference_jitter))
         world = {
             "generator": "python -m trainers.synthetic", "seed": seed, "frames": frames, "size": size, "fps": fps,
-            "crf": crf, "motions_per_identity": motions_per_identity, "splits": {s: {"identities": [people[i].name for i in split_ids[s]],
+            "crf": crf, "motions_per_identity": motions_per_identity,
+            **({"face_scale": face_scale} if face_scale != 1 else {}),
+            **({"reference_jitter": reference_jitter} if reference_jitter else {}),
+            **({"skeletons": list(SKELETON_SUFFIXES)} if skeletons else {}), "splits": {s: {"identities": [people[i].name for i in split_ids[s]],
                                        "motions": [dances[m].name for m in split_mos[s]]} for s in split_ids},
             "identities": [asdict(p) for p in people],
             "motions": [{"name": d.name, "turn": d.turn} for d in dances],
@@ -332,6 +395,9 @@ def generate_dataset(out_dir, identities: int = 12, motions: int = 10, frames: i
                    f"each of the first {identities - test_identities} identities with {motions_per_identity} of the "
                    f"first {motions - test_motions} motions")
         mpi = "" if motions_per_identity is None else f" --motions-per-identity {motions_per_identity}"
+        mpi += (f" --face-scale {face_scale:g}" if face_scale != 1 else "") + (
+            f" --reference-jitter {reference_jitter:g}" if reference_jitter else "") + (
+            " --skeletons" if skeletons else "")
         write_dataset_card(
             tmp, pretty_name="DirectAnimator synthetic world",
             description=(
@@ -393,6 +459,14 @@ def main(argv=None) -> int:
                         help="each train identity performs only this many train motions (default: all of them); "
                              "with many motions this keeps the clip count while the motions stay too many to learn "
                              "by heart")
+    parser.add_argument("--face-scale", type=number(0.5, 2.5), default=1.0,
+                        help="draw every head this much larger (default 1; 1.6 at 128 px carries mouth and eyes)")
+    parser.add_argument("--reference-jitter", type=number(0, 1, high_open=True), default=0.0,
+                        help="move and rescale each reference photo away from its clip's placement, in [0, 1) "
+                             "(default 0: at the clip's mean placement)")
+    parser.add_argument("--skeletons", action="store_true",
+                        help="also write OpenPose-style skeleton videos beside every video (X.openpose.mp4 clean, "
+                             "X.openpose_noisy.mp4 with estimator failures)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
 
     def work():
@@ -405,7 +479,8 @@ def main(argv=None) -> int:
                 args.out, identities=args.identities, motions=args.motions, frames=args.frames, size=args.size,
                 seed=args.seed, pseudo_per_clip=args.pseudo_per_clip, test_identities=args.test_identities,
                 test_motions=args.test_motions, fps=args.fps, crf=args.crf, overwrite=args.overwrite,
-                motions_per_identity=args.motions_per_identity)
+                motions_per_identity=args.motions_per_identity, face_scale=args.face_scale,
+                reference_jitter=args.reference_jitter, skeletons=args.skeletons)
 
     return run_cli(work, done="wrote {}")
 
