@@ -866,6 +866,20 @@ def write_audio(path, audio_from, duration: float) -> str | None:
     return path
 
 
+# x264 options that keep an encoding a function of the frames alone (see write_video).
+#
+# x264's macroblock-tree rate control (mbtree, on in every preset but ultrafast) reads an uninitialised stack value:
+# valgrind (memcheck --track-origins) on the x264 (core 165) of PyAV 18.1 reports "use of uninitialised value of
+# size 8 ... created by a stack allocation" inside x264_encoder_encode, and none with mbtree=0. The value is whatever
+# an earlier call left on that stack, so the same frames encoded twice in one process gave different files: the demo
+# model's 48x64 videos 1-1.7/255 apart on average (up to 21 levels), trainers.pseudo's 64x64 candidates up to 20
+# levels. Under valgrind (which runs x264's AVX2 code, not the AVX-512 code of this CPU) it shows at widths of an odd
+# number of macroblocks (16, 48, 80, 112, 144 px); natively 64 px wide videos varied too, so it is off everywhere.
+# Without it the lookahead still picks frame types and the quality per frame stays that of the crf; files of
+# mostly static content are somewhat larger.
+X264_DETERMINISTIC = {"x264-params": "mbtree=0"}
+
+
 def write_video(
     path,
     frames,
@@ -888,7 +902,8 @@ def write_video(
             aligned to its video start and trimmed to this video's duration. A file without audio gives a silent
             video, not an error.
         crf: x264 quality (0 = lossless, 18 = visually lossless, 23 = x264 default, 51 = worst).
-        preset: x264 speed/size trade-off (``"ultrafast"`` ... ``"veryslow"``).
+        preset: x264 speed/size trade-off (``"ultrafast"`` ... ``"veryslow"``). Always without x264's mbtree,
+            which reads uninitialised memory (``X264_DETERMINISTIC``): the same frames give the same file.
         progress: optional ``progress(fraction, desc)`` callback.
 
     Returns:
@@ -910,7 +925,7 @@ def write_video(
                 av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             vs = out.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-            vs.options = {"crf": str(int(crf)), "preset": preset}
+            vs.options = {"crf": str(int(crf)), "preset": preset, **X264_DETERMINISTIC}
             aus = _add_audio_stream(out, audio) if audio is not None else None
             # swscale's rgb->yuv uses BT.601 limited range; say so, so players do not assume BT.709
             cc = vs.codec_context
