@@ -334,6 +334,17 @@ def _display_size(stream) -> tuple[int, int]:
     return w, h
 
 
+def _frame_geometry(frame, stream) -> tuple[int, int, int]:
+    """``(width, height, quarter_turns)`` of a decoded frame as shown: the stored width corrected for non-square
+    pixels (the stream's sample aspect ratio) and the frame's rotation in quarter turns. Frame sizes are
+    authoritative (some containers state none or a wrong one)."""
+    width = frame.width
+    sar = stream.codec_context.sample_aspect_ratio
+    if sar and float(sar) > 0 and abs(float(sar) - 1.0) > 1e-3:
+        width = max(1, round(width * float(sar)))
+    return width, frame.height, round(float(frame.rotation or 0) / 90.0) % 4
+
+
 def probe_video(path) -> VideoInfo:
     """Read a video's size, fps, frame count, duration and audio presence without decoding it.
 
@@ -440,14 +451,9 @@ def read_video(
         try:
             for frame in container.decode(stream):
                 if out_size is None:
-                    # Frame sizes are authoritative (some containers state none or a wrong one).
-                    w = frame.width
-                    sar = stream.codec_context.sample_aspect_ratio
-                    if sar and float(sar) > 0 and abs(float(sar) - 1.0) > 1e-3:
-                        w = max(1, round(w * float(sar)))
-                    k_rot = round(float(frame.rotation or 0) / 90.0) % 4
-                    _check_geometry(w, frame.height, what)
-                    out_size = _scaled_size(w, frame.height, max_side)
+                    w, h, k_rot = _frame_geometry(frame, stream)
+                    _check_geometry(w, h, what)
+                    out_size = _scaled_size(w, h, max_side)
                     frame_bytes = out_size[0] * out_size[1] * 3
                     if max_frames is None and expected * frame_bytes > MAX_VIDEO_BYTES:
                         raise InputError(
@@ -528,13 +534,9 @@ def iter_video(path, max_side: int | None = DEFAULT_MAX_SIDE, start: int = 0, st
                 if stop is not None and index >= stop:
                     break
                 if out_size is None:
-                    w = frame.width
-                    sar = stream.codec_context.sample_aspect_ratio
-                    if sar and float(sar) > 0 and abs(float(sar) - 1.0) > 1e-3:
-                        w = max(1, round(w * float(sar)))
-                    k_rot = round(float(frame.rotation or 0) / 90.0) % 4
-                    _check_geometry(w, frame.height, what)
-                    out_size = _scaled_size(w, frame.height, max_side)
+                    w, h, k_rot = _frame_geometry(frame, stream)
+                    _check_geometry(w, h, what)
+                    out_size = _scaled_size(w, h, max_side)
                 if index >= start:
                     rgb = _to_rgb(frame, *out_size)
                     yield np.ascontiguousarray(np.rot90(rgb, k_rot)) if k_rot else rgb

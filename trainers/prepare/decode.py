@@ -13,7 +13,8 @@ import av
 import numpy as np
 
 from directanimator.errors import InputError
-from directanimator.video import FALLBACK_FPS, MAX_ASPECT, MIN_SIDE, _display_size, _scaled_size, _stream_fps, _to_rgb
+from directanimator.video import (FALLBACK_FPS, MAX_ASPECT, MIN_SIDE, _display_size, _frame_geometry, _scaled_size,
+                                  _stream_fps, _to_rgb)
 
 __all__ = ["SourceInfo", "FrameStream", "probe_source"]
 
@@ -116,12 +117,8 @@ class FrameStream:
                     self.error = str(exc.strerror or exc)
                     break
                 if size is None:
-                    width = frame.width
-                    sar = stream.codec_context.sample_aspect_ratio
-                    if sar and float(sar) > 0 and abs(float(sar) - 1.0) > 1e-3:
-                        width = max(1, round(width * float(sar)))
-                    k_rot = round(float(frame.rotation or 0) / 90.0) % 4
-                    size = _scaled_size(width, frame.height, self.max_side)
+                    width, height, k_rot = _frame_geometry(frame, stream)
+                    size = _scaled_size(width, height, self.max_side)
                 rgb = None
                 if self.wanted is None or self.wanted(self.count):
                     rgb = _to_rgb(frame, *size)
