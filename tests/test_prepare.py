@@ -177,10 +177,11 @@ def test_prepared_dataset_trains_two_steps(prepared, tmp_path):
     from trainers.same_id import main as same_id_main
 
     _save_tiny_pipeline(tmp_path / "pipe")
-    # a RoPE table of 128x128 px: the walk is square, the synthetic clips 2:1
-    tiny_transformer(sample_height=16, sample_width=16).save_pretrained(tmp_path / "pipe" / "transformer")
+    # at the size the dataset was written (FAST: 256 px; at 128 px a small drawn figure in a 2:1 reference can be
+    # too small for the segmenter): a RoPE table of 256x256 px, the walk is square, the synthetic clips 2:1
+    tiny_transformer(sample_height=32, sample_width=32).save_pretrained(tmp_path / "pipe" / "transformer")
     args = ["--hub-dataset", str(prepared), "--cache-dir", str(tmp_path / "cache"), "--num-frames", "9",
-            "--long-side", "128", "--cache-dtype", "float32", "--dataloader-num-workers", "0", "--report-to", "none",
+            "--long-side", "256", "--cache-dtype", "float32", "--dataloader-num-workers", "0", "--report-to", "none",
             "--max-steps", "2", "--checkpointing-steps", "2", "--pretrained", str(tmp_path / "pipe"),
             "--output-dir", str(tmp_path / "run")]
     assert same_id_main(args) == 0

@@ -143,7 +143,8 @@ def peel(segmenter, image: np.ndarray, max_people: int, min_pixels: int = 12, di
         segmenter: any backend with ``segment_image``.
         image: uint8 ``[H, W, 3]``.
         max_people: stop after this many.
-        min_pixels: a person smaller than this many pixels (``mask > 0.5``) is noise and ends the peeling.
+        min_pixels: a person after the first smaller than this many pixels (``mask > 0.5``) is noise and ends the
+            peeling (the first is the segmenter's own answer, kept whatever its size).
         dilate: pixels a found person's mask is grown by before it is painted over, so that the bits the mask missed
             (hair, a hand) do not make a ghost person (default: 2.5% of the long side, >= 2).
         search: ``search(image) -> Segmentation`` (``T == 1``, at the image's size); default the segmenter's
@@ -167,8 +168,10 @@ def peel(segmenter, image: np.ndarray, max_people: int, min_pixels: int = 12, di
         seg = search(work)
         mask = np.asarray(seg.masks[0], np.float32)
         binary = mask > 0.5
-        # Nobody, a speck, or the segmenter coming back to a region already covered: nobody new is left.
-        if (binary & ~covered).sum() < min_pixels or _overlap(binary, covered) > 0.5:
+        # Nobody, a speck, or the segmenter coming back to a region already covered: nobody new is left. The first
+        # person is the segmenter's own answer, however small (a few pixels at a 64-px working size): the
+        # one-person path must accept what segment_image alone accepted.
+        if (binary & ~covered).sum() < (min_pixels if found else 1) or _overlap(binary, covered) > 0.5:
             break
         if confirm and found and _iou(segment_window(segmenter, work, _mask_bbox(binary)).masks[0] > 0.5, binary) < 0.4:
             # A painted-over person can leave a smear that reads as a "person" once, but not again when looked
