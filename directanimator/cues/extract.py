@@ -64,16 +64,59 @@ def _resample_driving(video, fps, num_frames, max_frames):
     return video
 
 
+def shot_warnings(choice, has_audio: bool, fps: float) -> tuple[bool, list[str]]:
+    """Whether the cues keep the driving audio once ``choice`` (a ``ShotChoice``) is used, and the warnings to give:
+    the shots found, and the audio dropped when the shot used does not start the clip (the audio would start where
+    the clip starts, not where the shot does). Shared by ``extract_cues`` and the streaming extraction."""
+    warnings = [w for w in [choice.warning()] if w]
+    if has_audio and choice.used.start > 0:
+        has_audio = False
+        warnings.append(f"the result is silent: the driving audio does not line up with a shot that starts at "
+                        f"{choice.used.start / fps:.1f} s")
+    return has_audio, warnings
+
+
+def working_long_side(size: int | None) -> int:
+    """The working long side in pixels (default 512), checked; shared by ``extract_cues`` and the streaming
+    extraction, which check it before anything else."""
+    size = DEFAULT_SIZE if size is None else int(size)
+    if size < 32 or size > 2048:
+        raise InputError(f"size must be between 32 and 2048 pixels, got {size}")
+    return size
+
+
+def working_reference(reference, size: int) -> np.ndarray:
+    """The reference image at the working size (long side ``size``, multiples of 16); shared by ``extract_cues``
+    and the streaming extraction.
+
+    Raises:
+        InputError: an unreadable image.
+    """
+    ref_image = read_image(reference)
+    height, width = working_size(ref_image.shape[0], ref_image.shape[1], long_side=size)
+    # The reference's own aspect only differs from the working one by the rounding to multiples of 16, so a
+    # crop loses a few pixels at most where padding would add black bars.
+    return fit_frames(ref_image, height, width, policy="crop")
+
+
+def reference_mask(seg_model, ref: np.ndarray, reference_person) -> tuple[np.ndarray, dict, str | None]:
+    """The quantised mask of the person to animate in the working-size reference, its settings record and a
+    warning (``people.reference_person``); shared by ``extract_cues`` and the streaming extraction.
+
+    Raises:
+        InputError: nobody in the reference, or ``reference_person`` names nobody.
+    """
+    mask, record, warning = reference_person_mask(seg_model, ref, reference_person)
+    mask = quantize_mask(mask)
+    if not (mask > 0.5).any():
+        raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
+    return mask, record, warning
+
+
 def _choose_shot(video, shot):
     """The frames of the chosen shot (at the clip's own rate), its ``ShotChoice`` and the warnings to give."""
     frames, choice = pick_shot(video.frames, video.fps, shot)
-    warnings = [w for w in [choice.warning()] if w]
-    has_audio = video.has_audio
-    if has_audio and choice.used.start > 0:
-        # The audio would start where the clip starts, not where the shot does.
-        has_audio = False
-        warnings.append(f"the result is silent: the driving audio does not line up with a shot that starts at "
-                        f"{choice.used.start / video.fps:.1f} s")
+    has_audio, warnings = shot_warnings(choice, video.has_audio, video.fps)
     return Video(frames, video.fps, video.source, has_audio), choice, warnings
 
 
@@ -132,20 +175,15 @@ def extract_cues(
             a bad ``shot``, a driving clip that is all cuts, or a ``person`` / ``reference_person`` that names nobody (the message lists the people found).
     """
     cue = (settings or CueSettings()).replace(lowpass=lowpass, face_enlarge=face_enlarge, grid=grid)
-    size = DEFAULT_SIZE if size is None else int(size)
-    if size < 32 or size > 2048:
-        raise InputError(f"size must be between 32 and 2048 pixels, got {size}")
+    size = working_long_side(size)
     person_spec_kind(person)  # a bad spec fails before any long work
     person_spec_kind(reference_person)
     timings = {}
     start = time.perf_counter()
     if progress:
         progress(0.0, "reading inputs")
-    ref_image = read_image(reference)
-    height, width = working_size(ref_image.shape[0], ref_image.shape[1], long_side=size)
-    # The reference's own aspect only differs from the working one by the rounding to multiples of 16, so a
-    # crop loses a few pixels at most where padding would add black bars.
-    ref = fit_frames(ref_image, height, width, policy="crop")
+    ref = working_reference(reference, size)
+    height, width = ref.shape[:2]
     video, fps = _read_driving(driving, fps, num_frames, max_side=max(1024, 2 * size))
     timings["read"] = _ms(start)
     start = time.perf_counter()
@@ -162,10 +200,7 @@ def extract_cues(
     timings["load_models"] = _ms(start)
 
     start = time.perf_counter()
-    ref_mask, ref_record, ref_warning = reference_person_mask(seg_model, ref, reference_person)
-    ref_mask = quantize_mask(ref_mask)
-    if not (ref_mask > 0.5).any():
-        raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
+    ref_mask, ref_record, ref_warning = reference_mask(seg_model, ref, reference_person)
     timings["segment_reference"] = _ms(start)
     start = time.perf_counter()
     if progress:

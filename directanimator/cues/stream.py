@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import time
+from itertools import islice
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,15 +34,15 @@ from ..errors import InputError
 from ..files import atomic_folder
 from ..progress import ProgressFn
 from ..shots import ShotChoice, choose_shot, detect_shots, parse_shot
-from ..video import fit_frames, iter_video, probe_video, read_image, working_size, write_audio
+from ..video import fit_frames, iter_video, probe_video, write_audio
 from .driving_cues import _ARRAYS, _PER_FRAME, AUDIO_FILE, DrivingCues, is_cue_folder, quantize_mask, write_small
-from .extract import DEFAULT_SIZE, _ms, _torch_threads, _turned_away, cue_record, frame_warnings
+from .extract import (_ms, _torch_threads, _turned_away, cue_record, frame_warnings,
+                      reference_mask, shot_warnings, working_long_side, working_reference)
 from .face_cue import face_cue
 from .faces import FaceTrack, get_face_detector, smooth_boxes
 from .framing import cue_alignment
 from .location import align_and_soften, box_masks, transform_boxes
 from .people import choose_person, find_people, person_record, person_spec_kind, several_people_warning
-from .people import reference_person as reference_person_mask
 from .person_track import WIDE_SHOT
 from .pose import pose_cue
 from .segment import drop_bad_frames, get_segmenter
@@ -118,9 +119,7 @@ def extract_cues_to_folder(
         InputError: as ``extract_cues``; also a ``driving`` that is not a video file, or several people.
     """
     cue = (settings or CueSettings()).replace(lowpass=lowpass, face_enlarge=face_enlarge, grid=grid)
-    size = DEFAULT_SIZE if size is None else int(size)
-    if size < 32 or size > 2048:
-        raise InputError(f"size must be between 32 and 2048 pixels, got {size}")
+    size = working_long_side(size)
     if not isinstance(driving, (str, os.PathLike)):
         raise InputError("the streaming extraction reads a driving video file; give its path")
     if max_frames is not None and int(max_frames) < 1:
@@ -136,9 +135,8 @@ def extract_cues_to_folder(
     timings = {}
     start = time.perf_counter()
     report(0.0, "reading inputs")
-    ref_image = read_image(reference)
-    height, width = working_size(ref_image.shape[0], ref_image.shape[1], long_side=size)
-    ref = fit_frames(ref_image, height, width, policy="crop")
+    ref = working_reference(reference, size)
+    height, width = ref.shape[:2]
     info = probe_video(driving)
     source, fps, max_side = os.fspath(driving), float(info.fps), max(1024, 2 * size)
     timings["read"] = _ms(start)
@@ -148,12 +146,7 @@ def extract_cues_to_folder(
     shots = detect_shots(iter_video(source, max_side=max_side), fps)
     used = choose_shot(shots, mode)
     choice = ShotChoice(mode, tuple(shots), used, None if mode == "all" else shots.index(used), fps)
-    warnings = [w for w in [choice.warning()] if w]
-    has_audio = info.has_audio
-    if has_audio and used.start > 0:
-        has_audio = False
-        warnings.append(f"the result is silent: the driving audio does not line up with a shot that starts at "
-                        f"{used.start / fps:.1f} s")
+    has_audio, warnings = shot_warnings(choice, info.has_audio, fps)
     first, stop = used.start, used.end
     if max_frames is not None:
         stop = min(stop, first + int(max_frames))
@@ -165,10 +158,7 @@ def extract_cues_to_folder(
     face_model = get_face_detector(face_detector) if isinstance(face_detector, str) else face_detector
     timings["load_models"] = _ms(start)
     start = time.perf_counter()
-    ref_mask, ref_record, ref_warning = reference_person_mask(seg_model, ref, reference_person)
-    ref_mask = quantize_mask(ref_mask)
-    if not (ref_mask > 0.5).any():
-        raise InputError("no person found in the reference image; use a photo in which one person is clearly visible")
+    ref_mask, ref_record, ref_warning = reference_mask(seg_model, ref, reference_person)
     timings["segment_reference"] = _ms(start)
 
     summary = SimpleNamespace(areas=np.zeros(num, np.float32), scores=np.zeros(num, np.float32),
@@ -187,17 +177,8 @@ def extract_cues_to_folder(
 
         def fitted():  # the working-size chunks, kept in ``held`` for the loop below
             nonlocal record, person_warning
-            frames = []
-            for frame in iter_video(source, max_side=max_side, start=first, stop=stop):
-                frames.append(frame)
-                if len(frames) == chunk:
-                    block = fit_frames(np.stack(frames), height, width, policy="pad")
-                    frames = []
-                    if record is None:
-                        record, person_warning = _one_person(seg_model, block[0], person)
-                    held.append(block)
-                    yield block
-            if frames:
+            decoded = iter_video(source, max_side=max_side, start=first, stop=stop)
+            while frames := list(islice(decoded, chunk)):
                 block = fit_frames(np.stack(frames), height, width, policy="pad")
                 if record is None:
                     record, person_warning = _one_person(seg_model, block[0], person)
