@@ -211,6 +211,24 @@ class ChosenPerson:
     find_ms: float
 
 
+def first_frame_person(segmenter, frame: np.ndarray, spec="largest"):
+    """The people of the driving video's first frame and the one ``spec`` chooses:
+    ``(people, chosen, settings record, warning)``; ``chosen`` is None when nobody is there yet and ``spec`` is
+    ``"largest"`` / ``"central"`` (the segmenter's own tracking then finds whoever comes). Shared by
+    :func:`segment_chosen_person` and the streaming extraction.
+
+    Raises:
+        InputError: ``spec`` names nobody in the frame.
+    """
+    kind = person_spec_kind(spec)
+    people = find_people(frame, segmenter, hog=WIDE_SHOT)
+    if not people and kind in ("largest", "central"):
+        return people, None, person_record(spec, [], None), None
+    chosen = choose_person(people, spec, frame.shape[:2], what="the first frame of the driving video")
+    warning = several_people_warning(people, chosen, spec, "the driving video", "drives", "--person")
+    return people, chosen, person_record(spec, people, chosen), warning
+
+
 def segment_chosen_person(segmenter, frames: np.ndarray, spec="largest",
                           progress: ProgressFn | None = None) -> ChosenPerson:
     """Segment the driving person ``spec`` chooses through the clip.
@@ -231,16 +249,11 @@ def segment_chosen_person(segmenter, frames: np.ndarray, spec="largest",
     Raises:
         InputError: ``spec`` names nobody in the first frame.
     """
-    kind = person_spec_kind(spec)
     start = time.perf_counter()
-    people = find_people(frames[0], segmenter, hog=WIDE_SHOT)
+    people, chosen, record, warning = first_frame_person(segmenter, frames[0], spec)
     find_ms = round((time.perf_counter() - start) * 1000.0, 2)
-    if not people and kind in ("largest", "central"):
-        seg = segmenter.segment_video(frames, progress=progress)
-        return ChosenPerson(seg, person_record(spec, [], None), None, people, find_ms)
-    chosen = choose_person(people, spec, frames.shape[1:3], what="the first frame of the driving video")
-    record = person_record(spec, people, chosen)
-    warning = several_people_warning(people, chosen, spec, "the driving video", "drives", "--person")
+    if chosen is None:
+        return ChosenPerson(segmenter.segment_video(frames, progress=progress), record, None, people, find_ms)
     if len(people) == 1:
         return ChosenPerson(segmenter.segment_video(frames, progress=progress), record, warning, people, find_ms)
     track = follow_person(frames, segmenter, chosen, progress=progress)

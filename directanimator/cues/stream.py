@@ -42,8 +42,8 @@ from .face_cue import face_cue
 from .faces import FaceTrack, get_face_detector, smooth_boxes
 from .framing import cue_alignment
 from .location import align_and_soften, box_masks, transform_boxes
-from .people import choose_person, find_people, person_record, person_spec_kind, several_people_warning
-from .person_track import WIDE_SHOT
+from .people import person_spec_kind
+from .person_track import first_frame_person
 from .pose import pose_cue
 from .segment import drop_bad_frames, get_segmenter
 from .settings import CueSettings
@@ -298,16 +298,12 @@ def extract_cues_to_folder(
 def _one_person(seg_model, frame, spec) -> tuple[dict, str | None]:
     """``settings["person"]`` for the first frame, as ``person_track.segment_chosen_person`` finds it; refuses
     several people (not streamed yet)."""
-    people = find_people(frame, seg_model, hog=WIDE_SHOT)
-    if not people and person_spec_kind(spec) in ("largest", "central"):
-        return person_record(spec, [], None), None
-    chosen = choose_person(people, spec, frame.shape[:2], what="the first frame of the driving video")
+    people, _, record, warning = first_frame_person(seg_model, frame, spec)
     if len(people) > 1:
         raise InputError(f"the driving video shows {len(people)} people in its first frame; the streaming "
                          "extraction follows one person only for now: cut the clip shorter for the in-memory "
                          "extraction (--frames), which follows the chosen one")
-    warning = several_people_warning(people, chosen, spec, "the driving video", "drives", "--person")
-    return person_record(spec, people, chosen), warning
+    return record, warning
 
 
 def _area(lit: np.ndarray) -> tuple[int, int, int, int]:
