@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -161,22 +162,22 @@ def _run(args) -> int:
 
     import torch
 
-    from directanimator.attention import check_attention_backend, set_attention_backend
+    from directanimator.attention import check_attention_backend
     from directanimator.caching import check_cache
     from directanimator.cues import DrivingCues, extract_cues
-    from directanimator.memory import apply_memory_mode
+    from directanimator.cues.stream import STREAM_FROM
     from directanimator.model_folders import resolve_run_folder
     from directanimator.modeling import resolve_model_folder
-    from directanimator.pipeline import DirectAnimatorPipeline, check_pipeline_folder
+    from directanimator.pipeline import check_pipeline_folder
     from directanimator.shots import shot_summary
-    from directanimator.video import read_image, read_video, to_uint8_frames, write_video
+    from directanimator.video import probe_video, read_video
 
     cache_threshold = check_cache(args.cache, args.cache_threshold)
     if args.cpu_offload and args.memory not in (None, "model-offload"):
         raise InputError(f"--cpu-offload is --memory model-offload; it cannot go with --memory {args.memory}")
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    rank = 0
+    rank, world = 0, 1
     if args.context_parallel:
         from directanimator.parallel import init_distributed
 
@@ -193,29 +194,81 @@ def _run(args) -> int:
     size = args.size or native_long_side(model_dir)
 
     start = time.monotonic()
+    scratch = None  # the cue folder of a long driving video streamed without --save-cues (removed at the end)
+    num_frames = None
     if os.path.isdir(args.driving):
         cues = DrivingCues.load(args.driving)
         if args.frames is not None and args.frames < cues.num_frames:
-            cues = _first_frames(cues, args.frames)
-        audio = cues.audio_source
+            num_frames = args.frames  # the pipeline reads only the windows of these frames
     else:
-        video = read_video(args.driving, max_side=1024)
-        bar, update = _progress_bar("extracting cues")
-        try:
-            # the shot is chosen on the clip as decoded, then it is resampled to --fps and cut to --frames
-            cues = extract_cues(
-                args.reference, video, cue_settings_from_args(args), segmenter=args.segmenter,
-                face_detector=args.face_detector, size=size, fps=args.fps or None, max_frames=args.frames,
-                shot=args.shot, person=person or "largest", reference_person=reference_person or "largest",
-                progress=update,
-            )
-        finally:
-            bar.close()
+        streamed = None
+        if probe_video(args.driving).num_frames > STREAM_FROM:
+            streamed = _streamed_cues(args, size, person, reference_person)
+        if streamed is not None:
+            cues, scratch = streamed
+        else:
+            video = read_video(args.driving, max_side=1024)
+            bar, update = _progress_bar("extracting cues")
+            try:
+                # the shot is chosen on the clip as decoded, then it is resampled to --fps and cut to --frames
+                cues = extract_cues(
+                    args.reference, video, cue_settings_from_args(args), segmenter=args.segmenter,
+                    face_detector=args.face_detector, size=size, fps=args.fps or None, max_frames=args.frames,
+                    shot=args.shot, person=person or "largest", reference_person=reference_person or "largest",
+                    progress=update,
+                )
+            finally:
+                bar.close()
+            if args.save_cues:
+                cues.save(args.save_cues)
         for line in shot_summary(cues.settings["shots"]) + people_summary(cues.settings):
             print(line)
-        audio = cues.audio_source
-        if args.save_cues:
-            cues.save(args.save_cues)
+    try:
+        return _generate(args, cues, cues.audio_source, num_frames, model_dir, run, device, rank, world, cue_scale,
+                         cache_threshold, start, out)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _streamed_cues(args, size, person, reference_person):
+    """``(cues, scratch)``: a long driving video extracted chunk by chunk into a cue folder (``--save-cues``, or the
+    ``TemporaryDirectory`` ``scratch``, removed by the caller once the video is written) and read back lazily;
+    ``None`` when it shows several people (following one of them is not streamed yet: the caller extracts in
+    memory)."""
+    from directanimator.cues.stream import SeveralPeople, extract_cues_to_folder
+
+    scratch = None if args.save_cues else tempfile.TemporaryDirectory(prefix="directanimator-cues-")
+    bar, update = _progress_bar("extracting cues")
+    try:
+        cues = extract_cues_to_folder(
+            args.reference, args.driving, args.save_cues or os.path.join(scratch.name, "cues"),
+            cue_settings_from_args(args), segmenter=args.segmenter, face_detector=args.face_detector, size=size,
+            fps=args.fps, max_frames=args.frames, shot=args.shot, person=person or "largest",
+            reference_person=reference_person or "largest", progress=update,
+        )
+    except BaseException as e:
+        if scratch is not None:
+            scratch.cleanup()
+        if not isinstance(e, SeveralPeople):
+            raise
+        print(f"note: {e.args[0].split(';')[0]}: following one of them is not streamed yet, so the clip is "
+              "extracted in memory (about 8.6 MB a frame at 512 px)", file=sys.stderr)
+        return None
+    finally:
+        bar.close()
+    return cues, scratch
+
+
+def _generate(args, cues, audio, num_frames, model_dir, run, device, rank, world, cue_scale, cache_threshold,
+              start, out) -> int:
+    import torch
+
+    from directanimator.attention import set_attention_backend
+    from directanimator.memory import apply_memory_mode
+    from directanimator.pipeline import DirectAnimatorPipeline
+    from directanimator.video import read_image, write_video
+
     image = read_image(args.reference) if args.reference and os.path.isdir(args.driving) else None
 
     dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
@@ -242,18 +295,24 @@ def _run(args) -> int:
     pipe.set_progress_bar_config(desc="denoising")
 
     generator = torch.Generator("cpu").manual_seed(args.seed)
-    result = pipe(
-        image=image, cues=cues, prompt=args.prompt, negative_prompt=args.negative_prompt,
+    latents = pipe(
+        image=image, cues=cues, prompt=args.prompt, negative_prompt=args.negative_prompt, num_frames=num_frames,
         num_inference_steps=args.steps, guidance_scale=args.guidance, cue_scale=cue_scale, generator=generator,
         height=args.height, width=args.width, window_frames=args.window_frames, window_overlap=args.window_overlap,
-        output_type="np", cache=args.cache, cache_threshold=cache_threshold,
-    )
-    frames = to_uint8_frames(result.frames[0])
+        output_type="latent", cache=args.cache, cache_threshold=cache_threshold,
+    ).frames
     if rank:
         return 0  # every process computed the same video; the first one writes it
-    write_video(out, frames, fps=cues.fps, audio_from=audio)
-    print(f"wrote {out}: {len(frames)} frames at {frames.shape[2]}x{frames.shape[1]}, {cues.fps:g} fps "
-          f"({time.monotonic() - start:.1f} s)")
+    # decoded a VAE batch at a time and encoded as it comes: a long video is never held whole
+    count = num_frames or cues.num_frames
+    bar, update = _progress_bar("decoding and writing")
+    try:
+        write_video(out, pipe.iter_frames(latents, count), fps=cues.fps, audio_from=audio, num_frames=count,
+                    progress=update)
+    finally:
+        bar.close()
+    height, width = latents.shape[-2] * pipe.vae_scale_factor_spatial, latents.shape[-1] * pipe.vae_scale_factor_spatial
+    print(f"wrote {out}: {count} frames at {width}x{height}, {cues.fps:g} fps ({time.monotonic() - start:.1f} s)")
     return 0
 
 
@@ -271,15 +330,6 @@ def native_long_side(model_dir: str, default: int = 512) -> int:
     from directanimator.latents import vae_compression
 
     return int(latent * vae_compression(vae)[0]) or default
-
-
-def _first_frames(cues, n: int):
-    """The first ``n`` frames of ``cues`` (per-frame arrays cut, the rest kept)."""
-    import dataclasses
-
-    per_frame = ("driving", "driving_masks", "pose_cue", "face_cue", "body_location", "face_location", "face_boxes",
-                 "dropped", "no_face")
-    return dataclasses.replace(cues, **{k: getattr(cues, k)[:n] for k in per_frame})
 
 
 if __name__ == "__main__":

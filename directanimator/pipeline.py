@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -53,8 +53,9 @@ from directanimator.modeling import CueFusionTransformer3DModel
 from directanimator.rope import vision_rotary_embedding
 from directanimator.sampling import SchedulerStepper
 from directanimator.caching import cache_config, check_cache
+from directanimator.decoding import iter_decode
 from directanimator.windows import generation_windows, plan_windows
-from directanimator.video import read_image
+from directanimator.video import read_image, to_uint8_frames
 
 __all__ = ["DirectAnimatorPipeline", "DirectAnimatorPipelineOutput", "plan_windows", "check_pipeline_folder"]
 
@@ -534,6 +535,7 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             return part
 
         window_inputs = []
+        blank = {}  # the latents of an all-black cue window (a face cue without a face), encoded once per length
         for w, (start, weights) in enumerate(plan.windows):
             length = weights.shape[0]
             first = 0 if start == 0 else start * tc  # latent j >= 1 ends at frame 4j; a window starts there
@@ -543,9 +545,15 @@ class DirectAnimatorPipeline(DiffusionPipeline):
             for name, key, latent_key in (("pose_cue", "body_location", "pose_latents"),
                                           ("face_cue", "face_location", "face_latents")):
                 if name in padded:
-                    video = self._cue_tensor(padded[name], plan.height, plan.width, "video")
-                    lat = encode_video(self.vae, video, device=device).to(dtype)
-                    inputs[latent_key] = pad_latent_frames(lat, p_t)[0]
+                    empty = not padded[name].any()
+                    if empty and (name, length) in blank:
+                        inputs[latent_key] = blank[name, length]
+                    else:
+                        video = self._cue_tensor(padded[name], plan.height, plan.width, "video")
+                        lat = encode_video(self.vae, video, device=device).to(dtype)
+                        inputs[latent_key] = pad_latent_frames(lat, p_t)[0]
+                        if empty:
+                            blank[name, length] = inputs[latent_key]
                 mask_key = "body_mask" if key == "body_location" else "face_mask"
                 if key in padded:
                     mask = self._cue_tensor(padded[key], plan.height, plan.width, "mask")
@@ -677,3 +685,29 @@ class DirectAnimatorPipeline(DiffusionPipeline):
         """Scaled latents ``[B, F, C, h, w]`` -> video ``[B, 3, T, H, W]`` in [-1, 1]."""
         latents = latents.permute(0, 2, 1, 3, 4) / self.vae.config.scaling_factor
         return self.vae.decode(latents.to(self.vae.dtype)).sample
+
+    @torch.no_grad()
+    def iter_frames(self, latents: torch.Tensor, num_frames: int | None = None) -> Iterator[np.ndarray]:
+        """The video of ``latents`` as uint8 ``[n, H, W, 3]`` chunks, decoded a few frames at a time.
+
+        For long videos: ``pipe(..., output_type="latent")`` then ``write_video(path, pipe.iter_frames(latents,
+        num_frames), fps)`` never holds more than one VAE batch of frames (``directanimator.decoding``); the frames
+        equal ``to_uint8_frames`` of what ``output_type="np"`` returns, bit for bit.
+
+        Args:
+            latents: ``[1, F, C, h, w]``, as ``output_type="latent"`` returns them (``frames``).
+            num_frames: stop after this many frames: the call's ``num_frames`` (a video is generated padded to
+                the VAE's 1 + 4k frames; default: every decoded frame).
+        """
+        if latents.ndim != 5 or latents.shape[0] != 1:
+            raise InputError(f"latents must be one video [1, F, C, h, w], got shape {tuple(latents.shape)}")
+        left = None if num_frames is None else int(num_frames)
+        z = (latents.permute(0, 2, 1, 3, 4) / self.vae.config.scaling_factor).to(self.vae.dtype)
+        for sample in iter_decode(self.vae, z):
+            frames = to_uint8_frames(self.video_processor.postprocess_video(video=sample, output_type="np")[0])
+            if left is not None:
+                frames, left = frames[:left], left - min(left, len(frames))
+            if len(frames):
+                yield frames
+            if left == 0:
+                break

@@ -22,9 +22,11 @@ Alpha: transparent pixels of images (and GIF frames) are composited on a neutral
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -585,9 +587,19 @@ def resample_video(video: Video, fps: float | None = None, num_frames: int | Non
         raise InputError(f"fps must be a positive number, got {fps!r}.")
     if num_frames is not None and (not isinstance(num_frames, (int, np.integer)) or num_frames < 1):
         raise InputError(f"num_frames must be a positive integer, got {num_frames!r}.")
-    T, src_fps = video.num_frames, float(video.fps)
     if fps is None and num_frames is None:
         return video
+    idx, out_fps = resample_indices(video.num_frames, float(video.fps), fps, num_frames)
+    return Video(video.frames[idx], out_fps, video.source, video.has_audio)
+
+
+def resample_indices(total: int, src_fps: float, fps: float | None = None,
+                     num_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """The source frames :func:`resample_video` picks from a clip of ``total`` frames at ``src_fps`` (in order,
+    repeated when the rate goes up) and the new frame rate; the streaming cue extraction picks the same ones."""
+    T = int(total)
+    if fps is None and num_frames is None:
+        return np.arange(T, dtype=np.int64), float(src_fps)
     if fps is not None:
         n = max(1, math.ceil(T * fps / src_fps - 1e-9))
         idx = np.floor(np.arange(n) * (src_fps / fps) + 1e-6).astype(np.int64)
@@ -599,8 +611,7 @@ def resample_video(video: Video, fps: float | None = None, num_frames: int | Non
     else:
         idx = np.floor(np.arange(num_frames) * (T / num_frames) + 1e-6).astype(np.int64)
         out_fps = src_fps * num_frames / T
-    idx = np.clip(idx, 0, T - 1)
-    return Video(video.frames[idx], out_fps, video.source, video.has_audio)
+    return np.clip(idx, 0, T - 1), out_fps
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -890,6 +901,7 @@ def write_video(
     crf: int = 18,
     preset: str = "medium",
     progress: ProgressFn | None = None,
+    num_frames: int | None = None,
 ) -> str:
     """Write frames as an H.264 mp4 (yuv420p, BT.601 tagged, fast start), optionally with an audio track.
 
@@ -898,7 +910,9 @@ def write_video(
 
     Args:
         path: output path (written as mp4 whatever the extension; parent folders are created).
-        frames: ``[T, H, W, 3] uint8`` (also ``[T, H, W]`` gray, RGBA, or float in [0, 1]), or a :class:`Video`.
+        frames: ``[T, H, W, 3] uint8`` (also ``[T, H, W]`` gray, RGBA, or float in [0, 1]), or a :class:`Video`;
+            or an iterator of such arrays (``[n, H, W, 3]`` chunks of one size, e.g.
+            ``DirectAnimatorPipeline.iter_frames``), encoded as they come: a long video is never held whole.
         fps: frames per second.
         audio_from: path (or :class:`Video` with a ``source``) whose first audio track is re-encoded to AAC,
             aligned to its video start and trimmed to this video's duration. A file without audio gives a silent
@@ -907,19 +921,29 @@ def write_video(
         preset: x264 speed/size trade-off (``"ultrafast"`` ... ``"veryslow"``). Always without x264's mbtree,
             which reads uninitialised memory (``X264_DETERMINISTIC``): the same frames give the same file.
         progress: optional ``progress(fraction, desc)`` callback.
+        num_frames: the frame count of an iterator (for ``progress``; arrays know theirs).
 
     Returns:
         ``path`` as a string.
     """
-    a = _as_uint8_frames(frames)
     if not (isinstance(fps, (int, float, np.floating, np.integer)) and math.isfinite(fps) and 0 < fps <= 1000):
         raise InputError(f"fps must be a positive number, got {fps!r}.")
     if not (isinstance(crf, (int, np.integer)) and 0 <= crf <= 51):
         raise InputError(f"crf must be an integer in 0..51, got {crf!r}.")
+    if isinstance(frames, Iterator):
+        chunks = (_as_uint8_frames(c) for c in frames)
+        try:
+            a = next(chunks)
+        except StopIteration:
+            raise InputError("no frames to write.") from None
+        total = int(num_frames) if num_frames else None
+    else:
+        a = _as_uint8_frames(frames)
+        chunks, total = iter(()), len(a)
     path = os.fspath(path)
     audio = _open_audio_source(audio_from) if audio_from is not None else None
 
-    T, H, W, _ = a.shape
+    H, W = a.shape[1:3]
     rate = Fraction(float(fps)).limit_denominator(1001)
     try:
         # built beside the target and moved into place when complete (directanimator.files)
@@ -932,16 +956,22 @@ def write_video(
             # swscale's rgb->yuv uses BT.601 limited range; say so, so players do not assume BT.709
             cc = vs.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 6, 6, 6, 1
-            for t in range(T):
-                vf = av.VideoFrame.from_ndarray(a[t], format="rgb24").reformat(format="yuv420p")
-                vf.pts = t
-                vf.time_base = 1 / rate
-                out.mux(vs.encode(vf))
-                if progress is not None and (t % 8 == 0 or t == T - 1):
-                    progress((t + 1) / T, "encoding video")
+            t = 0
+            for block in itertools.chain([a], chunks):
+                if block.shape[1:3] != (H, W):
+                    raise InputError(f"frames of one video must share a size: got {block.shape[2]}x{block.shape[1]} "
+                                     f"after {W}x{H}.")
+                for frame in block:
+                    vf = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
+                    vf.pts = t
+                    vf.time_base = 1 / rate
+                    out.mux(vs.encode(vf))
+                    t += 1
+                    if progress is not None and total and (t % 8 == 1 or t == total):
+                        progress(min(t / total, 1.0), "encoding video")
             out.mux(vs.encode(None))
             if audio is not None:
-                _mux_audio(out, aus, audio, T / float(rate))
+                _mux_audio(out, aus, audio, t / float(rate))
     except av.FFmpegError as e:
         raise InputError(f"{path}: could not write the video ({e}); check the folder and the frame size.") from None
     finally:

@@ -1,5 +1,6 @@
 """python -m directanimator.animate: a cue folder + a tiny model folder -> mp4; clear errors (exit 2)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -115,3 +116,23 @@ def test_cli_on_a_driving_video_extracts_cues_and_keeps_audio(folders):
     assert main(["--driving", str(moved), "--model", str(folders / "model"), "--out", str(out2), "--steps", "1",
                  "--size", "64"]) == 0
     assert read_video(str(out2)).has_audio
+
+
+@pytest.mark.slow
+def test_cli_streams_a_long_driving_video_through_a_scratch_cue_folder(folders, monkeypatch, tmp_path):
+    # clips over STREAM_FROM frames are extracted chunk by chunk into a cue folder (here a scratch one, removed
+    # afterwards, or --save-cues) and the result is decoded and written a VAE batch at a time
+    monkeypatch.setattr("directanimator.cues.stream.STREAM_FROM", 4)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    args = ["--reference", os.path.join(ROOT, "examples", "reference_synthetic.png"),
+            "--driving", os.path.join(ROOT, "examples", "driving_synthetic.mp4"),
+            "--model", str(folders / "model"), "--steps", "1", "--frames", "9", "--size", "64"]
+    out = folders / "streamed.mp4"
+    assert main([*args, "--out", str(out)]) == 0
+    assert read_video(str(out)).frames.shape[0] == 9
+    assert list(tmp_path.iterdir()) == []  # the scratch cue folder is gone
+    saved = folders / "streamed_cues"
+    assert main([*args, "--out", str(folders / "streamed2.mp4"), "--save-cues", str(saved)]) == 0
+    meta = json.loads((saved / "cues.json").read_text())
+    assert meta["settings"]["streamed"] and meta["num_frames"] == 9
+    assert np.array_equal(read_video(str(folders / "streamed2.mp4")).frames, read_video(str(out)).frames)

@@ -53,6 +53,19 @@ def test_streaming_equals_in_memory_on_a_short_clip(tmp_path):
         {k: v for k, v in memory.settings.items() if k not in skip}
 
 
+@pytest.mark.parametrize("resample", [dict(fps=11.0), dict(fps=40.0, max_frames=30), dict(num_frames=13)])
+def test_streaming_resamples_like_in_memory(tmp_path, resample):
+    """--fps down and up (frames repeated) and --frames N: the same frames of the shot, the same rate, the same
+    masks and flags as extract_cues."""
+    memory = extract_cues(str(ASTRONAUT), str(SYNTHETIC), size=64, **resample)
+    streamed = extract_cues_to_folder(str(ASTRONAUT), str(SYNTHETIC), tmp_path / "c", size=64, chunk=8, **resample)
+    assert streamed.num_frames == memory.num_frames and streamed.fps == memory.fps
+    for name in ("driving_masks", "body_location", "dropped", "no_face"):
+        np.testing.assert_array_equal(np.asarray(getattr(streamed, name)), getattr(memory, name), err_msg=name)
+    diff = np.abs(np.asarray(streamed.driving, np.int16) - memory.driving.astype(np.int16))
+    assert diff.max() <= streamed.driving.max_abs_error
+
+
 def test_streaming_bad_input_is_clear(tmp_path):
     with pytest.raises(InputError, match="video file"):
         extract_cues_to_folder(str(ASTRONAUT), np.zeros((4, 64, 64, 3), np.uint8), tmp_path / "c")

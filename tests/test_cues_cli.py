@@ -1,5 +1,6 @@
 """``python -m directanimator.cues``: writes a loadable cue folder and a preview; bad input -> one line, exit 2."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -112,5 +113,28 @@ def test_cli_streams_with_stream_flag(tmp_path, capsys):
     assert code == 0, captured.err
     cues = DrivingCues.load(out)
     assert cues.settings["streamed"] and cues.num_frames == 49 and "store" in captured.out
-    assert main([str(ASTRONAUT), str(WALK), "--out", str(tmp_path / "x"), "--stream", "--fps", "5"]) == 2
-    assert "--stream does not resample" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # resampled while streaming: the frames --fps picks, at the new rate
+    assert main([str(ASTRONAUT), str(WALK), "--out", str(tmp_path / "x"), "--size", "64", "--stream", "--fps", "5",
+                 "--no-preview"]) == 0
+    slow = DrivingCues.load(tmp_path / "x")
+    assert slow.settings["streamed"] and slow.fps == 5.0 and slow.num_frames == math.ceil(49 * 5 / cues.fps - 1e-9)
+
+
+def test_cli_long_clip_with_two_people_falls_back_to_memory(tmp_path, capsys, monkeypatch):
+    # following one of several people is not streamed yet: a long clip showing two is extracted in memory, with a
+    # note; with --stream it is one error line and nothing written
+    from people_scenes import draw_people
+
+    from directanimator.video import write_video
+
+    monkeypatch.setattr("directanimator.cues.__main__.STREAM_FROM", 4)
+    frames, _ = draw_people([(1, 0, 0.28, 1.0), (2, 1, 0.72, 0.85)], 12, 128)
+    clip = write_video(tmp_path / "two.mp4", frames, fps=12)
+    out = tmp_path / "cues"
+    assert main([str(ASTRONAUT), clip, "--out", str(out), "--size", "64", "--no-preview", "--person", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "note: the driving video shows 2 people" in captured.err and "extracted in memory" in captured.err
+    cues = DrivingCues.load(out)
+    assert not cues.settings.get("streamed") and cues.settings["person"]["chosen"] == 2
+    assert main([str(ASTRONAUT), clip, "--out", str(tmp_path / "s"), "--size", "64", "--stream"]) == 2
+    assert "2 people in its first frame" in capsys.readouterr().err and not (tmp_path / "s").exists()

@@ -260,3 +260,27 @@ def test_vae_tiling_and_slicing_keep_the_output_shape(cues):
     assert pipe.vae.use_tiling and pipe.vae.use_slicing
     out = pipe(cues=cues, height=64, width=96, num_inference_steps=1, generator=_seed())
     assert out.frames.shape == (1, 9, 64, 96, 3) and np.isfinite(out.frames).all()
+
+
+def test_blank_face_cue_windows_are_encoded_once(monkeypatch):
+    # a face cue without a face is black: its windows' latents are the same, encoded once per window length
+    import directanimator.pipeline as pipeline_module
+    from directanimator.latents import encode_video
+
+    pipe = make_tiny_pipeline()
+    cues = tiny_driving_cues(num_frames=27)
+    cues.face_cue[:] = 0
+    calls = []
+
+    def counting(vae, video, **kwargs):
+        calls.append(video.shape)
+        return encode_video(vae, video, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "encode_video", counting)
+    arrays = pipe._gather_cues(cues, None, None, None, None)
+    plan = pipe._plan_video(arrays, cues, pipe._load_reference(None, cues), None, None, None, 13, 8)
+    inputs = pipe.prepare_cue_inputs(arrays, plan, "cpu", torch.float32, lambda f, d: None)
+    assert len(plan.windows) == 3 and len(calls) == 3 + 1  # three pose windows, one blank face window
+    blank = pipe._cue_tensor(np.zeros((13, 32, 48, 3), np.uint8), 32, 48, "video")
+    expected = pad_latent_frames(encode_video(pipe.vae, blank), pipe.transformer.config.patch_size_t)[0]
+    assert all(torch.equal(w["face_latents"], expected) for w in inputs)

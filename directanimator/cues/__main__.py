@@ -3,7 +3,7 @@
 Writes the cue folder (``frames/`` + ``cues.safetensors`` + ``cues.json``, loadable with ``DrivingCues.load``) and
 ``preview.mp4`` (driving | pose cue | face cue | location over the reference) into DIR, all at once at the end.
 Clips longer than ``STREAM_FROM`` frames (or any with ``--stream``) go through the streaming extraction
-(``stream.py``: bounded memory), unless ``--fps`` / ``--frames`` resample them.
+(``stream.py``: bounded memory), resampled by ``--fps`` / ``--frames`` as they are decoded.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from .people import parse_person_spec, people_summary
 from .preview import render_preview
 from .segment import get_segmenter
 from .settings import add_cue_arguments, cue_settings_from_args
-from .stream import extract_cues_to_folder
+from .stream import STREAM_FROM, SeveralPeople, extract_cues_to_folder
 
-STREAM_FROM = 300
-"""Driving clips with more frames than this are extracted by streaming (12 s at 25 fps: ~2.6 GB in memory)."""
 
 STAGES = ("read", "shots", "load_models", "segment_reference", "segment", "faces", "pose", "face", "location",
           "store", "preview")  # "store": the streaming extraction's writing and reading of the folder's streams
@@ -112,10 +110,7 @@ def _run(args) -> int:
     def progress(fraction, desc=""):
         advance(fraction * extract_share, desc)
 
-    resampled = args.fps is not None or args.frames is not None
-    if args.stream and resampled:
-        raise InputError("--stream does not resample: leave out --fps / --frames")
-    stream = args.stream or (not resampled and probe_video(args.driving).num_frames > STREAM_FROM)
+    stream = args.stream or probe_video(args.driving).num_frames > STREAM_FROM
 
     def preview(cues, folder):
         if not args.no_preview:
@@ -125,11 +120,19 @@ def _run(args) -> int:
 
     try:
         if stream:
-            cues = extract_cues_to_folder(
-                args.reference, args.driving, out, cue_settings_from_args(args), segmenter=segmenter,
-                face_detector=args.face_backend, size=args.size, shot=args.shot, person=person,
-                reference_person=reference_person, progress=progress, before_close=preview)
-        else:
+            try:
+                cues = extract_cues_to_folder(
+                    args.reference, args.driving, out, cue_settings_from_args(args), segmenter=segmenter,
+                    face_detector=args.face_backend, size=args.size, fps=args.fps, num_frames=args.frames,
+                    shot=args.shot, person=person,
+                    reference_person=reference_person, progress=progress, before_close=preview)
+            except SeveralPeople as e:
+                if args.stream:
+                    raise
+                tqdm.write(f"note: {e.args[0].split(';')[0]}: following one of them is not streamed yet, so the "
+                           "clip is extracted in memory (about 8.6 MB a frame at 512 px)", file=sys.stderr)
+                stream = False
+        if not stream:
             cues = extract_cues(
                 args.reference, args.driving, cue_settings_from_args(args), segmenter=segmenter,
                 face_detector=args.face_backend, size=args.size, fps=args.fps,

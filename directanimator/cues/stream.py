@@ -16,8 +16,9 @@ The shot is chosen first, by a decoding pass of its own (``shots.detect_shots`` 
 The masks, flags, face boxes, transform and location masks are those of ``extract_cues``; the pose and face cues
 are computed from the stored driving frames, so they differ from its by at most the storage's error on those
 frames (max 2 gray levels, see ``storage.py``; exactly equal with ``lossless=True``) and, for the pose cue, by the
-zero-padding the low-pass chooses per group of four frames. Not streamed yet: resampling (``fps`` /
-``num_frames``) and following one of several people (``person_track.follow_person``).
+zero-padding the low-pass chooses per group of four frames. Resampling (``fps`` / ``num_frames``) picks the same
+frames of the shot as ``extract_cues`` (``video.resample_indices``) while decoding. Not streamed yet: following
+one of several people (``person_track.follow_person``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..errors import InputError
 from ..files import atomic_folder
 from ..progress import ProgressFn
 from ..shots import ShotChoice, choose_shot, detect_shots, parse_shot
-from ..video import fit_frames, iter_video, probe_video, write_audio
+from ..video import fit_frames, iter_video, probe_video, resample_indices, write_audio
 from .driving_cues import _ARRAYS, _PER_FRAME, AUDIO_FILE, DrivingCues, is_cue_folder, quantize_mask, write_small
 from .extract import (_ms, _torch_threads, _turned_away, cue_record, frame_warnings,
                       reference_mask, shot_warnings, working_long_side, working_reference)
@@ -49,10 +50,20 @@ from .segment import drop_bad_frames, get_segmenter
 from .settings import CueSettings
 from .storage import FrameArray, FrameWriter
 
-__all__ = ["STREAM_CHUNK", "extract_cues_to_folder", "nearest_kept"]
+__all__ = ["STREAM_CHUNK", "STREAM_FROM", "SeveralPeople", "extract_cues_to_folder", "nearest_kept"]
+
+
+class SeveralPeople(InputError):
+    """The streaming extraction met several people in the first frame (following one of them is not streamed
+    yet); the CLIs then extract in memory."""
 
 STREAM_CHUNK = 64
 """Frames decoded, segmented and built at a time (~130 MB of working arrays at 512 px)."""
+
+
+STREAM_FROM = 300
+"""Driving clips with more frames than this are extracted by streaming, by the cue and animate CLIs (12 s at 25 fps:
+~2.6 GB in memory at 512 px)."""
 
 
 def nearest_kept(keep: np.ndarray) -> np.ndarray:
@@ -88,6 +99,8 @@ def extract_cues_to_folder(
     face_enlarge: float | None = None,
     grid: int | None = None,
     size: int | None = None,
+    fps: float | None = None,
+    num_frames: int | None = None,
     max_frames: int | None = None,
     shot="longest",
     person="largest",
@@ -101,8 +114,8 @@ def extract_cues_to_folder(
     at a time (see the module docstring); memory does not grow with the clip beyond a few numbers per frame.
 
     Args:
-        reference, settings, segmenter, face_detector, lowpass, face_enlarge, grid, size, max_frames, shot,
-            person, reference_person: as for :func:`~directanimator.cues.extract_cues` (``person``: a video
+        reference, settings, segmenter, face_detector, lowpass, face_enlarge, grid, size, fps, num_frames,
+            max_frames, shot, person, reference_person: as for :func:`~directanimator.cues.extract_cues` (``person``: a video
             with several people in its first frame is refused for now, see the module docstring).
         driving: the driving video's path.
         out: the cue folder to write (created, or an earlier cue folder replaced, as a whole).
@@ -116,7 +129,8 @@ def extract_cues_to_folder(
         the cues, loaded lazily from ``out`` (:meth:`DrivingCues.load`).
 
     Raises:
-        InputError: as ``extract_cues``; also a ``driving`` that is not a video file, or several people.
+        InputError: as ``extract_cues``; also a ``driving`` that is not a video file.
+        SeveralPeople: several people in the first frame (nothing is written).
     """
     cue = (settings or CueSettings()).replace(lowpass=lowpass, face_enlarge=face_enlarge, grid=grid)
     size = working_long_side(size)
@@ -124,6 +138,10 @@ def extract_cues_to_folder(
         raise InputError("the streaming extraction reads a driving video file; give its path")
     if max_frames is not None and int(max_frames) < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
+    if fps is not None and not fps > 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    if num_frames is not None and int(num_frames) < 1:
+        raise InputError(f"num_frames must be at least 1, got {num_frames}")
     chunk = max(1, int(chunk))
     person_spec_kind(person)
     person_spec_kind(reference_person)
@@ -138,19 +156,22 @@ def extract_cues_to_folder(
     ref = working_reference(reference, size)
     height, width = ref.shape[:2]
     info = probe_video(driving)
-    source, fps, max_side = os.fspath(driving), float(info.fps), max(1024, 2 * size)
+    source, src_fps, max_side = os.fspath(driving), float(info.fps), max(1024, 2 * size)
     timings["read"] = _ms(start)
 
     start = time.perf_counter()
     report(0.02, "finding the shots")
-    shots = detect_shots(iter_video(source, max_side=max_side), fps)
+    shots = detect_shots(iter_video(source, max_side=max_side), src_fps)
     used = choose_shot(shots, mode)
-    choice = ShotChoice(mode, tuple(shots), used, None if mode == "all" else shots.index(used), fps)
-    has_audio, warnings = shot_warnings(choice, info.has_audio, fps)
-    first, stop = used.start, used.end
+    choice = ShotChoice(mode, tuple(shots), used, None if mode == "all" else shots.index(used), src_fps)
+    has_audio, warnings = shot_warnings(choice, info.has_audio, src_fps)
+    first = used.start
+    # the shot's frames used, in order (repeated when --fps raises the rate), as extract_cues resamples
+    picks, fps = resample_indices(used.end - used.start, src_fps, fps,
+                                  None if num_frames is None else int(num_frames))
     if max_frames is not None:
-        stop = min(stop, first + int(max_frames))
-    num = stop - first
+        picks = picks[:int(max_frames)]
+    num = len(picks)
     timings["shots"] = _ms(start)
 
     start = time.perf_counter()
@@ -177,7 +198,8 @@ def extract_cues_to_folder(
 
         def fitted():  # the working-size chunks, kept in ``held`` for the loop below
             nonlocal record, person_warning
-            decoded = iter_video(source, max_side=max_side, start=first, stop=stop)
+            decoded = _picked(iter_video(source, max_side=max_side, start=first, stop=first + int(picks[-1]) + 1),
+                              picks)
             while frames := list(islice(decoded, chunk)):
                 block = fit_frames(np.stack(frames), height, width, policy="pad")
                 if record is None:
@@ -295,14 +317,27 @@ def extract_cues_to_folder(
     return DrivingCues.load(out)
 
 
+def _picked(frames, picks: np.ndarray):
+    """The frames of the iterator ``frames`` (0, 1, 2, ...) named by the sorted indices ``picks``, repeats given
+    again: one decoding pass whatever the resampling."""
+    want = iter(picks.tolist())
+    target = next(want, None)
+    for t, frame in enumerate(frames):
+        while target == t:
+            yield frame
+            target = next(want, None)
+        if target is None:
+            return
+
+
 def _one_person(seg_model, frame, spec) -> tuple[dict, str | None]:
     """``settings["person"]`` for the first frame, as ``person_track.segment_chosen_person`` finds it; refuses
     several people (not streamed yet)."""
     people, _, record, warning = first_frame_person(seg_model, frame, spec)
     if len(people) > 1:
-        raise InputError(f"the driving video shows {len(people)} people in its first frame; the streaming "
-                         "extraction follows one person only for now: cut the clip shorter for the in-memory "
-                         "extraction (--frames), which follows the chosen one")
+        raise SeveralPeople(f"the driving video shows {len(people)} people in its first frame; the streaming "
+                            "extraction follows one person only for now: extract it in memory (extract_cues), "
+                            "which follows the chosen one")
     return record, warning
 
 
