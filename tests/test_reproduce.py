@@ -40,6 +40,23 @@ def test_end_to_end_smoke_and_resume(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "results.json").read_text())
     assert set(data["results"]["stage1_only"]["0"]) == {"ssim", "psnr", "l1", "moving_l1"}
+    # the autoencoder's ceiling (the ground truth through the fixed VAE) is reported, and a 3-step model is far
+    # below it
+    ceiling = json.loads((out / "eval" / "vae_ceiling.json").read_text())["mean"]
+    assert "Ceiling of the fixed VAE" in md and ceiling["l1"] < data["results"]["stage1_only"]["0"]["l1"]
+    # a contact sheet of one pair: driving, truth, VAE ceiling and the model, every second frame after the reference
+    from PIL import Image
+
+    from trainers.experiments.contact_sheet import LABEL_WIDTH, main as sheet_main
+
+    pair = json.loads((out / "eval" / "pairs" / "pairs.json").read_text())[0]["name"]
+    assert sheet_main([str(out / "eval" / "pairs"), str(out / "world"), str(ROOT / "models" / "demo"), "--pair", pair,
+                       "--model", "stage 1=" + str(out / "train" / "s1-base-s0" / "transformer"),
+                       "--out", str(tmp_path / "sheet.png"), "--steps", "1"]) == 0
+    size, frames = PRESETS["smoke"]["size"], PRESETS["smoke"]["frames"]
+    assert Image.open(tmp_path / "sheet.png").size == (LABEL_WIDTH + size * (1 + (frames + 1) // 2), 4 * size)
+    assert sheet_main([str(out / "eval" / "pairs"), str(out / "world"), str(ROOT / "models" / "demo"), "--pair", "x",
+                       "--out", str(tmp_path / "bad.png")]) == 2 and not (tmp_path / "bad.png").exists()
     # the stage-1 run logged every step it trained
     losses = [json.loads(line)["loss/denoise"] for line in
               (out / "train" / "s1-base-s0" / "metrics.jsonl").read_text().splitlines()]

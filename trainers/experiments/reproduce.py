@@ -296,6 +296,12 @@ def plan(out: Path, p: dict, seeds: list[int], only: set[str] | None, world: Pat
                               + (["--world-metrics"] if p.get("world_metrics") else []),
                               out / "eval" / "static_reference.json", out / "logs" / "eval-static.log",
                               deps=["eval-pairs"], cost=5 + 1.5 * n_pairs * bool(p.get("world_metrics")))
+    # the autoencoder's ceiling: the ground truth through the fixed VAE (no transformer can score above it)
+    jobs["eval-vae"] = Job("eval-vae", py + ["trainers.experiments.reproduce_eval", "model", str(pairs), str(world),
+                                             str(BASE_MODEL), "vae", str(out / "eval" / "vae_ceiling.json")]
+                           + (["--world-metrics"] if p.get("world_metrics") else []),
+                           out / "eval" / "vae_ceiling.json", out / "logs" / "eval-vae.log",
+                           deps=["eval-pairs"], cost=5 + 3.0 * n_pairs * (1 + bool(p.get("world_metrics"))))
     bare = out / "world-nopseudo"
     tiers = sorted({c.tier for c in chosen})
     for tier in tiers:

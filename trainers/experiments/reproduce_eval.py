@@ -182,6 +182,24 @@ def truth_masks(world, ground_truth: str, num_frames: int, height: int, width: i
     return masks
 
 
+@torch.no_grad()
+def vae_round_trip(vae, frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``frames`` [T, H, W, 3] uint8 at ``height x width``, encoded (posterior mode) and decoded by ``vae``, as
+    uint8; T is padded to 1 + 4k with the last frame, as generation pads, and cut back."""
+    from directanimator.latents import encode_video
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 3, 1, 2) / 255.0
+    if x.shape[-2:] != (height, width):
+        x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", antialias=True)
+    t = len(frames)
+    padded = (t - 1 + 3) // 4 * 4 + 1
+    x = torch.cat([x, x[-1:].expand(padded - t, -1, -1, -1)]) if padded > t else x
+    video = (x * 2 - 1).permute(1, 0, 2, 3)[None]
+    latents = encode_video(vae, video)
+    out = vae.decode(latents.permute(0, 2, 1, 3, 4) / vae.config.scaling_factor).sample[0, :, :t]
+    return ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+
+
 def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | None, out_json: str,
                    ablation: str = "none", steps: int = 10, seed: int = 0, world_extras: bool = False) -> dict:
     """Generate every test pair with one trained transformer and write the metrics (mean and per pair) as JSON.
@@ -190,7 +208,9 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         pairs_dir: folder written by ``prepare_pairs``.
         world: the world folder (ground-truth clips).
         base: pipeline folder for the VAE, text encoder, tokenizer and scheduler.
-        transformer: trained transformer folder; None evaluates the trivial "static reference" baseline.
+        transformer: trained transformer folder; None evaluates the trivial "static reference" baseline, ``"vae"``
+            the autoencoder's ceiling: the ground truth itself encoded and decoded by the base's VAE (what a
+            transformer that predicted the true latents exactly would score).
         out_json: where the result goes (written atomically).
         ablation: which cue inputs the model was trained with (``ABLATIONS``).
         steps: inference steps.
@@ -204,8 +224,13 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
         raise InputError(f"{pairs_dir} has no pairs.json; make it with `python -m trainers.experiments.reproduce_eval pairs`")
     with loading(str(listing), hint="make it again with `python -m trainers.experiments.reproduce_eval pairs`"):
         pairs = json.loads(listing.read_text())
-    pipe = None
-    if transformer is not None:
+    pipe = vae = None
+    if transformer == "vae":
+        from diffusers import AutoencoderKLCogVideoX
+
+        with loading(f"the VAE in {base}"):
+            vae = AutoencoderKLCogVideoX.from_pretrained(str(Path(base) / "vae"), use_safetensors=True).eval()
+    elif transformer is not None:
         transformer = resolve_model_folder(transformer, component="transformer")
         check_model_folder(transformer, hint="pass a trained transformer folder (a run's transformer/)")
         with loading(f"the transformer in {transformer}"):
@@ -222,7 +247,9 @@ def evaluate_model(pairs_dir: str, world: str, base: str, transformer: str | Non
             skeleton = read_skeleton_cue(Path(world) / pair["driving"], ABLATION_CHANGES[ablation]["pose_cue"],
                                          cues.height, cues.width, num_frames=cues.num_frames)
         truth = read_video(str(Path(world) / pair["ground_truth"])).frames[: cues.num_frames]
-        if pipe is None:
+        if vae is not None:
+            generated = vae_round_trip(vae, truth, *cues.reference.shape[:2])
+        elif pipe is None:
             generated = np.repeat(cues.reference[None], len(truth), axis=0)
         else:
             generator = torch.Generator().manual_seed(seed + i)
@@ -259,7 +286,8 @@ def main(argv=None) -> int:
     q.add_argument("pairs_dir")
     q.add_argument("world")
     q.add_argument("base")
-    q.add_argument("transformer", help="transformer folder, or 'none' for the static-reference baseline")
+    q.add_argument("transformer", help="transformer folder, 'none' for the static-reference baseline, or 'vae' for "
+                                       "the autoencoder's ceiling (the ground truth through the base's VAE)")
     q.add_argument("out_json")
     q.add_argument("--ablation", default="none", choices=ABLATIONS)
     q.add_argument("--steps", type=positive_int, default=10)

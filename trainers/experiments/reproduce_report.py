@@ -285,6 +285,14 @@ def write_report(out: Path, preset: dict, preset_name: str, seeds: list[int], ch
                   "Moving L1 is the L1 error over the pixels where the true video differs from the reference held "
                   f"still (by more than {MOVING_THRESHOLD}/255): the error on the motion itself, which the whole-frame "
                   "metrics dilute with the static background.", ""]
+        vae = _load(out / "eval" / "vae_ceiling.json")
+        if vae is not None:
+            v = vae["mean"]
+            lines += [f"Ceiling of the fixed VAE (the ground truth itself encoded and decoded; no transformer on this "
+                      f"VAE can do better): SSIM {v['ssim']:.3f}, PSNR {v['psnr']:.2f}, L1 {v['l1']:.4f}"
+                      + (f", moving L1 {v['moving_l1']:.4f}" if "moving_l1" in v else "")
+                      + (f", background L1 {v['background_l1']:.4f}, mask IoU {v['mask_iou']:.3f}, pulse "
+                         f"{v['pulse']:.2f}" if "mask_iou" in v else "") + ".", ""]
         trained = [st for st in (_stat([v["ssim"] for v in res[n].values()]) for n in names if res.get(n)) if st]
         if trained and max(st["mean"] for st in trained) < m["ssim"]:
             lines += ["**Every trained model scores below this no-motion baseline in SSIM**: at this training budget the "
