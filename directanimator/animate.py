@@ -311,7 +311,7 @@ def _generate(args, cues, audio, num_frames, model_dir, run, device, rank, world
                     progress=update)
     finally:
         bar.close()
-    height, width = latents.shape[-2] * pipe.vae_scale_factor_spatial, latents.shape[-1] * pipe.vae_scale_factor_spatial
+    height, width = (n * pipe.vae_scale_factor_spatial for n in latents.shape[-2:])
     print(f"wrote {out}: {count} frames at {width}x{height}, {cues.fps:g} fps ({time.monotonic() - start:.1f} s)")
     return 0
 

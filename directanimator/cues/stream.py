@@ -52,18 +52,17 @@ from .storage import FrameArray, FrameWriter
 
 __all__ = ["STREAM_CHUNK", "STREAM_FROM", "SeveralPeople", "extract_cues_to_folder", "nearest_kept"]
 
-
-class SeveralPeople(InputError):
-    """The streaming extraction met several people in the first frame (following one of them is not streamed
-    yet); the CLIs then extract in memory."""
-
 STREAM_CHUNK = 64
 """Frames decoded, segmented and built at a time (~130 MB of working arrays at 512 px)."""
-
 
 STREAM_FROM = 300
 """Driving clips with more frames than this are extracted by streaming, by the cue and animate CLIs (12 s at 25 fps:
 ~2.6 GB in memory at 512 px)."""
+
+
+class SeveralPeople(InputError):
+    """The streaming extraction met several people in the first frame (following one of them is not streamed
+    yet); the CLIs then extract in memory."""
 
 
 def nearest_kept(keep: np.ndarray) -> np.ndarray:
@@ -115,8 +114,8 @@ def extract_cues_to_folder(
 
     Args:
         reference, settings, segmenter, face_detector, lowpass, face_enlarge, grid, size, fps, num_frames,
-            max_frames, shot, person, reference_person: as for :func:`~directanimator.cues.extract_cues` (``person``: a video
-            with several people in its first frame is refused for now, see the module docstring).
+            max_frames, shot, person, reference_person: as for :func:`~directanimator.cues.extract_cues`
+            (``person``: a video with several people in its first frame raises ``SeveralPeople`` for now).
         driving: the driving video's path.
         out: the cue folder to write (created, or an earlier cue folder replaced, as a whole).
         lossless: store the driving frames and face cue losslessly (bigger; see ``storage.py``).
