@@ -243,16 +243,16 @@ def _profile(mask: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
 def _match_scale(ref_w: np.ndarray, w: np.ndarray) -> float | None:
     """The scale ``s`` (reference / driving) for which ``s * w(u / s)`` best matches ``ref_w(u)`` over the rows
     both show (mean absolute difference over the summed widths; a log grid, then a finer one around the best)."""
-    def costs(scales):
-        out = np.full(len(scales), np.inf)
-        for i, s in enumerate(scales):
-            n = int(min(len(ref_w), np.floor(s * len(w))))
-            if n < 8:
-                continue
-            u = np.arange(n, dtype=np.float64)
-            # row u of the reference is row u / s of the driving person (tops aligned, pixel centres)
-            scaled = s * np.interp((u + 0.5) / s - 0.5, np.arange(len(w)), w)
-            out[i] = np.abs(ref_w[:n] - scaled).sum() / max((ref_w[:n] + scaled).sum(), 1e-9)
+    def costs(scales):  # every scale at once: [scales, rows], the rows past a scale's overlap masked out
+        scales = np.asarray(scales, np.float64)
+        n = np.minimum(len(ref_w), np.floor(scales * len(w))).astype(np.int64)
+        u = np.arange(int(n.max()), dtype=np.float64)
+        # row u of the reference is row u / s of the driving person (tops aligned, pixel centres)
+        scaled = scales[:, None] * np.interp((u[None] + 0.5) / scales[:, None] - 0.5, np.arange(len(w)), w)
+        inside = u[None] < n[:, None]
+        ref = ref_w[:len(u)][None]
+        out = (np.abs(ref - scaled) * inside).sum(1) / np.maximum(((ref + scaled) * inside).sum(1), 1e-9)
+        out[n < 8] = np.inf
         return out
 
     coarse = costs(_SCALES)
