@@ -281,3 +281,28 @@ def test_alignment_flag_and_cache_keys():
     assert "alignment" not in PrecomputeSettings(alignment="paper").key_dict()
     assert PrecomputeSettings().key_dict()["alignment"] == "auto"
     assert PrecomputeSettings().cue_settings == CueSettings()
+
+
+def test_top_search_scores_every_scale_as_one_at_a_time():
+    # the vectorised search picks the scale the straightforward per-scale loop picks
+    from directanimator.cues import framing
+
+    def loop_costs(ref_w, w, scales):
+        out = np.full(len(scales), np.inf)
+        for i, s in enumerate(scales):
+            n = int(min(len(ref_w), np.floor(s * len(w))))
+            if n >= 8:
+                scaled = s * np.interp((np.arange(n) + 0.5) / s - 0.5, np.arange(len(w)), w)
+                out[i] = np.abs(ref_w[:n] - scaled).sum() / max((ref_w[:n] + scaled).sum(), 1e-9)
+        return out
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        length = int(rng.integers(20, 400))
+        w = np.abs(np.cumsum(rng.normal(0, 2, length))) + rng.uniform(5, 40)
+        s = float(np.exp(rng.uniform(-0.7, 0.7)))
+        n = int(min(480, length * s * rng.uniform(0.5, 1.2))) + 8
+        ref = s * np.interp((np.arange(n) + 0.5) / s - 0.5, np.arange(length), w) + rng.normal(0, 1, n)
+        best = framing._SCALES[int(np.argmin(loop_costs(ref, w, framing._SCALES)))]
+        fine = best * np.exp(np.linspace(-0.015, 0.015, 61))
+        assert framing._match_scale(ref, w) == float(fine[int(np.argmin(loop_costs(ref, w, fine)))])
