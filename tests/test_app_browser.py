@@ -66,7 +66,7 @@ def test_animate_flow_in_browser(page):
     def mark(what):
         print(f"[{time.perf_counter() - t0:6.1f} s] {what}")
 
-    expect(pg.get_by_role("button", name="Extract cues")).to_be_visible()
+    expect(pg.get_by_role("button", name="Extract cues")).to_be_visible(timeout=30_000)  # the first page load of a cold CI machine can take over 5 s
     pg.screenshot(path=str(shots / "01-loaded.png"), full_page=True)
 
     ref, drv = example_media(media)
