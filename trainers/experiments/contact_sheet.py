@@ -43,11 +43,10 @@ def contact_sheet(pairs_dir, world, base, pair: str, models: list[tuple[str, str
                   every: int = 2, seed: int = 0) -> str:
     """Write the sheet (see the module docstring) to ``out``; returns its path."""
     folder = Path(pairs_dir) / pair
-    if not (folder / "cues.json").is_file():
-        names = [p["name"] for p in json.loads((Path(pairs_dir) / "pairs.json").read_text())][:6]
-        raise InputError(f"no test pair {pair!r} in {pairs_dir}; pairs are named like {', '.join(names)}")
-    cues = DrivingCues.load(folder)
     listing = {p["name"]: p for p in json.loads((Path(pairs_dir) / "pairs.json").read_text())}
+    if pair not in listing or not (folder / "cues.json").is_file():
+        raise InputError(f"no test pair {pair!r} in {pairs_dir}; pairs are named like {', '.join(list(listing)[:6])}")
+    cues = DrivingCues.load(folder)
     truth = read_video(str(Path(world) / listing[pair]["ground_truth"])).frames[:cues.num_frames]
     ref = np.asarray(cues.reference)
     pick = slice(0, None, every)
